@@ -1,1 +1,32 @@
-//! placeholder
+//! libthrottle: a preloaded library that keeps unmodified programs' thread
+//! pools inside their CPU allocation. See README.md and docs/.
+//!
+//! Where things live:
+//! - `hooks/`: the only code with `extern "C"` exports, the C surface that
+//!   runs inside other people's processes (`threads.rs`: `pthread_create`;
+//!   `cpus.rs`: the CPU-count queries).
+//! - `init.rs`: lazy initialisation, the constructor, `fork`, the exit report.
+//! - `cap.rs`: the thread cap: live-thread count and the policies.
+//! - `config.rs`: budget resolution (pure); `envsize.rs`: environment
+//!   right-sizing (pure); `runtimes.rs`: the registry of runtimes (data);
+//!   `cpumask.rs`: CPU mask arithmetic (pure).
+//! - `managed.rs`, `next.rs`, `lock.rs`, `sys.rs`, `log.rs`: small helpers.
+
+// The unit-test build leaves out the hooks (a test harness must not interpose
+// its own pthread_create), so code only they call looks dead there.
+#![cfg_attr(test, allow(dead_code))]
+
+mod cap;
+mod config;
+mod cpumask;
+mod envsize;
+#[cfg(not(test))]
+mod hooks;
+#[cfg(not(test))]
+mod init;
+mod lock;
+mod log;
+mod managed;
+mod next;
+mod runtimes;
+mod sys;

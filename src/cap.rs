@@ -1,0 +1,225 @@
+//! The thread cap of one process: the exact count of its live threads, and
+//! what happens to a creation over the cap (DESIGN.md section 4, a contract).
+//!
+//! The hooks call [`admit`] before creating a thread and [`release`] when a
+//! thread admitted here ends. The fast path (below the cap) is a
+//! compare-and-swap; the policies run only at the cap.
+
+use crate::config::Policy;
+use crate::cpumask::CpuMask;
+use crate::lock::{FutexLock, Guard};
+use crate::sys;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+
+/// Counters shown in the exit report.
+pub struct Stats {
+    pub live: AtomicUsize,
+    pub peak: AtomicUsize,
+    pub created: AtomicUsize,
+    pub over_cap: AtomicUsize,
+    pub waited: AtomicUsize,
+    pub refused: AtomicUsize,
+    pub confined: AtomicUsize,
+    pub managed: AtomicUsize,
+}
+
+pub static STATS: Stats = Stats {
+    live: AtomicUsize::new(1),
+    peak: AtomicUsize::new(1),
+    created: AtomicUsize::new(0),
+    over_cap: AtomicUsize::new(0),
+    waited: AtomicUsize::new(0),
+    refused: AtomicUsize::new(0),
+    confined: AtomicUsize::new(0),
+    managed: AtomicUsize::new(0),
+};
+
+static CAP: AtomicUsize = AtomicUsize::new(usize::MAX);
+static POLICY: AtomicU8 = AtomicU8::new(0);
+static WAIT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Bumped and woken on every thread exit: what a waiting creator sleeps on.
+static EXITS: AtomicU32 = AtomicU32::new(0);
+/// Serialises waiting creators, held across the real `pthread_create` so that
+/// the next one sees the thread just admitted in `/proc`.
+static WAITERS: FutexLock = FutexLock::new();
+
+/// Confinement: while over the cap, every thread runs on `cap` CPUs.
+static CONFINEMENT: FutexLock = FutexLock::new();
+static CONFINED: AtomicBool = AtomicBool::new(false);
+static mut ORIGINAL_MASK: CpuMask = CpuMask::empty();
+
+const POLICIES: [Policy; 4] = [Policy::Wait, Policy::Confine, Policy::Fail, Policy::Audit];
+
+/// Sets the cap and policy. `live` is the number of threads that exist
+/// already (main included), `mask` the process's real affinity mask.
+pub fn configure(cap: usize, policy: Policy, wait_ms: u64, live: usize, mask: CpuMask) {
+    // SAFETY: called once, from initialisation, before any thread is admitted
+    // or confined; readers only run after `configure` has returned.
+    unsafe { ORIGINAL_MASK = mask };
+    CAP.store(cap.max(1), Relaxed);
+    POLICY.store(
+        POLICIES.iter().position(|&p| p == policy).unwrap_or(0) as u8,
+        Relaxed,
+    );
+    WAIT_MS.store(wait_ms, Relaxed);
+    STATS.live.store(live.max(1), Relaxed);
+    STATS.peak.store(live.max(1), Relaxed);
+}
+
+pub fn cap() -> usize {
+    CAP.load(Relaxed)
+}
+
+fn policy() -> Policy {
+    POLICIES[POLICY.load(Relaxed) as usize % POLICIES.len()]
+}
+
+fn original_mask() -> CpuMask {
+    // SAFETY: written once in `configure` before any reader runs.
+    unsafe { ORIGINAL_MASK }
+}
+
+/// The answer to "may this thread be created?"
+pub enum Admission {
+    /// Create it; hold the guard (if any) until the creation has returned.
+    Create(Option<Guard<'static>>),
+    /// Refuse with `EAGAIN` (policy `fail`).
+    Refuse,
+}
+
+/// Takes a slot for a new thread, applying the policy when the process is at
+/// its cap. Managed threads (a runtime's own pool) always get one.
+pub fn admit(managed: bool) -> Admission {
+    let cap = cap();
+    if managed {
+        STATS.managed.fetch_add(1, Relaxed);
+        take_slot();
+        return Admission::Create(None);
+    }
+    let below = STATS
+        .live
+        .fetch_update(AcqRel, Relaxed, |n| (n < cap).then_some(n + 1));
+    if let Ok(before) = below {
+        STATS.peak.fetch_max(before + 1, Relaxed);
+        return Admission::Create(None);
+    }
+    STATS.over_cap.fetch_add(1, Relaxed);
+    match policy() {
+        Policy::Audit => {
+            take_slot();
+            Admission::Create(None)
+        }
+        Policy::Fail => {
+            STATS.refused.fetch_add(1, Relaxed);
+            Admission::Refuse
+        }
+        Policy::Confine => {
+            take_slot();
+            confine(cap);
+            Admission::Create(None)
+        }
+        Policy::Wait => wait_for_room(cap),
+    }
+}
+
+fn take_slot() {
+    let now = STATS.live.fetch_add(1, AcqRel) + 1;
+    STATS.peak.fetch_max(now, Relaxed);
+}
+
+/// Policy `wait`: admission control on running threads. Waits while at least
+/// `cap` other threads of the process are runnable; a thread exit or a quiet
+/// moment admits. Past `wait_ms` the thread is created and the process confined.
+fn wait_for_room(cap: usize) -> Admission {
+    if CONFINED.load(Acquire) {
+        // An earlier wait ran out: the process is confined to `cap` CPUs, which
+        // bounds it already; more waiting would only slow it down.
+        take_slot();
+        confine(cap);
+        return Admission::Create(None);
+    }
+    let guard = WAITERS.lock();
+    let me = sys::gettid();
+    let deadline = sys::monotonic_ms().saturating_add(WAIT_MS.load(Relaxed));
+    let mut slept = false;
+    loop {
+        let exits = EXITS.load(Acquire);
+        if STATS.live.load(Acquire) < cap || sys::runnable_tasks(me) < cap {
+            take_slot();
+            return Admission::Create(Some(guard));
+        }
+        let now = sys::monotonic_ms();
+        if now >= deadline {
+            take_slot();
+            confine(cap);
+            return Admission::Create(Some(guard));
+        }
+        if !slept {
+            slept = true;
+            STATS.waited.fetch_add(1, Relaxed);
+        }
+        // Threads that go to sleep do not wake us: look again every few ms.
+        sys::futex_wait(&EXITS, exits, (deadline - now).min(5));
+    }
+}
+
+/// Gives back a slot taken by [`admit`]: the thread ended, or was never created.
+pub fn release() {
+    let now = STATS.live.fetch_sub(1, AcqRel).saturating_sub(1);
+    EXITS.fetch_add(1, Release);
+    sys::futex_wake_all(&EXITS);
+    if CONFINED.load(Acquire) && now <= cap() {
+        unconfine();
+    }
+}
+
+/// Confines every thread of the process to `cap` CPUs of its mask, chosen by
+/// pid so that confined processes spread over the machine. Threads created
+/// later inherit the mask from their creator.
+fn confine(cap: usize) {
+    STATS.confined.fetch_add(1, Relaxed);
+    let _guard = CONFINEMENT.lock();
+    let mask = original_mask().spread_subset(cap, sys::getpid() as usize);
+    sys::for_each_task(|tid| {
+        sys::set_affinity(tid, &mask);
+    });
+    CONFINED.store(true, Release);
+}
+
+/// Back under the cap: every thread gets the process's original mask back.
+/// Skipped if another thread is confining or unconfining: it will settle.
+fn unconfine() {
+    let Some(_guard) = CONFINEMENT.try_lock() else {
+        return;
+    };
+    if !CONFINED.load(Acquire) || STATS.live.load(Acquire) > cap() {
+        return;
+    }
+    let mask = original_mask();
+    sys::for_each_task(|tid| {
+        sys::set_affinity(tid, &mask);
+    });
+    CONFINED.store(false, Release);
+}
+
+/// In a `fork` child: one thread, no waiters, nothing held.
+pub fn after_fork_child() {
+    WAITERS.reset_after_fork();
+    CONFINEMENT.reset_after_fork();
+    STATS.live.store(1, Relaxed);
+    STATS.peak.store(1, Relaxed);
+    for counter in [
+        &STATS.created,
+        &STATS.over_cap,
+        &STATS.waited,
+        &STATS.refused,
+        &STATS.confined,
+        &STATS.managed,
+    ] {
+        counter.store(0, Relaxed);
+    }
+    if CONFINED.swap(false, Relaxed) {
+        sys::set_affinity(0, &original_mask());
+    }
+}

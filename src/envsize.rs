@@ -1,0 +1,94 @@
+//! Environment right-sizing: the value each runtime's sizing variable should
+//! hold so that its pool fits the cap. Only ever lowers what the user set.
+//!
+//! Pure logic; `init` applies the result with `setenv`.
+
+use crate::runtimes::Syntax;
+
+fn positive(s: &str) -> Option<usize> {
+    s.trim().parse::<usize>().ok().filter(|&n| n > 0)
+}
+
+/// The new value for a variable, or `None` to leave it as it is.
+///
+/// `limit` is the number of CPUs the process may use. An unset variable, or one
+/// the runtime would not understand (and so replace by "all CPUs"), becomes
+/// `limit`; a larger count is lowered to `limit`; a smaller one is kept.
+pub fn lowered(syntax: Syntax, current: Option<&str>, limit: usize) -> Option<String> {
+    let limit = limit.max(1);
+    match syntax {
+        Syntax::Count => match current.and_then(positive) {
+            Some(n) if n <= limit => None,
+            _ => Some(limit.to_string()),
+        },
+        Syntax::Levels => {
+            let Some(current) = current else {
+                return Some(limit.to_string());
+            };
+            // Each nesting level multiplies the threads of the one above, so
+            // level i may have at most limit / (product of levels above).
+            let mut product = 1usize;
+            let mut out = Vec::new();
+            for level in current.split(',') {
+                let room = (limit / product).max(1);
+                let n = positive(level).map_or(room, |n| n.min(room));
+                product = product.saturating_mul(n);
+                out.push(n.to_string());
+            }
+            let new = out.join(",");
+            (new != current).then_some(new)
+        }
+        Syntax::Domains => {
+            let current = current?;
+            let mut changed = false;
+            let new: Vec<String> = current
+                .split([',', ';'])
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, n)) if positive(n).is_some_and(|n| n > limit) => {
+                        changed = true;
+                        format!("{}={limit}", name.trim())
+                    }
+                    _ => pair.trim().to_string(),
+                })
+                .collect();
+            changed.then(|| new.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Syntax::*;
+
+    #[test]
+    fn counts_are_lowered_never_raised() {
+        assert_eq!(lowered(Count, None, 4), Some("4".into()));
+        assert_eq!(lowered(Count, Some("64"), 4), Some("4".into()));
+        assert_eq!(lowered(Count, Some("2"), 4), None);
+        assert_eq!(lowered(Count, Some("1"), 1), None);
+        assert_eq!(lowered(Count, Some("auto"), 4), Some("4".into()));
+        assert_eq!(lowered(Count, Some("0"), 4), Some("4".into()));
+    }
+
+    #[test]
+    fn nested_levels_fit_the_limit_as_a_product() {
+        assert_eq!(lowered(Levels, Some("4,2"), 2), Some("2,1".into()));
+        assert_eq!(lowered(Levels, Some("4,2"), 8), None);
+        assert_eq!(lowered(Levels, Some("4,4"), 8), Some("4,2".into()));
+        assert_eq!(lowered(Levels, Some("1,8"), 4), Some("1,4".into()));
+        assert_eq!(lowered(Levels, Some("16"), 4), Some("4".into()));
+        assert_eq!(lowered(Levels, Some("x"), 4), Some("4".into()));
+        assert_eq!(lowered(Levels, None, 3), Some("3".into()));
+    }
+
+    #[test]
+    fn mkl_domains_are_lowered_in_place() {
+        assert_eq!(
+            lowered(Domains, Some("MKL_BLAS=8, MKL_FFT=1"), 2),
+            Some("MKL_BLAS=2, MKL_FFT=1".into())
+        );
+        assert_eq!(lowered(Domains, Some("MKL_ALL=2"), 4), None);
+        assert_eq!(lowered(Domains, None, 4), None);
+    }
+}

@@ -1,0 +1,119 @@
+//! `pthread_create`: the thread cap (layer 2).
+//!
+//! Every thread admitted by `cap::admit` starts in [`trampoline`], which marks
+//! it with a thread-specific value. The key's destructor gives the slot back
+//! however the thread ends: return, `pthread_exit`, cancellation, detached or
+//! joined (glibc runs TSD destructors on every path out of a thread).
+
+use super::{guarded, next_fn};
+use crate::cap::{self, Admission, STATS};
+use crate::next::Next;
+use crate::{init, managed};
+use libc::{c_int, c_void, pthread_attr_t, pthread_key_t, pthread_t};
+use std::sync::atomic::{AtomicBool, Ordering::*};
+
+/// `C-unwind`: `pthread_exit` and cancellation unwind through start routines.
+type StartFn = unsafe extern "C-unwind" fn(*mut c_void) -> *mut c_void;
+type CreateFn = unsafe extern "C" fn(
+    *mut pthread_t,
+    *const pthread_attr_t,
+    Option<StartFn>,
+    *mut c_void,
+) -> c_int;
+
+static NEXT_CREATE: Next = Next::new(c"pthread_create");
+
+static mut SLOT_KEY: pthread_key_t = 0;
+static KEY_READY: AtomicBool = AtomicBool::new(false);
+
+/// Creates the thread-specific key whose destructor releases slots. Called
+/// once, from initialisation.
+pub fn prepare() -> bool {
+    let mut key: pthread_key_t = 0;
+    // SAFETY: `key` is a valid out-pointer; the destructor is a plain C function.
+    if unsafe { libc::pthread_key_create(&mut key, Some(release_slot)) } != 0 {
+        return false;
+    }
+    // SAFETY: written once, before KEY_READY publishes it.
+    unsafe { SLOT_KEY = key };
+    KEY_READY.store(true, Release);
+    true
+}
+
+/// Runs as a thread admitted by the cap ends, whichever way it ends.
+extern "C" fn release_slot(_marker: *mut c_void) {
+    cap::release();
+}
+
+/// What the trampoline needs: the caller's routine and argument.
+struct Start {
+    routine: StartFn,
+    arg: *mut c_void,
+}
+
+/// The start routine of every admitted thread. Holds nothing with a
+/// destructor: a cancellation or `pthread_exit` unwinds through this frame.
+unsafe extern "C-unwind" fn trampoline(start: *mut c_void) -> *mut c_void {
+    // SAFETY: `start` is the `Start` that `create` allocated with malloc and
+    // handed to exactly this thread; it is read once and freed.
+    let Start { routine, arg } = unsafe { std::ptr::read(start.cast::<Start>()) };
+    // SAFETY: allocated with malloc in `create`, not used after this.
+    unsafe { libc::free(start) };
+    // SAFETY: KEY_READY was true when this thread was admitted, so SLOT_KEY
+    // is a valid key. Any non-null value makes glibc call the destructor.
+    unsafe { libc::pthread_setspecific(SLOT_KEY, 1 as *const c_void) };
+    // SAFETY: the caller of pthread_create promised `routine` accepts `arg`.
+    unsafe { routine(arg) }
+}
+
+/// # Safety
+/// The caller's arguments, exactly as for POSIX `pthread_create`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_create(
+    thread: *mut pthread_t,
+    attr: *const pthread_attr_t,
+    routine: Option<StartFn>,
+    arg: *mut c_void,
+) -> c_int {
+    let Some(real) = next_fn!(NEXT_CREATE, pthread_create, CreateFn) else {
+        return libc::EAGAIN;
+    };
+    let Some(routine) = routine else {
+        // SAFETY: forwarding a null routine to libc unchanged: it is libc's
+        // to reject or crash on, exactly as without us.
+        return unsafe { real(thread, attr, None, arg) };
+    };
+    if !init::active() || !KEY_READY.load(Acquire) {
+        // SAFETY: the caller's arguments, unchanged.
+        return unsafe { real(thread, attr, Some(routine), arg) };
+    }
+    let guard = match guarded(
+        || Some(cap::admit(managed::is_managed(routine as usize))),
+        || None,
+    ) {
+        Some(Admission::Create(guard)) => guard,
+        Some(Admission::Refuse) => return libc::EAGAIN,
+        // SAFETY: the caller's arguments, unchanged.
+        None => return unsafe { real(thread, attr, Some(routine), arg) },
+    };
+    // SAFETY: a fresh allocation of the right size for one `Start`.
+    let start = unsafe { libc::malloc(std::mem::size_of::<Start>()) }.cast::<Start>();
+    if start.is_null() {
+        cap::release();
+        return libc::EAGAIN;
+    }
+    // SAFETY: `start` is valid for one `Start`; the new thread takes it over.
+    unsafe { start.write(Start { routine, arg }) };
+    // SAFETY: the caller's thread and attr pointers, unchanged; our routine
+    // and its argument live until the trampoline frees them.
+    let rc = unsafe { real(thread, attr, Some(trampoline), start.cast()) };
+    if rc == 0 {
+        STATS.created.fetch_add(1, Relaxed);
+    } else {
+        // SAFETY: no thread was created, so nobody else owns `start`.
+        unsafe { libc::free(start.cast()) };
+        cap::release();
+    }
+    drop(guard);
+    rc
+}

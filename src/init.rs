@@ -1,0 +1,194 @@
+//! Initialisation, lazy and idempotent: the constructor runs it, and so does
+//! the first hook called before the constructor (a `DT_NEEDED` library's
+//! constructor runs first and may already create threads or count CPUs).
+//! Also the `fork` handler and the exit report.
+
+use crate::config::{self, FileError, Inputs, Resolution};
+use crate::log::{self, debug, info, warn};
+use crate::runtimes::{self, SizingVar};
+use crate::{cap, envsize, sys};
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering::*};
+
+const UNINIT: u8 = 0;
+const RUNNING: u8 = 1;
+const ACTIVE: u8 = 2;
+const INACTIVE: u8 = 3;
+
+static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+static INIT_TID: AtomicI32 = AtomicI32::new(0);
+static REPORT: AtomicBool = AtomicBool::new(false);
+static mut SOURCE: &str = "none";
+
+/// Whether the library is enforcing: initialises on first use. False while
+/// this very thread is initialising (a hook reached from inside
+/// initialisation passes straight through) and when disabled.
+pub fn active() -> bool {
+    match STATE.load(Acquire) {
+        ACTIVE => true,
+        INACTIVE => false,
+        _ => {
+            initialise();
+            STATE.load(Acquire) == ACTIVE
+        }
+    }
+}
+
+fn initialise() {
+    if STATE
+        .compare_exchange(UNINIT, RUNNING, AcqRel, Acquire)
+        .is_ok()
+    {
+        INIT_TID.store(sys::gettid(), Release);
+        let enforcing = std::panic::catch_unwind(run).unwrap_or(false);
+        STATE.store(if enforcing { ACTIVE } else { INACTIVE }, Release);
+        return;
+    }
+    if INIT_TID.load(Acquire) == sys::gettid() {
+        return;
+    }
+    while STATE.load(Acquire) == RUNNING {
+        // SAFETY: sched_yield has no preconditions.
+        unsafe { libc::sched_yield() };
+    }
+}
+
+/// The constructor: initialise as soon as the library is loaded.
+extern "C" fn on_load() {
+    active();
+}
+
+#[used]
+#[link_section = ".init_array"]
+static ON_LOAD: extern "C" fn() = on_load;
+
+#[used]
+#[link_section = ".fini_array"]
+static ON_EXIT: extern "C" fn() = on_exit;
+
+/// Resolves the settings and applies them. Returns whether to enforce.
+fn run() -> bool {
+    std::panic::set_hook(Box::new(|panic| {
+        log::always(format_args!("internal error, no longer enforcing: {panic}"));
+    }));
+    let settings = config::resolve(&Process);
+    log::set_level(settings.log);
+    for line in &settings.warnings {
+        warn!("{line}");
+    }
+    for c in &settings.consulted {
+        debug!("consulted {} = '{}': {}", c.name, c.value, c.verdict);
+    }
+    if settings.disabled {
+        info!("disabled by THROTTLE_DISABLE");
+        return false;
+    }
+    let Some(mask) = sys::affinity(0) else {
+        warn!("cannot read the affinity mask; not enforcing");
+        return false;
+    };
+    right_size_environment(settings.cap.min(mask.count()));
+    let live = sys::count_tasks().unwrap_or(1);
+    cap::configure(settings.cap, settings.policy, settings.wait_ms, live, mask);
+    if !crate::hooks::threads::prepare() {
+        warn!("cannot allocate a thread-specific key; not enforcing");
+        return false;
+    }
+    // SAFETY: registering a handler with no arguments; it only resets atomics.
+    unsafe { libc::pthread_atfork(None, None, Some(after_fork_child)) };
+    // SAFETY: written once, here, before STATE becomes ACTIVE and so before
+    // anything reads it.
+    unsafe { SOURCE = source_label(&settings) };
+    REPORT.store(settings.report, Relaxed);
+    info!(
+        "cap={} source={} scope={:?} policy={} wait_ms={} live={live}",
+        settings.cap,
+        source_label(&settings),
+        settings.scope,
+        settings.policy.name(),
+        settings.wait_ms
+    );
+    true
+}
+
+fn source_label(settings: &Resolution) -> &'static str {
+    match settings.ceiling {
+        Some(_) => "max_threads",
+        None => settings.source.label(),
+    }
+}
+
+/// Sets each runtime's sizing variable to fit `limit` CPUs, lowering only.
+fn right_size_environment(limit: usize) {
+    for &SizingVar { name, syntax } in runtimes::sizing_vars() {
+        let Ok(cname) = CString::new(name) else {
+            continue;
+        };
+        let current = getenv(&cname);
+        let current = current.as_deref().and_then(|v| std::str::from_utf8(v).ok());
+        if let Some(new) = envsize::lowered(syntax, current, limit) {
+            let Ok(cvalue) = CString::new(new.as_str()) else {
+                continue;
+            };
+            debug!("{name}={new} (was {})", current.unwrap_or("unset"));
+            // SAFETY: both strings are NUL-terminated; this runs during
+            // initialisation, before the host reads these variables.
+            unsafe { libc::setenv(cname.as_ptr(), cvalue.as_ptr(), 1) };
+        }
+    }
+}
+
+fn getenv(name: &CStr) -> Option<Vec<u8>> {
+    // SAFETY: getenv returns NULL or a NUL-terminated string we copy at once.
+    unsafe {
+        let p = libc::getenv(name.as_ptr());
+        (!p.is_null()).then(|| CStr::from_ptr(p).to_bytes().to_vec())
+    }
+}
+
+extern "C" fn after_fork_child() {
+    cap::after_fork_child();
+}
+
+extern "C" fn on_exit() {
+    if STATE.load(Acquire) != ACTIVE || !REPORT.load(Relaxed) {
+        return;
+    }
+    let s = &cap::STATS;
+    log::always(format_args!(
+        "report pid={} cap={} source={} peak={} live={} created={} over_cap={} waited={} refused={} confined={} managed={}",
+        sys::getpid(),
+        cap::cap(),
+        // SAFETY: written once before STATE became ACTIVE.
+        unsafe { SOURCE },
+        s.peak.load(Relaxed),
+        s.live.load(Relaxed),
+        s.created.load(Relaxed),
+        s.over_cap.load(Relaxed),
+        s.waited.load(Relaxed),
+        s.refused.load(Relaxed),
+        s.confined.load(Relaxed),
+        s.managed.load(Relaxed),
+    ));
+}
+
+/// The process's environment and files, as resolution sees them.
+struct Process;
+
+impl Inputs for Process {
+    fn var(&self, name: &str) -> Option<Vec<u8>> {
+        getenv(&CString::new(name).ok()?)
+    }
+
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
+        sys::read_budget_file(path)
+    }
+
+    fn affinity_count(&self) -> usize {
+        sys::affinity(0).map_or(1, |m| m.count())
+    }
+
+    fn secure(&self) -> bool {
+        sys::secure_execution()
+    }
+}

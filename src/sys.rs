@@ -1,0 +1,218 @@
+//! Thin wrappers over the system calls and `/proc` files the library uses for
+//! itself. They go straight to the kernel so that they never reach our own
+//! interposed `sched_getaffinity` or `sysconf`.
+
+use crate::config::{FileError, MAX_BUDGET_FILE_BYTES};
+use crate::cpumask::CpuMask;
+use std::ffi::CStr;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+
+pub fn gettid() -> libc::pid_t {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t }
+}
+
+pub fn getpid() -> libc::pid_t {
+    // SAFETY: getpid takes no arguments and cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// The real affinity mask of a thread (0: the calling one).
+pub fn affinity(tid: libc::pid_t) -> Option<CpuMask> {
+    let mut bytes = [0u8; CpuMask::BYTES];
+    // SAFETY: the buffer is valid for `bytes.len()` bytes, which is what the
+    // kernel is told it may write.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_sched_getaffinity,
+            tid,
+            bytes.len(),
+            bytes.as_mut_ptr(),
+        )
+    };
+    (n > 0).then(|| CpuMask::from_bytes(&bytes))
+}
+
+pub fn set_affinity(tid: libc::pid_t, mask: &CpuMask) -> bool {
+    let bytes = mask.as_bytes();
+    // SAFETY: the buffer is valid for reads of `bytes.len()` bytes.
+    unsafe {
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            tid,
+            bytes.len(),
+            bytes.as_ptr(),
+        ) == 0
+    }
+}
+
+/// Secure-execution mode: a setuid/setgid program or a capability gain.
+pub fn secure_execution() -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+pub fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
+}
+
+/// Sleeps until `word` no longer holds `expected`, a wake, or `timeout_ms`.
+pub fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout_ms: u64) {
+    let ts = libc::timespec {
+        tv_sec: (timeout_ms / 1000) as libc::time_t,
+        tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    // SAFETY: `word` is a live, aligned u32 for the duration of the call, and
+    // `ts` a valid relative timeout. Spurious returns are harmless: callers loop.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            &ts as *const libc::timespec,
+        );
+    }
+}
+
+pub fn futex_wake_all(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: waking never touches memory other than the futex word's queue.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
+}
+
+/// Calls `f` with each thread id of this process, from `/proc/self/task`.
+/// Returns false when the directory cannot be read.
+pub fn for_each_task(mut f: impl FnMut(libc::pid_t)) -> bool {
+    const TASKS: &CStr = c"/proc/self/task";
+    // SAFETY: the path is a valid C string; the stream is closed below.
+    let dir = unsafe { libc::opendir(TASKS.as_ptr()) };
+    if dir.is_null() {
+        return false;
+    }
+    loop {
+        // SAFETY: `dir` is an open stream; the entry stays valid until the
+        // next readdir, and we copy what we need before that.
+        let entry = unsafe { libc::readdir(dir) };
+        if entry.is_null() {
+            break;
+        }
+        // SAFETY: d_name is a NUL-terminated name inside the entry.
+        let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
+        if let Some(tid) = std::str::from_utf8(name.to_bytes())
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            f(tid);
+        }
+    }
+    // SAFETY: `dir` came from opendir and is closed once.
+    unsafe { libc::closedir(dir) };
+    true
+}
+
+pub fn count_tasks() -> Option<usize> {
+    let mut n = 0;
+    for_each_task(|_| n += 1).then_some(n)
+}
+
+/// The scheduler state letter of one thread (`R`, `S`, `D`, ...), from
+/// `/proc/self/task/<tid>/stat`.
+pub fn task_state(tid: libc::pid_t) -> Option<u8> {
+    let mut path = [0u8; 48];
+    let mut cursor = std::io::Cursor::new(&mut path[..]);
+    std::io::Write::write_fmt(&mut cursor, format_args!("/proc/self/task/{tid}/stat\0")).ok()?;
+    // SAFETY: `path` holds a NUL-terminated string written just above.
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    let mut buf = [0u8; 512];
+    // SAFETY: `buf` is valid for writes of its length; `fd` is closed once.
+    let n = unsafe {
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        n
+    };
+    let stat = buf.get(..usize::try_from(n).ok()?)?;
+    parse_stat_state(stat)
+}
+
+/// The state field follows the last `)`: the command name may hold anything.
+fn parse_stat_state(stat: &[u8]) -> Option<u8> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(close + 2).copied()
+}
+
+/// Threads of this process in state `R` (running or runnable), not counting `except`.
+pub fn runnable_tasks(except: libc::pid_t) -> usize {
+    let mut n = 0;
+    for_each_task(|tid| {
+        if tid != except && task_state(tid) == Some(b'R') {
+            n += 1;
+        }
+    });
+    n
+}
+
+/// Reads a budget file defensively: regular files only, never blocking on a
+/// FIFO, never reading more than the size limit.
+pub fn read_budget_file(path: &str) -> Result<Vec<u8>, FileError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => FileError::Missing,
+            _ => FileError::Unreadable(e.to_string()),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| FileError::Unreadable(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(FileError::NotAFile);
+    }
+    if meta.len() > MAX_BUDGET_FILE_BYTES {
+        return Err(FileError::TooLarge(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_BUDGET_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| FileError::Unreadable(e.to_string()))?;
+    if bytes.len() as u64 > MAX_BUDGET_FILE_BYTES {
+        return Err(FileError::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_state_survives_odd_command_names() {
+        assert_eq!(parse_stat_state(b"12 (a) b) c) S 1 2"), Some(b'S'));
+        assert_eq!(parse_stat_state(b"12 (x) R 1"), Some(b'R'));
+        assert_eq!(parse_stat_state(b"garbage"), None);
+    }
+
+    #[test]
+    fn this_process_is_seen() {
+        assert!(count_tasks().unwrap() >= 1);
+        assert_eq!(task_state(gettid()), Some(b'R'));
+        assert!(affinity(0).unwrap().count() >= 1);
+    }
+}
