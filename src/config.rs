@@ -175,7 +175,7 @@ pub struct BudgetFile {
 }
 
 /// Why a value was refused, phrased to follow "'<value>' ".
-fn check_count(raw: &str) -> Result<usize, String> {
+pub fn check_count(raw: &str) -> Result<usize, String> {
     if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
         return Err("is not a positive integer".to_string());
     }
@@ -196,7 +196,7 @@ fn check_wait_ms(raw: &str) -> Result<u64, String> {
     }
 }
 
-fn check_policy(raw: &str) -> Result<Policy, String> {
+pub fn check_policy(raw: &str) -> Result<Policy, String> {
     Policy::parse(raw).ok_or_else(|| "is not one of wait, confine, fail, audit".to_string())
 }
 

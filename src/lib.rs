@@ -14,7 +14,7 @@
 
 // The unit-test build leaves out the hooks (a test harness must not interpose
 // its own pthread_create), so code only they call looks dead there.
-#![cfg_attr(test, allow(dead_code))]
+#![cfg_attr(test, allow(dead_code, unused_macros, unused_imports))]
 
 mod cap;
 mod config;

@@ -61,7 +61,7 @@ unsafe extern "C-unwind" fn trampoline(start: *mut c_void) -> *mut c_void {
     unsafe { libc::free(start) };
     // SAFETY: KEY_READY was true when this thread was admitted, so SLOT_KEY
     // is a valid key. Any non-null value makes glibc call the destructor.
-    unsafe { libc::pthread_setspecific(SLOT_KEY, 1 as *const c_void) };
+    unsafe { libc::pthread_setspecific(SLOT_KEY, (&raw const KEY_READY).cast()) };
     // SAFETY: the caller of pthread_create promised `routine` accepts `arg`.
     unsafe { routine(arg) }
 }

@@ -1,0 +1,342 @@
+//! `throttle`: run a program under libthrottle, or show what it would do.
+//!
+//! The command never links the library's hooks: it compiles only the pure
+//! modules it needs (budget resolution, masks, the runtime registry), so its
+//! own `pthread_create` and `sysconf` stay libc's.
+
+// Each shared module is compiled here for a few of its items only.
+#[allow(dead_code)]
+#[path = "../../config.rs"]
+mod config;
+#[allow(dead_code)]
+#[path = "../../cpumask.rs"]
+mod cpumask;
+mod elf;
+#[allow(dead_code)]
+#[path = "../../envsize.rs"]
+mod envsize;
+#[allow(dead_code)]
+#[path = "../../runtimes.rs"]
+mod runtimes;
+#[allow(dead_code)]
+#[path = "../../sys.rs"]
+mod sys;
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const LIBRARY: &str = "libthrottle.so";
+
+const USAGE: &str = "\
+usage: throttle run [-n N] [--policy P] [--wait-ms MS] [--report] [--] CMD [ARGS...]
+       throttle info [PROGRAM]
+       throttle --help | --version
+
+  run    run CMD with libthrottle.so preloaded (prepended to LD_PRELOAD)
+           -n, --threads N   the thread budget (THROTTLE_THREADS)
+           --policy P        wait, confine, fail or audit (THROTTLE_POLICY)
+           --wait-ms MS      bound on a wait (THROTTLE_WAIT_MS)
+           --report          print a one-line report on stderr at exit
+  info   show the cap this environment resolves to and every source consulted;
+         with PROGRAM, also whether that program can be throttled at all
+
+Configuration: see the README's table, or docs/interface.md.";
+
+/// A usage error: message, exit status 2.
+struct Usage(String);
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let result = match args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .as_deref()
+    {
+        Some("run") => run(&args[1..]),
+        Some("info") => info(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("-V" | "--version") => {
+            println!("throttle {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(other) => Err(Usage(format!("unknown command '{other}'"))),
+        None => Err(Usage("no command given".to_string())),
+    };
+    result.unwrap_or_else(|Usage(message)| {
+        eprintln!("throttle: {message}");
+        eprintln!("{USAGE}");
+        ExitCode::from(2)
+    })
+}
+
+/// The library beside this executable (a build tree) or in `../lib` (an
+/// installed prefix).
+fn find_library() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate this executable: {e}"))?;
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let candidates = [dir.join(LIBRARY), dir.join("../lib").join(LIBRARY)];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+        .ok_or_else(|| {
+            format!(
+                "cannot find {LIBRARY} beside {} or in {}",
+                exe.display(),
+                dir.join("../lib").display()
+            )
+        })
+}
+
+/// `LD_PRELOAD` with the library first, not repeated if already present.
+fn preload_value(library: &Path, current: Option<&OsStr>) -> OsString {
+    let mut value = library.as_os_str().to_os_string();
+    if let Some(current) = current {
+        let others: Vec<&[u8]> = current
+            .as_bytes()
+            .split(|&b| b == b':' || b == b' ')
+            .filter(|entry| !entry.is_empty() && *entry != library.as_os_str().as_bytes())
+            .collect();
+        for entry in others {
+            value.push(":");
+            value.push(OsStr::from_bytes(entry));
+        }
+    }
+    value
+}
+
+fn run(args: &[OsString]) -> Result<ExitCode, Usage> {
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let mut rest = args.iter();
+    let command = loop {
+        let Some(arg) = rest.next() else {
+            return Err(Usage("run: no command given".to_string()));
+        };
+        let text = arg.to_string_lossy();
+        let (flag, inline) = match text.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ if text.starts_with("-n") && text.len() > 2 => {
+                ("-n".to_string(), Some(text[2..].to_string()))
+            }
+            _ => (text.to_string(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| rest.next().map(|v| v.to_string_lossy().into_owned()))
+                .ok_or_else(|| Usage(format!("run: {name} needs a value")))
+        };
+        match flag.as_str() {
+            "-n" | "--threads" => {
+                let n = value(&flag)?;
+                config::check_count(&n).map_err(|why| Usage(format!("run: {flag} '{n}' {why}")))?;
+                env.push(("THROTTLE_THREADS", n));
+            }
+            "--policy" => {
+                let p = value(&flag)?;
+                config::check_policy(&p)
+                    .map_err(|why| Usage(format!("run: --policy '{p}' {why}")))?;
+                env.push(("THROTTLE_POLICY", p));
+            }
+            "--wait-ms" => {
+                let ms = value(&flag)?;
+                if ms.is_empty()
+                    || !ms.bytes().all(|b| b.is_ascii_digit())
+                    || ms.parse::<u64>().is_err()
+                {
+                    return Err(Usage(format!(
+                        "run: --wait-ms '{ms}' is not a number of milliseconds"
+                    )));
+                }
+                env.push(("THROTTLE_WAIT_MS", ms));
+            }
+            "--report" => env.push(("THROTTLE_REPORT", "1".to_string())),
+            "--" => match rest.next() {
+                Some(cmd) => break cmd,
+                None => return Err(Usage("run: no command given after --".to_string())),
+            },
+            f if f.starts_with('-') && f != "-" => {
+                return Err(Usage(format!("run: unknown option '{f}'")))
+            }
+            _ => break arg,
+        }
+    };
+    let library = match find_library() {
+        Ok(l) => l,
+        Err(why) => {
+            eprintln!("throttle: {why}");
+            return Ok(ExitCode::from(127));
+        }
+    };
+    let preload = preload_value(&library, std::env::var_os("LD_PRELOAD").as_deref());
+    let error = Command::new(command)
+        .args(rest)
+        .envs(env)
+        .env("LD_PRELOAD", preload)
+        .exec();
+    eprintln!(
+        "throttle: cannot run '{}': {error}",
+        command.to_string_lossy()
+    );
+    Ok(ExitCode::from(match error.kind() {
+        std::io::ErrorKind::NotFound => 127,
+        _ => 126,
+    }))
+}
+
+/// The environment and files as the library will see them in a program
+/// started from here.
+struct Here;
+
+impl config::Inputs for Here {
+    fn var(&self, name: &str) -> Option<Vec<u8>> {
+        std::env::var_os(name).map(OsString::into_vec)
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, config::FileError> {
+        sys::read_budget_file(path)
+    }
+    fn affinity_count(&self) -> usize {
+        sys::affinity(0).map_or(1, |m| m.count())
+    }
+    fn secure(&self) -> bool {
+        sys::secure_execution()
+    }
+}
+
+fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
+    if args.len() > 1 {
+        return Err(Usage("info: at most one PROGRAM".to_string()));
+    }
+    let r = config::resolve(&Here);
+    let real = sys::affinity(0).map_or(1, |m| m.count());
+    println!("throttle {}", env!("CARGO_PKG_VERSION"));
+    match find_library() {
+        Ok(lib) => {
+            let preloaded = std::env::var_os("LD_PRELOAD").is_some_and(|v| {
+                v.as_bytes()
+                    .split(|&b| b == b':' || b == b' ')
+                    .any(|e| e == lib.as_os_str().as_bytes())
+            });
+            println!("library:   {}", lib.display());
+            println!(
+                "preloaded: {}",
+                if preloaded {
+                    "yes, in LD_PRELOAD"
+                } else {
+                    "no (use `throttle run` or LD_PRELOAD)"
+                }
+            );
+        }
+        Err(why) => println!("library:   not found: {why}"),
+    }
+    if r.disabled {
+        println!("state:     disabled by THROTTLE_DISABLE: the library does nothing");
+    }
+    let source = match &r.ceiling {
+        Some(file) => format!("max_threads in {file}"),
+        None => r.source.label().to_string(),
+    };
+    println!("cap:       {} threads (from {source})", r.cap);
+    println!(
+        "cpus:      a capped program sees {} of the {real} CPUs in its mask",
+        r.cap.min(real)
+    );
+    println!("policy:    {} (wait_ms {})", r.policy.name(), r.wait_ms);
+    println!("scope:     {:?}", r.scope);
+    println!("system:    {}", config::SYSTEM_CONF);
+    println!();
+    println!("sources consulted:");
+    let width = r.consulted.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in &r.consulted {
+        println!("  {:width$}  '{}'  {}", c.name, c.value, c.verdict);
+    }
+    if !r.warnings.is_empty() {
+        println!();
+        println!("problems (each printed once by the library as `libthrottle: ...`):");
+        for w in &r.warnings {
+            println!("  {w}");
+        }
+    }
+    println!();
+    println!("runtime variables a capped program gets (lowered, never raised):");
+    let limit = r.cap.min(real);
+    for var in runtimes::sizing_vars() {
+        let current = std::env::var(var.name).ok();
+        match envsize::lowered(var.syntax, current.as_deref(), limit) {
+            Some(new) => println!(
+                "  {}={new} (was {})",
+                var.name,
+                current.as_deref().unwrap_or("unset")
+            ),
+            None => {
+                if let Some(value) = current {
+                    println!("  {}={value} (kept)", var.name);
+                }
+            }
+        }
+    }
+    if let Some(program) = args.first() {
+        println!();
+        print_linkage(Path::new(program));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_linkage(program: &Path) {
+    let resolved = if program.components().count() > 1 {
+        Some(program.to_path_buf())
+    } else {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(program))
+                .find(|p| p.is_file())
+        })
+    };
+    let Some(path) = resolved else {
+        println!("program:   {}: not found", program.display());
+        return;
+    };
+    let verdict = match elf::linkage(&path) {
+        Ok(elf::Linkage::Dynamic) => "dynamically linked: can be throttled".to_string(),
+        Ok(elf::Linkage::Static) => {
+            "statically linked: LD_PRELOAD is never read, it cannot be throttled".to_string()
+        }
+        Ok(elf::Linkage::Go { .. }) => {
+            "a Go program: its runtime creates threads with raw clone(), \
+             which no preload library can see; only GOMAXPROCS is lowered"
+                .to_string()
+        }
+        Ok(elf::Linkage::NotElf) => {
+            "not an ELF executable (a script?): what counts is the interpreter it runs".to_string()
+        }
+        Err(e) => format!("cannot be inspected: {e}"),
+    };
+    println!("program:   {}: {verdict}", path.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preload_is_prepended_once() {
+        let lib = Path::new("/opt/t/lib/libthrottle.so");
+        assert_eq!(
+            preload_value(lib, None),
+            OsString::from("/opt/t/lib/libthrottle.so")
+        );
+        assert_eq!(
+            preload_value(
+                lib,
+                Some(OsStr::new("/a.so:/opt/t/lib/libthrottle.so /b.so"))
+            ),
+            OsString::from("/opt/t/lib/libthrottle.so:/a.so:/b.so")
+        );
+    }
+}
