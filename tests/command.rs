@@ -1,0 +1,85 @@
+//! The `throttle` command (docs/interface.md, "The command").
+
+mod common;
+
+use common::{c_program, throttle_bin, Run};
+
+fn throttle<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Run::new(throttle_bin()).args(args)
+}
+
+#[test]
+fn run_sets_the_cap() {
+    let out = throttle(["run", "-n", "1", "--"])
+        .arg(c_program("cpus"))
+        .run();
+    out.assert_success();
+    assert_eq!(out.num("nprocs_onln"), 1, "{out}");
+    assert_eq!(out.num("affinity_count"), 1, "{out}");
+}
+
+#[test]
+fn run_sets_policy_and_report() {
+    let out = throttle(["run", "--policy", "fail", "-n", "2", "--report", "--"])
+        .arg(c_program("concurrency"))
+        .run();
+    out.assert_success();
+    let refused = out.report_num("refused");
+    assert!(refused >= 1, "{out}");
+    assert_eq!(refused, out.num("eagain"), "{out}");
+    assert_eq!(
+        out.report().get("cap").map(String::as_str),
+        Some("2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn run_rejects_a_bad_thread_count() {
+    for n in ["0", "abc"] {
+        let out = throttle(["run", "-n", n, "--"])
+            .arg(c_program("print_hello"))
+            .run();
+        assert_eq!(out.code(), 2, "-n {n}\n{out}");
+        assert!(
+            !out.stderr_str().trim().is_empty(),
+            "no error message\n{out}"
+        );
+        assert!(
+            !out.stdout_str().contains("hello=world"),
+            "the command ran despite -n {n}\n{out}"
+        );
+    }
+}
+
+#[test]
+fn run_passes_the_exit_status_through() {
+    for code in [0, 3] {
+        let out = throttle(["run", "-n", "2", "--"])
+            .arg(c_program("print_hello"))
+            .arg(code.to_string())
+            .run();
+        assert_eq!(out.code(), code, "{out}");
+        assert_eq!(out.stdout, b"hello=world\n", "{out}");
+    }
+}
+
+/// `throttle info` names THROTTLE_THREADS and the cap it set, for a common
+/// value and an unusual one (which cannot appear by chance).
+#[test]
+fn info_shows_the_cap_from_the_environment() {
+    for n in ["3", "37"] {
+        let out = throttle(["info"]).env("THROTTLE_THREADS", n).run();
+        assert_eq!(out.code(), 0, "{out}");
+        let stdout = out.stdout_str();
+        assert!(stdout.contains("THROTTLE_THREADS"), "{out}");
+        let has_value = stdout
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| word == n);
+        assert!(has_value, "stdout does not mention {n}\n{out}");
+    }
+}

@@ -1,0 +1,489 @@
+//! Helpers shared by the integration tests: find the built library, compile the
+//! C programs of `c_tests/`, run a program with or without the library in a
+//! controlled environment, and parse what it printed.
+//!
+//! Every run is bounded by a timeout, so a hang (a deadlocked `wait`, say)
+//! fails the test instead of hanging CI.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any one program may run before it is killed and the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Prefix of every diagnostic line the library writes on stderr.
+pub const PREFIX: &str = "libthrottle: ";
+
+/// Prefix of the exit report line (`THROTTLE_REPORT=1`).
+pub const REPORT_PREFIX: &str = "libthrottle: report ";
+
+/// Variables removed from the inherited environment before every run, besides
+/// every `THROTTLE_*`: they change how many threads the runtimes start.
+const SCRUBBED: &[&str] = &[
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "LD_PRELOAD",
+];
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `throttle` command built for this test run.
+pub fn throttle_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_throttle"))
+}
+
+/// The preload library built beside the `throttle` command.
+///
+/// `cargo test` builds the `throttle` binary for the integration tests but not
+/// the cdylib (nothing links it), so the library must come from a
+/// `cargo build` of the same profile. A library older than one of its sources
+/// (as listed in cargo's dep-info file beside it) would silently test old
+/// code, so that is refused too.
+pub fn lib_path() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_throttle")).with_file_name("libthrottle.so");
+    let build = "build it first with `cargo build --release` (or `cargo build` for a \
+                 debug test run): `cargo test` does not build the cdylib";
+    assert!(
+        path.is_file(),
+        "the preload library {} is missing: {build}",
+        path.display()
+    );
+    static STALE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let stale = STALE.get_or_init(|| {
+        lib_sources(&path.with_file_name("libthrottle.d"))
+            .into_iter()
+            .find(|src| is_newer(src, &path))
+    });
+    if let Some(src) = stale {
+        panic!(
+            "the preload library {} is older than its source {}: {build}",
+            path.display(),
+            src.display()
+        );
+    }
+    path
+}
+
+/// The source files of a cargo dep-info file (`out: src1 src2 ...`, spaces
+/// in names escaped as `\ `); none if the file is missing.
+fn lib_sources(dep_info: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(dep_info) else {
+        return Vec::new();
+    };
+    let Some((_, deps)) = text.lines().next().and_then(|l| l.split_once(": ")) else {
+        return Vec::new();
+    };
+    deps.replace("\\ ", "\0")
+        .split_whitespace()
+        .map(|d| PathBuf::from(d.replace('\0', " ")))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// Extra compiler/linker flags for the C programs that need them.
+fn extra_flags(name: &str) -> &'static [&'static str] {
+    match name {
+        "openblas_linked" => &["-lopenblas"],
+        _ => &[],
+    }
+}
+
+fn is_newer(a: &Path, b: &Path) -> bool {
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (mtime(a), mtime(b)) {
+        (Some(a), Some(b)) => a > b,
+        _ => true,
+    }
+}
+
+/// Compiles `c_tests/<name>.c` (once per test process, and again only if the
+/// source is newer than the binary) and returns the binary's path.
+pub fn c_program(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(name) {
+        return path.clone();
+    }
+
+    let src = repo_root().join("c_tests").join(format!("{name}.c"));
+    assert!(src.is_file(), "no C program {}", src.display());
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c_tests");
+    std::fs::create_dir_all(&dir).expect("create the C programs' build directory");
+    let out = dir.join(name);
+
+    if !out.is_file() || is_newer(&src, &out) {
+        // Build under a unique name and rename, so test processes that run at
+        // the same time never execute a half-written binary.
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let result = Command::new("cc")
+            .args(["-O1", "-Wall", "-Werror", "-pthread", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .args(extra_flags(name))
+            .output()
+            .expect("run cc (is a C compiler installed? run scripts/setup.sh)");
+        assert!(
+            result.status.success(),
+            "compiling {} failed ({}):\n{}{}",
+            src.display(),
+            result.status,
+            String::from_utf8_lossy(&result.stdout),
+            String::from_utf8_lossy(&result.stderr)
+        );
+        std::fs::rename(&tmp, &out).expect("move the compiled C program into place");
+    }
+    built.insert(name.to_string(), out.clone());
+    out
+}
+
+/// The Python interpreter with numpy, scipy and threadpoolctl: env
+/// `THROTTLE_TEST_PYTHON`, else `<repo>/.venv/bin/python`.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("THROTTLE_TEST_PYTHON") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.exists(),
+            "THROTTLE_TEST_PYTHON={} does not exist: run scripts/setup.sh",
+            p.display()
+        );
+        return p;
+    }
+    let p = repo_root().join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "no Python for the tests: {} is missing and THROTTLE_TEST_PYTHON is unset; \
+         run scripts/setup.sh",
+        p.display()
+    );
+    p
+}
+
+/// One run of a program: its arguments, the variables it gets on top of the
+/// scrubbed environment, and whether the library is preloaded.
+#[derive(Clone, Debug)]
+pub struct Run {
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    preload: bool,
+}
+
+impl Run {
+    /// A run of `program`, without the library until `preload(true)`.
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        Run {
+            program: program.as_ref().to_os_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            preload: false,
+        }
+    }
+
+    /// A run of the C program `c_tests/<name>.c`.
+    pub fn c(name: &str) -> Self {
+        Run::new(c_program(name))
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self
+    }
+
+    pub fn preload(mut self, preload: bool) -> Self {
+        self.preload = preload;
+        self
+    }
+
+    fn describe(&self) -> String {
+        let mut s = String::new();
+        if self.preload {
+            s.push_str("LD_PRELOAD=libthrottle.so ");
+        }
+        for (k, v) in &self.env {
+            s.push_str(&format!("{}={:?} ", k.to_string_lossy(), v));
+        }
+        s.push_str(&Path::new(&self.program).display().to_string());
+        for a in &self.args {
+            s.push_str(&format!(" {}", a.to_string_lossy()));
+        }
+        s
+    }
+
+    /// Runs the program to completion (killing it and panicking after
+    /// [`TIMEOUT`]) and returns what it printed and how it exited.
+    pub fn run(&self) -> Output {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args);
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if k.starts_with("THROTTLE_") || SCRUBBED.contains(&k.as_ref()) {
+                cmd.env_remove(&key);
+            }
+        }
+        if self.preload {
+            cmd.env("LD_PRELOAD", lib_path());
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+
+        let what = self.describe();
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
+        let mut out_pipe = child.stdout.take().expect("stdout pipe");
+        let mut err_pipe = child.stderr.take().expect("stderr pipe");
+        let out_reader = thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out_pipe.read_to_end(&mut buf);
+            buf
+        });
+        let err_reader = thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err_pipe.read_to_end(&mut buf);
+            buf
+        });
+
+        let start = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if start.elapsed() > TIMEOUT => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "`{what}` did not finish within {} s: killed (a hang or deadlock)",
+                        TIMEOUT.as_secs()
+                    );
+                }
+                Ok(None) => thread::sleep(Duration::from_millis(10)),
+                Err(e) => panic!("waiting for `{what}`: {e}"),
+            }
+        };
+        let stdout = out_reader.join().expect("stdout reader");
+        let stderr = err_reader.join().expect("stderr reader");
+        Output {
+            what,
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// What a run printed and how it ended.
+pub struct Output {
+    /// The command line, for assertion messages.
+    pub what: String,
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// The exit code; panics if the process was killed by a signal.
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or_else(|| {
+            panic!(
+                "process killed by signal {:?}\n{self}",
+                self.status.signal()
+            )
+        })
+    }
+
+    /// Asserts the process exited with status 0.
+    pub fn assert_success(&self) -> &Self {
+        assert!(self.status.success(), "the program failed\n{self}");
+        self
+    }
+
+    /// The `key=value` lines of stdout.
+    pub fn kv(&self) -> HashMap<String, String> {
+        kv(&self.stdout_str())
+    }
+
+    /// The value of `key` on stdout; panics if missing.
+    pub fn get(&self, key: &str) -> String {
+        self.kv()
+            .remove(key)
+            .unwrap_or_else(|| panic!("no `{key}=` line on stdout\n{self}"))
+    }
+
+    /// The value of `key` on stdout as an integer; panics if missing.
+    pub fn num(&self, key: &str) -> i64 {
+        let v = self.get(key);
+        v.parse()
+            .unwrap_or_else(|_| panic!("`{key}={v}` is not an integer\n{self}"))
+    }
+
+    /// The fields of the one report line on stderr.
+    pub fn report(&self) -> HashMap<String, String> {
+        let reports = reports(&self.stderr_str());
+        assert_eq!(
+            reports.len(),
+            1,
+            "expected exactly one report line on stderr\n{self}"
+        );
+        reports.into_iter().next().unwrap()
+    }
+
+    /// A numeric field of the one report line.
+    pub fn report_num(&self, key: &str) -> i64 {
+        report_num(&self.report(), key, self)
+    }
+
+    /// The library's diagnostic lines, the report excluded.
+    pub fn throttle_lines(&self) -> Vec<String> {
+        throttle_lines(&self.stderr_str())
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "--- command: {}\n--- status: {}\n--- stdout:\n{}--- stderr:\n{}---",
+            self.what,
+            self.status,
+            self.stdout_str(),
+            self.stderr_str()
+        )
+    }
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// `key=value` lines (other lines are ignored; a later key wins).
+pub fn kv(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .filter(|(k, _)| !k.is_empty() && !k.contains(char::is_whitespace))
+        .map(|(k, v)| (k.to_string(), v.trim_end().to_string()))
+        .collect()
+}
+
+/// The fields of every report line on stderr, in order.
+pub fn reports(stderr: &str) -> Vec<HashMap<String, String>> {
+    stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix(REPORT_PREFIX))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|field| field.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The fields of the one report line on stderr; panics unless there is exactly one.
+pub fn report(stderr: &str) -> HashMap<String, String> {
+    let mut all = reports(stderr);
+    assert_eq!(
+        all.len(),
+        1,
+        "expected exactly one report line on stderr:\n{stderr}"
+    );
+    all.remove(0)
+}
+
+/// A numeric field of a parsed report.
+pub fn report_num(report: &HashMap<String, String>, key: &str, context: &dyn fmt::Display) -> i64 {
+    let v = report
+        .get(key)
+        .unwrap_or_else(|| panic!("the report has no `{key}=` field\n{context}"));
+    v.parse()
+        .unwrap_or_else(|_| panic!("report field `{key}={v}` is not an integer\n{context}"))
+}
+
+/// The library's diagnostic lines on stderr, the report line excluded.
+pub fn throttle_lines(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|line| line.starts_with(PREFIX) && !line.starts_with(REPORT_PREFIX))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The real CPU counts, from the test process (which is never preloaded).
+pub fn real_nprocs_onln() -> i64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) as i64 }
+}
+
+pub fn real_nprocs_conf() -> i64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) as i64 }
+}
+
+/// The number of CPUs in the test process's affinity mask.
+pub fn real_affinity_count() -> i64 {
+    // SAFETY: `set` is a properly sized, zeroed cpu_set_t that the kernel fills.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            panic!("sched_getaffinity failed in the test process");
+        }
+        libc::CPU_COUNT(&set) as i64
+    }
+}
+
+/// Parses a comma-separated list of numbers (`affinity_cpus=0,1,3`).
+pub fn num_list(s: &str) -> Vec<i64> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            x.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("bad number {x:?} in list {s:?}"))
+        })
+        .collect()
+}
