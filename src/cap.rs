@@ -181,6 +181,13 @@ fn confine(cap: usize) {
     STATS.confined.fetch_add(1, Relaxed);
     let _guard = CONFINEMENT.lock();
     let mask = original_mask().spread_subset(cap, sys::getpid() as usize);
+    if CONFINED.load(Acquire) {
+        // Every thread was confined when confinement began, and threads
+        // inherit their creator's mask: only the creator needs it again (the
+        // program may have re-pinned it).
+        sys::set_affinity(0, &mask);
+        return;
+    }
     sys::for_each_task(|tid| {
         sys::set_affinity(tid, &mask);
     });
