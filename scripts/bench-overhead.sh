@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# What the library costs a program that creates threads: N create+join pairs,
+# timed inside the program, run alternately without the library, with it below
+# the cap (the fast path), and with it at the cap under `wait` with sleeping
+# threads beside it (the slow path: a /proc scan per creation). Prints the
+# median of R rounds of each and the ratios, measured side by side in one run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+
+N="${N:-20000}"
+R="${R:-7}"
+log() { echo "bench-overhead: $*" >&2; }
+
+cargo build --release --quiet
+LIB="$ROOT/target/release/libthrottle.so"
+BIN="$ROOT/target/bench/create_join"
+mkdir -p "$(dirname "$BIN")"
+cc -O2 -pthread -o "$BIN" scripts/bench/create_join.c
+
+one() { # one ENV... : prints ns per thread
+    env -u LD_PRELOAD -u THROTTLE_THREADS -u THROTTLE_POLICY "$@" "$BIN" "$N" "${BG:-0}" |
+        sed -n 's/^ns_per_thread=//p'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A runs
+log "$R rounds of $N create+join pairs each, alternating configurations"
+for _ in $(seq "$R"); do
+    runs[plain]+="$(one) "
+    runs[fast]+="$(one LD_PRELOAD="$LIB" THROTTLE_THREADS=64) "
+    runs[slow]+="$(BG=8 one LD_PRELOAD="$LIB" THROTTLE_THREADS=2 THROTTLE_POLICY=wait) "
+    runs[slow_plain]+="$(BG=8 one) "
+done
+
+m() { tr ' ' '\n' <<<"${runs[$1]}" | grep . | median; }
+plain=$(m plain) fast=$(m fast) slow=$(m slow) slow_plain=$(m slow_plain)
+printf '%-58s %8s %8s\n' "configuration ($(nproc) CPUs, median of $R)" "ns/thread" "ratio"
+printf '%-58s %8s %8s\n' "no library" "$plain" "1.00"
+printf '%-58s %8s %8s\n' "libthrottle, below the cap (fast path)" "$fast" "$(awk -v a="$fast" -v b="$plain" 'BEGIN{printf "%.2f", a/b}')"
+printf '%-58s %8s %8s\n' "no library, 8 sleeping threads beside" "$slow_plain" "1.00"
+printf '%-58s %8s %8s\n' "libthrottle at cap 2 (wait), 8 sleeping threads beside" "$slow" "$(awk -v a="$slow" -v b="$slow_plain" 'BEGIN{printf "%.2f", a/b}')"
