@@ -132,14 +132,15 @@ fn take_slot() {
 /// `cap` other threads of the process are runnable; a thread exit or a quiet
 /// moment admits. Past `wait_ms` the thread is created and the process confined.
 fn wait_for_room(cap: usize) -> Admission {
+    let guard = WAITERS.lock();
     if CONFINED.load(Acquire) {
-        // An earlier wait ran out: the process is confined to `cap` CPUs, which
-        // bounds it already; more waiting would only slow it down.
+        // An earlier wait ran out (perhaps while this one queued for the
+        // lock): the process is confined to `cap` CPUs, which bounds it
+        // already; more waiting would only slow it down.
         take_slot();
         confine(cap);
-        return Admission::Create(None);
+        return Admission::Create(Some(guard));
     }
-    let guard = WAITERS.lock();
     let me = sys::gettid();
     let deadline = sys::monotonic_ms().saturating_add(WAIT_MS.load(Relaxed));
     let mut slept = false;
