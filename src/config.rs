@@ -433,7 +433,8 @@ pub fn resolve<I: Inputs>(inputs: &I) -> Resolution {
     };
 
     // Scheduler allocations and cgroup quotas (DESIGN.md section 3, items 3
-    // and 4) slot in between the site default and the affinity mask.
+    // and 4) slot in after the budget file and before the site default: a
+    // site default is for when nothing knows the allocation.
     let affinity = inputs.affinity_count().max(1);
     r.note("affinity", affinity.to_string(), "CPUs in the real mask");
 
