@@ -8,7 +8,7 @@
 use crate::config::Policy;
 use crate::cpumask::CpuMask;
 use crate::lock::{FutexLock, Guard};
-use crate::sys;
+use crate::{events, sys};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
 
 /// Counters shown in the exit report.
@@ -112,6 +112,7 @@ pub fn admit(managed: bool) -> Admission {
         }
         Policy::Fail => {
             STATS.refused.fetch_add(1, Relaxed);
+            events::refuse(STATS.live.load(Relaxed));
             Admission::Refuse
         }
         Policy::Confine => {
@@ -142,17 +143,24 @@ fn wait_for_room(cap: usize) -> Admission {
         return Admission::Create(Some(guard));
     }
     let me = sys::gettid();
-    let deadline = sys::monotonic_ms().saturating_add(WAIT_MS.load(Relaxed));
+    let started = sys::monotonic_ms();
+    let deadline = started.saturating_add(WAIT_MS.load(Relaxed));
     let mut slept = false;
     loop {
         let exits = EXITS.load(Acquire);
         if STATS.live.load(Acquire) < cap || sys::runnable_tasks(me) < cap {
             take_slot();
+            if slept {
+                events::wait(sys::monotonic_ms().saturating_sub(started), false);
+            }
             return Admission::Create(Some(guard));
         }
         let now = sys::monotonic_ms();
         if now >= deadline {
             take_slot();
+            if slept {
+                events::wait(now.saturating_sub(started), true);
+            }
             confine(cap);
             return Admission::Create(Some(guard));
         }
@@ -180,6 +188,7 @@ pub fn release() {
 /// later inherit the mask from their creator.
 fn confine(cap: usize) {
     STATS.confined.fetch_add(1, Relaxed);
+    events::confine(STATS.live.load(Relaxed));
     let _guard = CONFINEMENT.lock();
     let mask = original_mask().spread_subset(cap, sys::getpid() as usize);
     if CONFINED.load(Acquire) {

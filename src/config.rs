@@ -5,6 +5,7 @@
 //! through [`Inputs`], so the same code runs inside the preloaded library, in
 //! `throttle info`, and in unit tests.
 
+use crate::allocation::{self, Format, PerNode, Reading};
 use std::fmt::Write as _;
 
 /// The largest cap accepted from any source. Linux supports 8192 CPUs; a
@@ -89,6 +90,13 @@ pub enum Scope {
 pub enum Source {
     Env,
     BudgetFile,
+    Slurm,
+    Sge,
+    Pbs,
+    Torque,
+    Lsf,
+    HtCondor,
+    Cgroup,
     SystemDefault,
     Affinity,
 }
@@ -99,6 +107,13 @@ impl Source {
         match self {
             Source::Env => "THROTTLE_THREADS",
             Source::BudgetFile => "THROTTLE_BUDGET_FILE",
+            Source::Slurm => "slurm",
+            Source::Sge => "sge",
+            Source::Pbs => "pbs",
+            Source::Torque => "torque",
+            Source::Lsf => "lsf",
+            Source::HtCondor => "htcondor",
+            Source::Cgroup => "cgroup",
             Source::SystemDefault => "system_file",
             Source::Affinity => "affinity",
         }
@@ -115,7 +130,8 @@ pub enum FileError {
 }
 
 impl FileError {
-    fn describe(&self) -> String {
+    /// Why, phrased to follow a file's name.
+    pub fn describe(&self) -> String {
         match self {
             FileError::Missing => "does not exist".to_string(),
             FileError::Unreadable(why) => format!("cannot be read ({why})"),
@@ -137,6 +153,8 @@ pub trait Inputs {
     fn affinity_count(&self) -> usize;
     /// Secure-execution mode (`AT_SECURE`): paths from the environment are ignored.
     fn secure(&self) -> bool;
+    /// This host's name (`gethostname`), to find it in LSF's host list.
+    fn hostname(&self) -> Option<String>;
 }
 
 /// One source that resolution looked at, for `throttle info`.
@@ -145,6 +163,8 @@ pub struct Consulted {
     pub name: String,
     pub value: String,
     pub verdict: String,
+    /// The one entry the cap came from (or the ceiling that lowered it).
+    pub won: bool,
 }
 
 /// The outcome of resolution: the settings in force and how they were found.
@@ -158,6 +178,8 @@ pub struct Resolution {
     pub wait_ms: u64,
     pub log: LogLevel,
     pub report: bool,
+    /// `THROTTLE_LOG_FILE`, the event log's path (never in secure-execution mode).
+    pub log_file: Option<Vec<u8>>,
     pub disabled: bool,
     pub scope: Scope,
     pub consulted: Vec<Consulted>,
@@ -282,12 +304,22 @@ struct Resolver<'a, I: Inputs> {
 }
 
 impl<I: Inputs> Resolver<'_, I> {
-    fn note(&mut self, name: &str, value: impl Into<String>, verdict: impl Into<String>) {
+    /// Records one consulted value; returns its index in `consulted`.
+    fn note(&mut self, name: &str, value: impl Into<String>, verdict: impl Into<String>) -> usize {
         self.consulted.push(Consulted {
             name: name.to_string(),
             value: value.into(),
             verdict: verdict.into(),
+            won: false,
         });
+        self.consulted.len() - 1
+    }
+
+    /// An invalid variable: one warning naming it and its value, and a note.
+    fn invalid(&mut self, name: &str, raw: &[u8], why: &str) {
+        self.warnings
+            .push(format!("{name}='{}' {why}; ignoring it", shown(raw)));
+        self.note(name, shown(raw), format!("invalid: {why}"));
     }
 
     /// Reads and validates one environment variable. An invalid value gets a
@@ -303,12 +335,180 @@ impl<I: Inputs> Resolver<'_, I> {
                 Some(v)
             }
             Err(why) => {
-                self.warnings
-                    .push(format!("{name}='{}' {why}; ignoring it", shown(&raw)));
-                self.note(name, shown(&raw), format!("invalid: {why}"));
+                self.invalid(name, &raw, &why);
                 None
             }
         }
+    }
+
+    /// The scheduler's allocation (DESIGN.md section 3, item 3). Every
+    /// variable present is checked and shown; the first valid count, in the
+    /// order of [`allocation::SCHEDULERS`], is the allocation. Returns it,
+    /// its source, and its entry in `consulted`.
+    fn scheduler(&mut self) -> Option<(usize, Source, usize)> {
+        let mut found = None;
+        for s in allocation::SCHEDULERS {
+            let in_job = s.job.is_none_or(|job| self.inputs.var(job).is_some());
+            let mut node_index = None;
+            for &(name, format) in s.vars {
+                let Some(raw) = self.inputs.var(name) else {
+                    continue;
+                };
+                if !in_job {
+                    let job = s.job.unwrap_or_default();
+                    self.note(name, shown(&raw), format!("ignored: {job} is not set"));
+                    continue;
+                }
+                let Ok(text) = std::str::from_utf8(&raw) else {
+                    self.invalid(name, &raw, "is not valid text");
+                    continue;
+                };
+                let count = match format {
+                    Format::Count => check_count(text).map(|n| (n, format!("{n} CPUs"))),
+                    Format::LsfHosts => match allocation::parse_lsf_hosts(text) {
+                        Ok(hosts) => {
+                            let host = self.inputs.hostname().unwrap_or_default();
+                            match allocation::lsf_local_count(&hosts, &host) {
+                                Some(n) => Ok((n, format!("{n} CPUs on this host ({host})"))),
+                                None => {
+                                    self.note(
+                                        name,
+                                        shown(&raw),
+                                        format!(
+                                            "no entry for this host ('{}')",
+                                            shown(host.as_bytes())
+                                        ),
+                                    );
+                                    continue;
+                                }
+                            }
+                        }
+                        Err(why) => Err(why),
+                    },
+                    Format::ClassAdFile => match self.classad(name, text) {
+                        Some(n) => Ok((n, format!("Cpus = {n}"))),
+                        None => continue,
+                    },
+                    Format::NodeIndex => {
+                        match allocation::check_index(text) {
+                            Ok(i) => {
+                                node_index = Some(i);
+                                self.note(name, shown(&raw), "information: this node's index");
+                            }
+                            Err(why) => self.invalid(name, &raw, &why),
+                        }
+                        continue;
+                    }
+                    Format::SlurmPerNode => {
+                        match PerNode::parse(text) {
+                            Ok(list) => {
+                                let here = match node_index.map(|i| (i, list.node(i))) {
+                                    Some((i, Some(n))) => {
+                                        format!("this node (SLURM_NODEID={i}) {n}")
+                                    }
+                                    Some((i, None)) => format!("no entry for SLURM_NODEID={i}"),
+                                    None => "SLURM_NODEID unset".to_string(),
+                                };
+                                let nodes = list.nodes();
+                                self.note(
+                                    name,
+                                    shown(&raw),
+                                    format!("information: {nodes} nodes; {here}"),
+                                );
+                            }
+                            Err(why) => self.invalid(name, &raw, &why),
+                        }
+                        continue;
+                    }
+                };
+                match count {
+                    Ok((n, verdict)) => {
+                        let at = self.note(name, shown(&raw), verdict);
+                        found = found.or(Some((n, s.source, at)));
+                    }
+                    Err(why) => self.invalid(name, &raw, &why),
+                }
+            }
+        }
+        found
+    }
+
+    /// The `Cpus` of the HTCondor ClassAd file at `path`, named by `name`.
+    fn classad(&mut self, name: &str, path: &str) -> Option<usize> {
+        let shown_path = shown(path.as_bytes());
+        if self.inputs.secure() {
+            self.note(name, shown_path, "ignored: secure-execution mode");
+            return None;
+        }
+        let outcome = self
+            .inputs
+            .read_file(path)
+            .map_err(|e| e.describe())
+            .and_then(|bytes| allocation::parse_classad_cpus(&bytes));
+        match outcome {
+            Ok(n) => Some(n),
+            Err(why) => {
+                self.warnings.push(format!(
+                    "{name}='{shown_path}': the ClassAd file {why}; ignoring it"
+                ));
+                self.note(name, shown_path, format!("invalid: the file {why}"));
+                None
+            }
+        }
+    }
+
+    /// The cgroup CPU quota (DESIGN.md section 3, item 4): the smallest over
+    /// this process's cgroup and its ancestors. Returns it and its entry.
+    fn cgroup(&mut self) -> Option<(usize, usize)> {
+        let inputs = self.inputs;
+        let read = |path: &str| inputs.read_file(path);
+        let findings = match allocation::cgroup_findings(
+            &read,
+            allocation::SELF_CGROUP,
+            allocation::CGROUP_ROOT,
+        ) {
+            Ok(f) => f,
+            Err(why) => {
+                let file = allocation::SELF_CGROUP;
+                self.warnings
+                    .push(format!("{file} {why}; ignoring cgroup quotas"));
+                self.note(file, "", format!("invalid: {why}"));
+                return None;
+            }
+        };
+        let mut best: Option<(usize, usize)> = None;
+        for f in findings {
+            match f.reading {
+                Reading::Quota(n) => {
+                    let at = self.note(&f.path, f.value, format!("quota of {n} CPUs"));
+                    if best.is_none_or(|(b, _)| n < b) {
+                        best = Some((n, at));
+                    }
+                }
+                Reading::NoLimit => {
+                    self.note(&f.path, f.value, "no quota");
+                }
+                Reading::CpuSet(n) => {
+                    self.note(
+                        &f.path,
+                        f.value,
+                        format!("information: {n} CPUs in the set"),
+                    );
+                }
+                Reading::Invalid(why) => {
+                    let holds = match f.value.as_str() {
+                        "" => String::new(),
+                        v => format!(": '{v}'"),
+                    };
+                    self.warnings.push(format!(
+                        "cgroup file '{}'{holds} {why}; ignoring it",
+                        f.path
+                    ));
+                    self.note(&f.path, f.value, format!("invalid: {why}"));
+                }
+            }
+        }
+        best
     }
 
     /// Reads a budget file. `required` files (named by the user) are reported
@@ -396,6 +596,27 @@ pub fn resolve<I: Inputs>(inputs: &I) -> Resolution {
         })
         .unwrap_or(LogLevel::Warn);
     let report = r.env("THROTTLE_REPORT", is_on).unwrap_or(false);
+    let log_file = match inputs.var("THROTTLE_LOG_FILE") {
+        Some(_) if inputs.secure() => {
+            r.note(
+                "THROTTLE_LOG_FILE",
+                "(set)",
+                "ignored: secure-execution mode",
+            );
+            None
+        }
+        Some(raw) if raw.is_empty() => {
+            r.warnings
+                .push("THROTTLE_LOG_FILE is set but empty; ignoring it".to_string());
+            r.note("THROTTLE_LOG_FILE", "", "invalid: empty");
+            None
+        }
+        Some(raw) => {
+            r.note("THROTTLE_LOG_FILE", shown(&raw), "the event log");
+            Some(raw)
+        }
+        None => None,
+    };
     let scope = r
         .env("THROTTLE_SCOPE", |s| match s {
             "tree" => Ok(Scope::Tree),
@@ -404,11 +625,14 @@ pub fn resolve<I: Inputs>(inputs: &I) -> Resolution {
         })
         .unwrap_or(Scope::Tree);
 
+    let system_at = r.consulted.len();
     let system = r
         .file("system file", SYSTEM_CONF, false)
         .unwrap_or_default();
 
+    let env_at = r.consulted.len();
     let env_threads = r.env("THROTTLE_THREADS", check_count);
+    let user_at = r.consulted.len();
     let user = match inputs.var("THROTTLE_BUDGET_FILE") {
         Some(_) if inputs.secure() => {
             r.note(
@@ -433,30 +657,42 @@ pub fn resolve<I: Inputs>(inputs: &I) -> Resolution {
     };
 
     // Scheduler allocations and cgroup quotas (DESIGN.md section 3, items 3
-    // and 4) slot in after the budget file and before the site default: a
-    // site default is for when nothing knows the allocation.
+    // and 4) come after the budget file and before the site default: a site
+    // default is for when nothing knows the allocation (a login node).
+    let allocation = r.scheduler();
+    let quota = r.cgroup();
     let affinity = inputs.affinity_count().max(1);
-    r.note("affinity", affinity.to_string(), "CPUs in the real mask");
+    let affinity_at = r.note("affinity", affinity.to_string(), "CPUs in the real mask");
 
-    let (mut cap, source) = if let Some(n) = env_threads {
-        (n, Source::Env)
+    // Each `*_at` is the entry the value was noted at: the winner is marked.
+    let (mut cap, source, mut winner) = if let Some(n) = env_threads {
+        (n, Source::Env, env_at)
     } else if let Some(n) = user.threads {
-        (n, Source::BudgetFile)
+        (n, Source::BudgetFile, user_at)
+    } else if let Some((n, source, at)) = allocation {
+        (n, source, at)
+    } else if let Some((n, at)) = quota {
+        (n, Source::Cgroup, at)
     } else if let Some(n) = system.threads {
-        (n, Source::SystemDefault)
+        (n, Source::SystemDefault, system_at)
     } else {
-        (affinity.min(MAX_CAP), Source::Affinity)
+        (affinity.min(MAX_CAP), Source::Affinity, affinity_at)
     };
 
     let mut ceiling = None;
-    for (file, label) in [(&user, "THROTTLE_BUDGET_FILE"), (&system, SYSTEM_CONF)] {
+    for (file, label, at) in [
+        (&user, "THROTTLE_BUDGET_FILE", user_at),
+        (&system, SYSTEM_CONF, system_at),
+    ] {
         if let Some(max) = file.max_threads {
             if cap > max {
                 cap = max;
                 ceiling = Some(label.to_string());
+                winner = at;
             }
         }
     }
+    r.consulted[winner].won = true;
 
     let policy = r
         .env("THROTTLE_POLICY", check_policy)
@@ -477,6 +713,7 @@ pub fn resolve<I: Inputs>(inputs: &I) -> Resolution {
         wait_ms,
         log,
         report,
+        log_file,
         disabled,
         scope,
         consulted: r.consulted,
@@ -495,6 +732,25 @@ mod tests {
         files: HashMap<String, Result<Vec<u8>, &'static str>>,
         cpus: usize,
         secure: bool,
+        host: Option<&'static str>,
+        /// A fixture tree under tests/fixtures/allocation/ standing in for
+        /// /proc/self/cgroup and /sys/fs/cgroup.
+        tree: Option<&'static str>,
+    }
+
+    impl Fake {
+        fn in_tree(&self, path: &str) -> Option<Result<Vec<u8>, FileError>> {
+            let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/allocation")
+                .join(self.tree?);
+            let file = if path == allocation::SELF_CGROUP {
+                tree.join("proc_self_cgroup")
+            } else {
+                let rest = path.strip_prefix(allocation::CGROUP_ROOT)?;
+                tree.join(format!("sys{rest}"))
+            };
+            Some(std::fs::read(file).map_err(|_| FileError::Missing))
+        }
     }
 
     impl Inputs for Fake {
@@ -502,6 +758,9 @@ mod tests {
             self.vars.get(name).map(|v| v.as_bytes().to_vec())
         }
         fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
+            if let Some(found) = self.in_tree(path) {
+                return found;
+            }
             match self.files.get(path) {
                 None => Err(FileError::Missing),
                 Some(Ok(b)) => Ok(b.clone()),
@@ -514,6 +773,9 @@ mod tests {
         }
         fn secure(&self) -> bool {
             self.secure
+        }
+        fn hostname(&self) -> Option<String> {
+            self.host.map(str::to_string)
         }
     }
 
@@ -659,6 +921,21 @@ mod tests {
     }
 
     #[test]
+    fn log_file_is_taken_unless_secure_or_empty() {
+        let r = resolve(&fake(&[("THROTTLE_LOG_FILE", "/tmp/ev.jsonl")]));
+        assert_eq!(r.log_file.as_deref(), Some(&b"/tmp/ev.jsonl"[..]));
+        assert!(r.warnings.is_empty());
+        let mut f = fake(&[("THROTTLE_LOG_FILE", "/tmp/ev.jsonl")]);
+        f.secure = true;
+        let r = resolve(&f);
+        assert_eq!(r.log_file, None);
+        assert!(r.warnings.is_empty());
+        let r = resolve(&fake(&[("THROTTLE_LOG_FILE", "")]));
+        assert_eq!(r.log_file, None);
+        assert_eq!(r.warnings.len(), 1);
+    }
+
+    #[test]
     fn bad_policy_wait_and_switches_fall_back() {
         for (var, val) in [
             ("THROTTLE_POLICY", "nope"),
@@ -684,5 +961,451 @@ mod tests {
     fn shown_escapes_and_truncates() {
         assert_eq!(shown(b"a\nb"), "a\\nb");
         assert!(shown(&[b'x'; 100]).ends_with("..."));
+    }
+
+    /// Environment variables of one case.
+    type Vars = &'static [(&'static str, &'static str)];
+
+    /// The one consulted entry marked as the winner.
+    fn winner(r: &Resolution) -> &Consulted {
+        let won: Vec<&Consulted> = r.consulted.iter().filter(|c| c.won).collect();
+        assert_eq!(won.len(), 1, "{:#?}", r.consulted);
+        won[0]
+    }
+
+    /// THROTTLE_THREADS, budget file, scheduler, cgroup, system default,
+    /// affinity: remove each in turn and the next one wins.
+    #[test]
+    fn allocation_sources_in_precedence_order() {
+        let mut f = fake(&[
+            ("THROTTLE_THREADS", "7"),
+            ("THROTTLE_BUDGET_FILE", "/b"),
+            ("SLURM_JOB_ID", "42"),
+            ("SLURM_CPUS_PER_TASK", "5"),
+        ]);
+        f.files.insert("/b".into(), Ok(b"threads = 6\n".to_vec()));
+        f.files
+            .insert(SYSTEM_CONF.into(), Ok(b"threads = 3\n".to_vec()));
+        f.tree = Some("v2"); // a quota of 2 CPUs
+        let expect = [
+            (7, Source::Env, "THROTTLE_THREADS"),
+            (6, Source::BudgetFile, "THROTTLE_BUDGET_FILE"),
+            (5, Source::Slurm, "SLURM_CPUS_PER_TASK"),
+            (2, Source::Cgroup, "/sys/fs/cgroup/job/step/cpu.max"),
+            (3, Source::SystemDefault, "system file"),
+            (8, Source::Affinity, "affinity"),
+        ];
+        for (step, (cap, source, entry)) in expect.into_iter().enumerate() {
+            let r = resolve(&f);
+            assert_eq!((r.cap, r.source), (cap, source), "step {step}");
+            assert_eq!(winner(&r).name, entry, "step {step}");
+            assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+            match step {
+                0 => drop(f.vars.remove("THROTTLE_THREADS")),
+                1 => drop(f.vars.remove("THROTTLE_BUDGET_FILE")),
+                2 => drop(f.vars.remove("SLURM_JOB_ID")),
+                3 => f.tree = None,
+                4 => drop(f.files.remove(SYSTEM_CONF)),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn source_labels_are_single_words() {
+        for s in [
+            Source::Slurm,
+            Source::Sge,
+            Source::Pbs,
+            Source::Torque,
+            Source::Lsf,
+            Source::HtCondor,
+            Source::Cgroup,
+        ] {
+            let label = s.label();
+            assert!(label.bytes().all(|b| b.is_ascii_lowercase()), "{label}");
+        }
+    }
+
+    #[test]
+    fn each_scheduler_gives_its_allocation() {
+        let cases: &[(Vars, usize, Source)] = &[
+            (
+                &[("SLURM_JOB_ID", "1"), ("SLURM_CPUS_PER_TASK", "3")],
+                3,
+                Source::Slurm,
+            ),
+            (
+                &[("SLURM_JOB_ID", "1"), ("SLURM_CPUS_ON_NODE", "12")],
+                12,
+                Source::Slurm,
+            ),
+            (
+                &[
+                    ("SLURM_JOB_ID", "1"),
+                    ("SLURM_CPUS_PER_TASK", "2"),
+                    ("SLURM_CPUS_ON_NODE", "12"),
+                ],
+                2,
+                Source::Slurm,
+            ),
+            (&[("JOB_ID", "9"), ("NSLOTS", "4")], 4, Source::Sge),
+            (&[("PBS_JOBID", "9.srv"), ("NCPUS", "6")], 6, Source::Pbs),
+            (
+                &[("PBS_JOBID", "9.srv"), ("PBS_NUM_PPN", "5")],
+                5,
+                Source::Torque,
+            ),
+            (&[("LSB_MCPU_HOSTS", "nodeA 4 node07 3")], 3, Source::Lsf),
+            (
+                &[("LSB_MCPU_HOSTS", "nodeA 4"), ("LSB_DJOB_NUMPROC", "9")],
+                9,
+                Source::Lsf,
+            ),
+            (&[("LSB_DJOB_NUMPROC", "2")], 2, Source::Lsf),
+            (&[("_CONDOR_MACHINE_AD", "/ad")], 4, Source::HtCondor),
+        ];
+        for (vars, cap, source) in cases {
+            let mut f = fake(vars);
+            f.host = Some("node07.cluster.example");
+            f.files.insert(
+                "/ad".into(),
+                Ok(b"MyType = \"Machine\"\nTotalCpus = 64\nCpus = 4\n".to_vec()),
+            );
+            let r = resolve(&f);
+            assert_eq!((r.cap, r.source), (*cap, *source), "{vars:?}");
+            assert!(r.warnings.is_empty(), "{vars:?}: {:?}", r.warnings);
+        }
+    }
+
+    /// Outside a job (no SLURM_JOB_ID, JOB_ID, PBS_JOBID) the variables are
+    /// shown as ignored and change nothing.
+    #[test]
+    fn scheduler_variables_outside_a_job_are_ignored() {
+        for var in [
+            "SLURM_CPUS_PER_TASK",
+            "SLURM_CPUS_ON_NODE",
+            "NSLOTS",
+            "NCPUS",
+            "PBS_NUM_PPN",
+        ] {
+            let r = resolve(&fake(&[(var, "3")]));
+            assert_eq!((r.cap, r.source), (8, Source::Affinity), "{var}");
+            assert!(r.warnings.is_empty());
+            let c = r.consulted.iter().find(|c| c.name == var).unwrap();
+            assert!(c.verdict.starts_with("ignored"), "{c:?}");
+        }
+    }
+
+    /// Every malformed scheduler value: one warning naming the variable and
+    /// the value, and resolution goes on to the next source (here the
+    /// second variable given, or the affinity mask).
+    #[test]
+    fn malformed_scheduler_values_warn_once_and_fall_through() {
+        const SLURM: (&str, &str) = ("SLURM_JOB_ID", "1");
+        let cases: &[(Vars, &str, &str, usize, Source)] = &[
+            (
+                &[SLURM, ("SLURM_CPUS_PER_TASK", "0")],
+                "SLURM_CPUS_PER_TASK",
+                "0",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[SLURM, ("SLURM_CPUS_PER_TASK", "-2")],
+                "SLURM_CPUS_PER_TASK",
+                "-2",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[
+                    SLURM,
+                    ("SLURM_CPUS_PER_TASK", "abc"),
+                    ("SLURM_CPUS_ON_NODE", "4"),
+                ],
+                "SLURM_CPUS_PER_TASK",
+                "abc",
+                4,
+                Source::Slurm,
+            ),
+            (
+                &[SLURM, ("SLURM_CPUS_PER_TASK", "")],
+                "SLURM_CPUS_PER_TASK",
+                "''",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[SLURM, ("SLURM_CPUS_ON_NODE", "99999999999999999999")],
+                "SLURM_CPUS_ON_NODE",
+                "99999999999999999999",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[SLURM, ("SLURM_CPUS_ON_NODE", "4 ")],
+                "SLURM_CPUS_ON_NODE",
+                "4 ",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[
+                    SLURM,
+                    ("SLURM_CPUS_PER_TASK", "2"),
+                    ("SLURM_JOB_CPUS_PER_NODE", "4(x)"),
+                ],
+                "SLURM_JOB_CPUS_PER_NODE",
+                "4(x)",
+                2,
+                Source::Slurm,
+            ),
+            (
+                &[
+                    SLURM,
+                    ("SLURM_CPUS_PER_TASK", "2"),
+                    ("SLURM_JOB_CPUS_PER_NODE", "72(x2,36"),
+                ],
+                "SLURM_JOB_CPUS_PER_NODE",
+                "72(x2,36",
+                2,
+                Source::Slurm,
+            ),
+            (
+                &[
+                    SLURM,
+                    ("SLURM_CPUS_PER_TASK", "2"),
+                    ("SLURM_TASKS_PER_NODE", ""),
+                ],
+                "SLURM_TASKS_PER_NODE",
+                "''",
+                2,
+                Source::Slurm,
+            ),
+            (
+                &[
+                    SLURM,
+                    ("SLURM_CPUS_PER_TASK", "2"),
+                    ("SLURM_NODEID", "first"),
+                ],
+                "SLURM_NODEID",
+                "first",
+                2,
+                Source::Slurm,
+            ),
+            (
+                &[("JOB_ID", "1"), ("NSLOTS", "abc")],
+                "NSLOTS",
+                "abc",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[("PBS_JOBID", "1"), ("NCPUS", "-2"), ("PBS_NUM_PPN", "3")],
+                "NCPUS",
+                "-2",
+                3,
+                Source::Torque,
+            ),
+            (
+                &[("PBS_JOBID", "1"), ("PBS_NUM_PPN", "4x")],
+                "PBS_NUM_PPN",
+                "4x",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[
+                    ("LSB_MCPU_HOSTS", "hostA 4 hostB"),
+                    ("LSB_DJOB_NUMPROC", "6"),
+                ],
+                "LSB_MCPU_HOSTS",
+                "hostA 4 hostB",
+                6,
+                Source::Lsf,
+            ),
+            (
+                &[("LSB_MCPU_HOSTS", "hostA four")],
+                "LSB_MCPU_HOSTS",
+                "hostA four",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[("LSB_DJOB_NUMPROC", "0")],
+                "LSB_DJOB_NUMPROC",
+                "0",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[("_CONDOR_MACHINE_AD", "/four.ad")],
+                "_CONDOR_MACHINE_AD",
+                "/four.ad",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[("_CONDOR_MACHINE_AD", "/none.ad")],
+                "_CONDOR_MACHINE_AD",
+                "/none.ad",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[("_CONDOR_MACHINE_AD", "/missing.ad")],
+                "_CONDOR_MACHINE_AD",
+                "/missing.ad",
+                8,
+                Source::Affinity,
+            ),
+            (
+                &[
+                    ("_CONDOR_MACHINE_AD", "/binary.ad"),
+                    ("LSB_DJOB_NUMPROC", "1"),
+                ],
+                "_CONDOR_MACHINE_AD",
+                "/binary.ad",
+                1,
+                Source::Lsf,
+            ),
+        ];
+        for (vars, var, value, cap, source) in cases {
+            let mut f = fake(vars);
+            f.host = Some("hostA");
+            f.files
+                .insert("/four.ad".into(), Ok(b"Cpus = \"four\"\n".to_vec()));
+            f.files
+                .insert("/none.ad".into(), Ok(b"Memory = 4\n".to_vec()));
+            f.files
+                .insert("/binary.ad".into(), Ok(b"\x7fELF\0Cpus = 4".to_vec()));
+            let r = resolve(&f);
+            assert_eq!((r.cap, r.source), (*cap, *source), "{vars:?}");
+            assert_eq!(r.warnings.len(), 1, "{vars:?}: {:?}", r.warnings);
+            let w = &r.warnings[0];
+            assert!(w.starts_with(var) && w.contains(value), "{vars:?}: {w}");
+        }
+    }
+
+    #[test]
+    fn lsf_without_this_host_falls_through_quietly() {
+        let mut f = fake(&[("LSB_MCPU_HOSTS", "hostA 4 hostB 2")]);
+        f.host = Some("hostC");
+        let r = resolve(&f);
+        assert_eq!((r.cap, r.source), (8, Source::Affinity));
+        assert!(r.warnings.is_empty());
+        let c = r
+            .consulted
+            .iter()
+            .find(|c| c.name == "LSB_MCPU_HOSTS")
+            .unwrap();
+        assert!(c.verdict.contains("hostC"), "{c:?}");
+    }
+
+    #[test]
+    fn classad_path_is_ignored_in_secure_mode() {
+        let mut f = fake(&[("_CONDOR_MACHINE_AD", "/ad")]);
+        f.files.insert("/ad".into(), Ok(b"Cpus = 1\n".to_vec()));
+        f.secure = true;
+        let r = resolve(&f);
+        assert_eq!((r.cap, r.source), (8, Source::Affinity));
+        assert!(r.warnings.is_empty());
+    }
+
+    /// Slurm's per-node lists are shown with this node's entry, never used.
+    #[test]
+    fn slurm_per_node_lists_are_information() {
+        let r = resolve(&fake(&[
+            ("SLURM_JOB_ID", "1"),
+            ("SLURM_NODEID", "2"),
+            ("SLURM_JOB_CPUS_PER_NODE", "72(x2),36"),
+            ("SLURM_TASKS_PER_NODE", "2(x3)"),
+        ]));
+        assert_eq!((r.cap, r.source), (8, Source::Affinity));
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let verdict = |name: &str| {
+            r.consulted
+                .iter()
+                .find(|c| c.name == name)
+                .unwrap()
+                .verdict
+                .clone()
+        };
+        assert_eq!(
+            verdict("SLURM_JOB_CPUS_PER_NODE"),
+            "information: 3 nodes; this node (SLURM_NODEID=2) 36"
+        );
+        assert_eq!(
+            verdict("SLURM_TASKS_PER_NODE"),
+            "information: 3 nodes; this node (SLURM_NODEID=2) 2"
+        );
+    }
+
+    /// The quota is the smallest over the levels, whichever version.
+    #[test]
+    fn cgroup_quota_from_fixture_trees() {
+        for (tree, cap, entry) in [
+            ("v2", 2, "/sys/fs/cgroup/job/step/cpu.max"),
+            (
+                "v1",
+                3,
+                "/sys/fs/cgroup/cpu,cpuacct/slurm/uid_0/job_7/cpu.cfs_quota_us",
+            ),
+        ] {
+            let mut f = fake(&[]);
+            f.tree = Some(tree);
+            let r = resolve(&f);
+            assert_eq!((r.cap, r.source), (cap, Source::Cgroup), "{tree}");
+            assert_eq!(winner(&r).name, entry, "{tree}");
+            assert!(r.warnings.is_empty(), "{tree}: {:?}", r.warnings);
+            assert!(
+                r.consulted
+                    .iter()
+                    .any(|c| c.verdict.contains("CPUs in the set")),
+                "{tree}: {:#?}",
+                r.consulted
+            );
+        }
+    }
+
+    /// A malformed level is reported and skipped; the others still count. A
+    /// malformed /proc/self/cgroup, or a quota without its period, gives one
+    /// line and no quota.
+    #[test]
+    fn malformed_cgroup_files_warn_once() {
+        for (tree, cap, source, named) in [
+            (
+                "v2_bad",
+                4,
+                Source::Cgroup,
+                "/sys/fs/cgroup/outer/inner/cpu.max",
+            ),
+            ("bad_self", 8, Source::Affinity, "/proc/self/cgroup"),
+            (
+                "v1_no_period",
+                8,
+                Source::Affinity,
+                "/sys/fs/cgroup/cpu/box/cpu.cfs_quota_us",
+            ),
+        ] {
+            let mut f = fake(&[]);
+            f.tree = Some(tree);
+            let r = resolve(&f);
+            assert_eq!((r.cap, r.source), (cap, source), "{tree}");
+            assert_eq!(r.warnings.len(), 1, "{tree}: {:?}", r.warnings);
+            assert!(r.warnings[0].contains(named), "{tree}: {:?}", r.warnings);
+        }
+    }
+
+    /// A `max_threads` ceiling that lowers the cap is the winner shown.
+    #[test]
+    fn a_ceiling_is_marked_as_the_winner() {
+        let mut f = fake(&[("SLURM_JOB_ID", "1"), ("SLURM_CPUS_ON_NODE", "16")]);
+        f.files
+            .insert(SYSTEM_CONF.into(), Ok(b"max_threads = 4\n".to_vec()));
+        let r = resolve(&f);
+        assert_eq!((r.cap, r.source), (4, Source::Slurm));
+        assert_eq!(winner(&r).name, "system file");
     }
 }

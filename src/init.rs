@@ -6,7 +6,7 @@
 use crate::config::{self, FileError, Inputs, Resolution};
 use crate::log::{self, debug, info, warn};
 use crate::runtimes::{self, SizingVar};
-use crate::{cap, envsize, sys};
+use crate::{cap, envsize, events, sys};
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering::*};
 
@@ -53,9 +53,13 @@ fn initialise() {
     }
 }
 
-/// The constructor: initialise as soon as the library is loaded.
+/// The constructor: initialise as soon as the library is loaded, then bring
+/// down the runtimes that initialised before us (only from here: see
+/// active.rs).
 extern "C" fn on_load() {
-    active();
+    if active() {
+        let _ = std::panic::catch_unwind(|| crate::active::clamp_loaded(true));
+    }
 }
 
 #[used]
@@ -108,6 +112,12 @@ fn run() -> bool {
         settings.policy.name(),
         settings.wait_ms
     );
+    events::open(
+        settings.log_file.as_deref(),
+        source_label(&settings),
+        settings.policy.name(),
+    );
+    events::start(live, settings.wait_ms);
     true
 }
 
@@ -148,10 +158,17 @@ fn getenv(name: &CStr) -> Option<Vec<u8>> {
 
 extern "C" fn after_fork_child() {
     cap::after_fork_child();
+    events::after_fork_child();
 }
 
 extern "C" fn on_exit() {
-    if STATE.load(Acquire) != ACTIVE || !REPORT.load(Relaxed) {
+    if STATE.load(Acquire) != ACTIVE {
+        return;
+    }
+    // The event log's `exit` event, whether or not THROTTLE_REPORT is set. No
+    // panic may cross this C boundary.
+    let _ = std::panic::catch_unwind(events::exit);
+    if !REPORT.load(Relaxed) {
         return;
     }
     let s = &cap::STATS;
@@ -190,5 +207,14 @@ impl Inputs for Process {
 
     fn secure(&self) -> bool {
         sys::secure_execution()
+    }
+
+    fn hostname(&self) -> Option<String> {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most `len` bytes into the buffer; the
+        // last byte stays 0, so a truncated name is still terminated.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
+        let end = buf.iter().position(|&b| b == 0)?;
+        (rc == 0).then(|| String::from_utf8_lossy(&buf[..end]).into_owned())
     }
 }

@@ -10,20 +10,27 @@
 //! - `config.rs`: budget resolution (pure); `envsize.rs`: environment
 //!   right-sizing (pure); `runtimes.rs`: the registry of runtimes (data);
 //!   `cpumask.rs`: CPU mask arithmetic (pure).
+//! - `events.rs`: the JSON-lines event log (`THROTTLE_LOG_FILE`).
 //! - `managed.rs`, `next.rs`, `lock.rs`, `sys.rs`, `log.rs`: small helpers.
 
 // The unit-test build leaves out the hooks (a test harness must not interpose
 // its own pthread_create), so code only they call looks dead there.
 #![cfg_attr(test, allow(dead_code, unused_macros, unused_imports))]
 
+#[cfg(not(test))]
+mod active;
+mod allocation;
 mod cap;
+mod clamp;
 mod config;
 mod cpumask;
 mod envsize;
+mod events;
 #[cfg(not(test))]
 mod hooks;
 #[cfg(not(test))]
 mod init;
+mod loaded;
 mod lock;
 mod log;
 mod managed;

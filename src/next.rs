@@ -24,13 +24,36 @@ impl Next {
         if cached != 0 {
             return Some(cached);
         }
-        // SAFETY: RTLD_NEXT with a NUL-terminated name; dlsym is safe to call
-        // from any thread, including inside another library's constructor.
-        let found = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) } as usize;
+        // libc's dlsym, called from here: "next" means after libthrottle.
+        let found = crate::loaded::lookup(libc::RTLD_NEXT, self.name);
         if found == 0 || found == ours {
             return None;
         }
         self.addr.store(found, Ordering::Release);
         Some(found)
     }
+
+    /// Like [`Next::get`], but when the global scope has no other definition,
+    /// also looks inside every loaded object: a runtime's setter may live only
+    /// in an `RTLD_LOCAL` library (numpy's and scipy's bundled OpenBLAS).
+    /// Not cached until found, since the library may be loaded later.
+    pub fn get_anywhere(&self, ours: usize) -> Option<usize> {
+        if let Some(found) = self.get(ours) {
+            return Some(found);
+        }
+        let found = crate::loaded::definition_elsewhere(self.name)?;
+        self.addr.store(found, Ordering::Release);
+        Some(found)
+    }
 }
+
+/// A `&'static CStr` from an identifier, for symbol names.
+macro_rules! cstr {
+    ($name:ident) => {
+        match std::ffi::CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes()) {
+            Ok(s) => s,
+            Err(_) => panic!("symbol names have no NUL"),
+        }
+    };
+}
+pub(crate) use cstr;

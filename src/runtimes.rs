@@ -26,6 +26,44 @@ const fn count(name: &'static str) -> SizingVar {
     }
 }
 
+/// How a setter receives its thread count: the shapes the runtimes' C and
+/// Fortran-style entry points use. A setter's return value, if any, is passed
+/// back unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// `f(int n)`
+    Int,
+    /// `f(const int *n)`: Fortran-style names ending in `_`.
+    IntRef,
+    /// `f(int64 n)`: BLIS's `dim_t`.
+    Long,
+    /// `f(const int64 *n)`: libgomp's `omp_set_num_threads_8_`.
+    LongRef,
+    /// `f(int n, int domain)`: MKL's per-domain setters.
+    IntInt,
+    /// `f(const int *n, const int *domain)`.
+    IntRefIntRef,
+    /// `f(dim_t jc, dim_t pc, dim_t ic, dim_t jr, dim_t ir)`: BLIS's
+    /// `bli_thread_set_ways`, whose product is the thread count.
+    Ways,
+}
+
+/// A function that sets a runtime's thread count.
+#[derive(Clone, Copy, Debug)]
+pub struct Setter {
+    pub name: &'static str,
+    pub arg: Arg,
+}
+
+/// A getter and the setter that changes what it returns, for active clamping.
+/// Both take and return plain C ints, or both `dim_t` when `long` is set.
+#[derive(Clone, Copy, Debug)]
+pub struct Control {
+    pub get: &'static str,
+    pub set: &'static str,
+    pub long: bool,
+}
+
 /// One family of runtime libraries.
 #[derive(Debug)]
 pub struct Runtime {
@@ -34,6 +72,19 @@ pub struct Runtime {
     pub libraries: &'static [&'static str],
     /// The environment variables that size its pool at start-up.
     pub env: &'static [SizingVar],
+    /// Every exported name that sets its thread count: libthrottle exports
+    /// each one as a clamping wrapper, and wraps it when looked up by handle.
+    /// Mind the shapes: MKL's lowercase names without `_` are its Fortran
+    /// entry points, taking pointers (C reaches `MKL_Set_Num_Threads` through
+    /// a macro). oneTBB has no C setter: see hooks/tbb.rs.
+    pub setters: &'static [Setter],
+    /// Getter/setter pairs for bringing an already-initialised pool down.
+    pub controls: &'static [Control],
+    /// Whether active clamping may call those after a `dlopen`, not only at
+    /// libthrottle's start. Off for runtimes that load their own parts on
+    /// first use (MKL's `mkl_rt`): calling them from inside that loading
+    /// would re-enter it. The environment sizes them anyway.
+    pub clamp_after_dlopen: bool,
     /// Whether threads whose start routine lives in the library are managed:
     /// sized by layer 1, never delayed or refused (the runtimes abort or
     /// raise signals when thread creation fails).
@@ -45,6 +96,77 @@ pub const RUNTIMES: &[Runtime] = &[
         name: "openblas",
         libraries: &["libopenblas", "libscipy_openblas", "libblas.so"],
         env: &[count("OPENBLAS_NUM_THREADS"), count("GOTO_NUM_THREADS")],
+        setters: &[
+            Setter {
+                name: "openblas_set_num_threads",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "openblas_set_num_threads64_",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "openblas_set_num_threads_64",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "scipy_openblas_set_num_threads",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "scipy_openblas_set_num_threads64_",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "scipy_openblas_set_num_threads_64",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "goto_set_num_threads",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "openblas_set_num_threads_local",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "openblas_set_num_threads_",
+                arg: Arg::IntRef,
+            },
+        ],
+        controls: &[
+            Control {
+                get: "openblas_get_num_threads",
+                set: "openblas_set_num_threads",
+                long: false,
+            },
+            Control {
+                get: "openblas_get_num_threads64_",
+                set: "openblas_set_num_threads64_",
+                long: false,
+            },
+            Control {
+                get: "openblas_get_num_threads_64",
+                set: "openblas_set_num_threads_64",
+                long: false,
+            },
+            Control {
+                get: "scipy_openblas_get_num_threads",
+                set: "scipy_openblas_set_num_threads",
+                long: false,
+            },
+            Control {
+                get: "scipy_openblas_get_num_threads64_",
+                set: "scipy_openblas_set_num_threads64_",
+                long: false,
+            },
+            Control {
+                get: "scipy_openblas_get_num_threads_64",
+                set: "scipy_openblas_set_num_threads_64",
+                long: false,
+            },
+        ],
+        clamp_after_dlopen: true,
         managed: true,
     },
     Runtime {
@@ -57,6 +179,26 @@ pub const RUNTIMES: &[Runtime] = &[
             },
             count("OMP_THREAD_LIMIT"),
         ],
+        setters: &[
+            Setter {
+                name: "omp_set_num_threads",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "omp_set_num_threads_",
+                arg: Arg::IntRef,
+            },
+            Setter {
+                name: "omp_set_num_threads_8_",
+                arg: Arg::LongRef,
+            },
+        ],
+        controls: &[Control {
+            get: "omp_get_max_threads",
+            set: "omp_set_num_threads",
+            long: false,
+        }],
+        clamp_after_dlopen: true,
         managed: true,
     },
     Runtime {
@@ -69,24 +211,115 @@ pub const RUNTIMES: &[Runtime] = &[
                 syntax: Syntax::Domains,
             },
         ],
+        setters: &[
+            Setter {
+                name: "MKL_Set_Num_Threads",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "mkl_set_num_threads",
+                arg: Arg::IntRef,
+            },
+            Setter {
+                name: "mkl_set_num_threads_",
+                arg: Arg::IntRef,
+            },
+            Setter {
+                name: "MKL_SET_NUM_THREADS",
+                arg: Arg::IntRef,
+            },
+            Setter {
+                name: "MKL_Set_Num_Threads_Local",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "mkl_set_num_threads_local",
+                arg: Arg::IntRef,
+            },
+            Setter {
+                name: "mkl_set_num_threads_local_",
+                arg: Arg::IntRef,
+            },
+            Setter {
+                name: "MKL_SET_NUM_THREADS_LOCAL",
+                arg: Arg::IntRef,
+            },
+            Setter {
+                name: "MKL_Domain_Set_Num_Threads",
+                arg: Arg::IntInt,
+            },
+            Setter {
+                name: "mkl_domain_set_num_threads",
+                arg: Arg::IntRefIntRef,
+            },
+            Setter {
+                name: "mkl_domain_set_num_threads_",
+                arg: Arg::IntRefIntRef,
+            },
+            Setter {
+                name: "MKL_DOMAIN_SET_NUM_THREADS",
+                arg: Arg::IntRefIntRef,
+            },
+        ],
+        controls: &[Control {
+            get: "MKL_Get_Max_Threads",
+            set: "MKL_Set_Num_Threads",
+            long: false,
+        }],
+        clamp_after_dlopen: false,
         managed: true,
     },
     Runtime {
         name: "blis",
         libraries: &["libblis"],
         env: &[count("BLIS_NUM_THREADS")],
+        setters: &[
+            Setter {
+                name: "bli_thread_set_num_threads",
+                arg: Arg::Long,
+            },
+            Setter {
+                name: "bli_thread_set_ways",
+                arg: Arg::Ways,
+            },
+        ],
+        controls: &[Control {
+            get: "bli_thread_get_num_threads",
+            set: "bli_thread_set_num_threads",
+            long: true,
+        }],
+        clamp_after_dlopen: true,
         managed: true,
     },
     Runtime {
         name: "flexiblas",
         libraries: &["libflexiblas"],
         env: &[],
+        setters: &[
+            Setter {
+                name: "flexiblas_set_num_threads",
+                arg: Arg::Int,
+            },
+            Setter {
+                name: "flexiblas_set_num_threads_",
+                arg: Arg::IntRef,
+            },
+        ],
+        controls: &[Control {
+            get: "flexiblas_get_num_threads",
+            set: "flexiblas_set_num_threads",
+            long: false,
+        }],
+        clamp_after_dlopen: true,
         managed: true,
     },
     Runtime {
         name: "tbb",
         libraries: &["libtbb"],
         env: &[],
+        setters: &[],
+        controls: &[],
+        clamp_after_dlopen: true,
         managed: true,
     },
     Runtime {
@@ -107,6 +340,9 @@ pub const RUNTIMES: &[Runtime] = &[
             count("PYTHON_CPU_COUNT"),
             count("TF_NUM_INTRAOP_THREADS"),
         ],
+        setters: &[],
+        controls: &[],
+        clamp_after_dlopen: true,
         managed: false,
     },
 ];
@@ -114,6 +350,16 @@ pub const RUNTIMES: &[Runtime] = &[
 /// Every sizing variable of every runtime.
 pub fn sizing_vars() -> impl Iterator<Item = &'static SizingVar> {
     RUNTIMES.iter().flat_map(|r| r.env.iter())
+}
+
+/// Every setter of every runtime.
+pub fn setters() -> impl Iterator<Item = &'static Setter> {
+    RUNTIMES.iter().flat_map(|r| r.setters.iter())
+}
+
+/// The setter with this exact name.
+pub fn setter_named(name: &[u8]) -> Option<&'static Setter> {
+    setters().find(|s| s.name.as_bytes() == name)
 }
 
 /// The runtime a library belongs to, from its path.
@@ -154,6 +400,25 @@ mod tests {
         }
         assert!(runtime_of(b"/usr/lib/libc.so.6").is_none());
         assert!(runtime_of(b"/home/me/libblastoise.so").is_none());
+    }
+
+    #[test]
+    fn every_setter_is_listed_once_and_controls_name_listed_setters() {
+        let mut names: Vec<_> = setters().map(|s| s.name).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n);
+        for r in RUNTIMES {
+            for c in r.controls {
+                assert!(r.setters.iter().any(|s| s.name == c.set), "{}", c.set);
+            }
+        }
+        assert_eq!(
+            setter_named(b"mkl_set_num_threads_").map(|s| s.arg),
+            Some(Arg::IntRef)
+        );
+        assert!(setter_named(b"openblas_get_num_threads").is_none());
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! library degrades to "not throttled", never to a broken host.
 
 pub mod cpus;
+#[cfg(target_arch = "x86_64")]
+pub mod dlsym;
+pub mod openmp;
+pub mod setters;
+pub mod tbb;
 pub mod threads;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -6,6 +6,9 @@
 
 // Each shared module is compiled here for a few of its items only.
 #[allow(dead_code)]
+#[path = "../../allocation.rs"]
+mod allocation;
+#[allow(dead_code)]
 #[path = "../../config.rs"]
 mod config;
 #[allow(dead_code)]
@@ -15,6 +18,7 @@ mod elf;
 #[allow(dead_code)]
 #[path = "../../envsize.rs"]
 mod envsize;
+mod report;
 #[allow(dead_code)]
 #[path = "../../runtimes.rs"]
 mod runtimes;
@@ -33,6 +37,7 @@ const LIBRARY: &str = "libthrottle.so";
 const USAGE: &str = "\
 usage: throttle run [-n N] [--policy P] [--wait-ms MS] [--report] [--] CMD [ARGS...]
        throttle info [PROGRAM]
+       throttle report [--json] FILE...
        throttle --help | --version
 
   run    run CMD with libthrottle.so preloaded (prepended to LD_PRELOAD)
@@ -42,6 +47,9 @@ usage: throttle run [-n N] [--policy P] [--wait-ms MS] [--report] [--] CMD [ARGS
            --report          print a one-line report on stderr at exit
   info   show the cap this environment resolves to and every source consulted;
          with PROGRAM, also whether that program can be throttled at all
+  report summarise event logs (THROTTLE_LOG_FILE) per job and program, and
+         rank the programs that tried hardest to exceed their allocation;
+           --json            one JSON object instead of the text report
 
 Configuration: see the README's table, or docs/interface.md.";
 
@@ -57,6 +65,7 @@ fn main() -> ExitCode {
     {
         Some("run") => run(&args[1..]),
         Some("info") => info(&args[1..]),
+        Some("report") => report::main(&args[1..]).map_err(Usage),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -207,6 +216,14 @@ impl config::Inputs for Here {
     fn secure(&self) -> bool {
         sys::secure_execution()
     }
+    fn hostname(&self) -> Option<String> {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most `len` bytes into the buffer; the
+        // last byte stays 0, so a truncated name is still terminated.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
+        let end = buf.iter().position(|&b| b == 0)?;
+        (rc == 0).then(|| String::from_utf8_lossy(&buf[..end]).into_owned())
+    }
 }
 
 fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
@@ -251,10 +268,18 @@ fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
     println!("scope:     {:?}", r.scope);
     println!("system:    {}", config::SYSTEM_CONF);
     println!();
-    println!("sources consulted:");
-    let width = r.consulted.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    println!("sources consulted (<== won: the one the cap came from):");
+    // Long names (cgroup files) only push their own line out.
+    let width = r
+        .consulted
+        .iter()
+        .map(|c| c.name.len())
+        .filter(|&n| n <= 28)
+        .max()
+        .unwrap_or(0);
     for c in &r.consulted {
-        println!("  {:width$}  '{}'  {}", c.name, c.value, c.verdict);
+        let won = if c.won { "  <== won" } else { "" };
+        println!("  {:width$}  '{}'  {}{won}", c.name, c.value, c.verdict);
     }
     if !r.warnings.is_empty() {
         println!();
