@@ -487,3 +487,66 @@ pub fn num_list(s: &str) -> Vec<i64> {
         })
         .collect()
 }
+
+/// Compiles `c_tests/<src>` (a `.c` or `.cpp` file) with `compiler` and
+/// `flags` into `<out_name>` (once per test process, and again only if the
+/// source or a `c_tests/*.h` header is newer than the binary) and returns
+/// the binary's path. For programs built more than once (one source against
+/// several builds of a runtime) or by a compiler other than `cc`.
+pub fn c_program_with(src: &str, out_name: &str, compiler: &str, flags: &[String]) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(out_name) {
+        return path.clone();
+    }
+    let c_tests = repo_root().join("c_tests");
+    let src = c_tests.join(src);
+    assert!(src.is_file(), "no C program {}", src.display());
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c_tests");
+    std::fs::create_dir_all(&dir).expect("create the C programs' build directory");
+    let out = dir.join(out_name);
+    let headers: Vec<PathBuf> = std::fs::read_dir(&c_tests)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "h"))
+                .collect()
+        })
+        .unwrap_or_default();
+    // A changed set of flags (a runtime moved, say) rebuilds too.
+    let stamp = dir.join(format!(".{out_name}.flags"));
+    let want_stamp = format!("{compiler} {}", flags.join(" "));
+    let same_flags = std::fs::read_to_string(&stamp).is_ok_and(|s| s == want_stamp);
+    if !out.is_file()
+        || !same_flags
+        || is_newer(&src, &out)
+        || headers.iter().any(|h| is_newer(h, &out))
+    {
+        let tmp = dir.join(format!(".{out_name}.{}.tmp", std::process::id()));
+        let result = Command::new(compiler)
+            .args(["-O1", "-Wall", "-Werror", "-pthread", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .args(flags)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("run {compiler} ({e}): is it installed? run scripts/setup.sh")
+            });
+        assert!(
+            result.status.success(),
+            "compiling {} with {compiler} {} failed ({}):\n{}{}",
+            src.display(),
+            flags.join(" "),
+            result.status,
+            String::from_utf8_lossy(&result.stdout),
+            String::from_utf8_lossy(&result.stderr)
+        );
+        std::fs::rename(&tmp, &out).expect("move the compiled C program into place");
+        std::fs::write(&stamp, want_stamp).expect("write the flags stamp");
+    }
+    built.insert(out_name.to_string(), out.clone());
+    out
+}

@@ -1,0 +1,197 @@
+/* Shared by the c_tests/rt_*.c runtime programs: a monitoring thread that
+ * samples /proc/self/task/<tid>/stat every millisecond while a runtime
+ * computes, and the checks every program prints.
+ *
+ * What it measures, the monitoring thread itself always left out:
+ *   peak_running  the most threads in state R (running or runnable) at one
+ *                 sample: how many threads were doing work concurrently
+ *   threads       live threads at that sample
+ *   max_threads   the most live threads at any sample
+ *   workers       threads whose CPU time (utime+stime) grew while sampling
+ * The monitoring thread is a pthread too: the process has one more live
+ * thread than `threads` says while it runs (printed as monitor=1).
+ *
+ * Also: rt_needed() says whether the executable names a library in its own
+ * DT_NEEDED entries (so that library's constructor ran before the preloaded
+ * library's), rt_task_count() counts /proc/self/task. */
+#ifndef RT_MONITOR_H
+#define RT_MONITOR_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RT_MAX_TIDS 8192
+
+static int rt_task_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* 1 when the executable's DT_NEEDED entries include a name starting with
+ * `prefix` (e.g. "libopenblas.so"). */
+/* _DYNAMIC, the executable's dynamic section, is declared by <link.h>. */
+static int rt_main_base_cb(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    *(ElfW(Addr) *)data = info->dlpi_addr; /* the first object is the executable */
+    return 1;
+}
+static int rt_needed(const char *prefix) {
+    ElfW(Addr) base = 0;
+    dl_iterate_phdr(rt_main_base_cb, &base);
+    const char *strtab = NULL;
+    for (ElfW(Dyn) *d = _DYNAMIC; d->d_tag != DT_NULL; d++)
+        if (d->d_tag == DT_STRTAB) /* relocated in place by ld.so, or not */
+            strtab = (const char *)(d->d_un.d_ptr < base ? d->d_un.d_ptr + base : d->d_un.d_ptr);
+    if (!strtab)
+        return 0;
+    for (ElfW(Dyn) *d = _DYNAMIC; d->d_tag != DT_NULL; d++)
+        if (d->d_tag == DT_NEEDED &&
+            strncmp(strtab + d->d_un.d_val, prefix, strlen(prefix)) == 0)
+            return 1;
+    return 0;
+}
+
+static struct {
+    pthread_t thread;
+    int stop, started; /* touched with __atomic builtins: C and C++ alike */
+    pid_t tid; /* the monitor's own tid, never counted */
+    int peak_running, threads_at_peak, max_threads, samples;
+    int ntids;
+    pid_t tids[RT_MAX_TIDS];
+    unsigned long long first[RT_MAX_TIDS], last[RT_MAX_TIDS];
+} rt_mon;
+
+/* State and utime+stime of one thread; 0 if it is gone. */
+static int rt_read_stat(const char *tid, char *state, unsigned long long *cpu) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%s/stat", tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    /* after ") ": field 3 state, then 4..13, 14 utime, 15 stime */
+    unsigned long long ut = 0, st = 0;
+    char s = 0;
+    if (sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &s, &ut, &st) != 3)
+        return 0;
+    *state = s;
+    *cpu = ut + st;
+    return 1;
+}
+
+static void rt_sample(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    int running = 0, live = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid == rt_mon.tid)
+            continue;
+        char state;
+        unsigned long long cpu;
+        if (!rt_read_stat(e->d_name, &state, &cpu))
+            continue;
+        live++;
+        if (state == 'R')
+            running++;
+        int i;
+        for (i = 0; i < rt_mon.ntids; i++)
+            if (rt_mon.tids[i] == tid)
+                break;
+        if (i == rt_mon.ntids && i < RT_MAX_TIDS) {
+            rt_mon.tids[i] = tid;
+            rt_mon.first[i] = cpu;
+            rt_mon.ntids++;
+        }
+        if (i < RT_MAX_TIDS)
+            rt_mon.last[i] = cpu;
+    }
+    closedir(d);
+    rt_mon.samples++;
+    if (running > rt_mon.peak_running) {
+        rt_mon.peak_running = running;
+        rt_mon.threads_at_peak = live;
+    }
+    if (live > rt_mon.max_threads)
+        rt_mon.max_threads = live;
+}
+
+static void *rt_monitor_main(void *arg) {
+    (void)arg;
+    rt_mon.tid = (pid_t)syscall(SYS_gettid);
+    __atomic_store_n(&rt_mon.started, 1, __ATOMIC_SEQ_CST);
+    struct timespec ms = {0, 1000000};
+    while (!__atomic_load_n(&rt_mon.stop, __ATOMIC_SEQ_CST)) {
+        rt_sample();
+        nanosleep(&ms, NULL);
+    }
+    rt_sample();
+    return NULL;
+}
+
+/* Starts sampling; returns once the monitor knows its own tid. */
+static void rt_monitor_start(void) {
+    if (pthread_create(&rt_mon.thread, NULL, rt_monitor_main, NULL) != 0) {
+        fprintf(stderr, "rt_monitor: cannot create the monitoring thread\n");
+        exit(3);
+    }
+    while (!__atomic_load_n(&rt_mon.started, __ATOMIC_SEQ_CST))
+        sched_yield();
+}
+
+/* Stops sampling and prints what it saw. */
+static void rt_monitor_stop(void) {
+    __atomic_store_n(&rt_mon.stop, 1, __ATOMIC_SEQ_CST);
+    pthread_join(rt_mon.thread, NULL);
+    int workers = 0;
+    for (int i = 0; i < rt_mon.ntids; i++)
+        if (rt_mon.last[i] > rt_mon.first[i])
+            workers++;
+    printf("peak_running=%d\n", rt_mon.peak_running);
+    printf("threads=%d\n", rt_mon.threads_at_peak);
+    printf("max_threads=%d\n", rt_mon.max_threads);
+    printf("workers=%d\n", workers);
+    printf("samples=%d\n", rt_mon.samples);
+    printf("monitor=1\n");
+}
+
+static double rt_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Bounded by the clock, not the work: every run stays short whatever the
+ * thread count. Keeps going at least `min_iters` times. */
+#define RT_SECONDS 0.3
+
+#endif
