@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# What the library costs a program that creates threads: N create+join pairs,
-# timed inside the program, run alternately without the library, with it below
-# the cap (the fast path), and with it at the cap under `wait` with sleeping
-# threads beside it (the slow path: a /proc scan per creation). Prints the
-# median of R rounds of each and the ratios, measured side by side in one run.
+# What the library costs a program: N thread create+join pairs, timed inside
+# the program, run alternately without the library, with it below the cap (the
+# fast path), and with it at the cap under `wait` with sleeping threads beside
+# it (the slow path: a /proc scan per creation); and a million dlsym lookups by
+# handle of a symbol that is not a runtime setter (what every ctypes attribute
+# or plugin lookup pays for the dlsym hook). Prints the median of R rounds of
+# each and the ratios, measured side by side in one run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +23,8 @@ LIB="$ROOT/target/release/libthrottle.so"
 BIN="$ROOT/target/bench/create_join"
 mkdir -p "$(dirname "$BIN")"
 cc -O2 -pthread -o "$BIN" scripts/bench/create_join.c
+DLSYM_BIN="$ROOT/target/bench/dlsym_lookup"
+cc -O2 -o "$DLSYM_BIN" scripts/bench/dlsym_lookup.c
 
 one() { # one ENV... : prints ns per thread
     env -u LD_PRELOAD -u THROTTLE_THREADS -u THROTTLE_POLICY "$@" "$BIN" "$N" "${BG:-0}" |
@@ -35,12 +39,17 @@ for _ in $(seq "$R"); do
     runs[fast]+="$(one LD_PRELOAD="$LIB" THROTTLE_THREADS=64) "
     runs[slow]+="$(BG=8 one LD_PRELOAD="$LIB" THROTTLE_THREADS=2 THROTTLE_POLICY=wait) "
     runs[slow_plain]+="$(BG=8 one) "
+    runs[dlsym_plain]+="$(env -u LD_PRELOAD "$DLSYM_BIN" | sed -n 's/^ns_per_lookup=//p') "
+    runs[dlsym]+="$(env LD_PRELOAD="$LIB" "$DLSYM_BIN" | sed -n 's/^ns_per_lookup=//p') "
 done
 
 m() { tr ' ' '\n' <<<"${runs[$1]}" | grep . | median; }
 plain=$(m plain) fast=$(m fast) slow=$(m slow) slow_plain=$(m slow_plain)
+dlsym_plain=$(m dlsym_plain) dlsym=$(m dlsym)
 printf '%-58s %8s %8s\n' "configuration ($(nproc) CPUs, median of $R)" "ns/thread" "ratio"
 printf '%-58s %8s %8s\n' "no library" "$plain" "1.00"
 printf '%-58s %8s %8s\n' "libthrottle, below the cap (fast path)" "$fast" "$(awk -v a="$fast" -v b="$plain" 'BEGIN{printf "%.2f", a/b}')"
 printf '%-58s %8s %8s\n' "no library, 8 sleeping threads beside" "$slow_plain" "1.00"
 printf '%-58s %8s %8s\n' "libthrottle at cap 2 (wait), 8 sleeping threads beside" "$slow" "$(awk -v a="$slow" -v b="$slow_plain" 'BEGIN{printf "%.2f", a/b}')"
+printf '%-58s %8s %8s\n' "dlsym by handle, no library (ns/lookup)" "$dlsym_plain" "1.00"
+printf '%-58s %8s %8s\n' "dlsym by handle, libthrottle (ns/lookup)" "$dlsym" "$(awk -v a="$dlsym" -v b="$dlsym_plain" 'BEGIN{printf "%.2f", a/b}')"

@@ -46,7 +46,8 @@ is_installed() {
 
 # --- apt packages --------------------------------------------------------
 APT_PACKAGES=(gcc make libc6-dev python3 python3-venv python3-pip
-    libopenblas-dev libopenblas0-pthread procps)
+    libopenblas-dev libopenblas0-pthread procps
+    libopenblas0-openmp libblis4-pthread libblis4-openmp g++ clang libomp-dev libtbb-dev)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")
@@ -55,6 +56,59 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
 else
     log "apt packages already installed"
+fi
+
+# --- cluster tools (tests/modules.rs, tests/slurm.rs) -------------------------
+# Lmod from apt; Slurm and munge, whose postinst would start services: with no
+# policy-rc.d of the machine's own, one that forbids starting them is in place
+# while they install (the tests start their own private daemons).
+CLUSTER_PACKAGES=(lmod slurmctld slurmd slurm-client munge)
+missing=()
+for pkg in "${CLUSTER_PACKAGES[@]}"; do
+    is_installed "$pkg" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    policy_rc=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+        "${SUDO[@]}" chmod 0755 /usr/sbin/policy-rc.d
+        policy_rc=1
+    fi
+    status=0
+    apt_install "${missing[@]}" || status=$?
+    if [ "$policy_rc" -eq 1 ]; then
+        "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d
+    fi
+    [ "$status" -eq 0 ] || exit "$status"
+else
+    log "lmod, slurm and munge already installed"
+fi
+
+# Environment Modules conflicts with lmod as a package: unpack it (no
+# install) into target/testenv/environment-modules, with its init scripts
+# pointed at the unpacked modulecmd.tcl (it needs tclsh8.6, which lmod brings).
+EM_DIR="$ROOT/target/testenv/environment-modules"
+if [ -f "$EM_DIR/.unpacked" ]; then
+    log "environment-modules already unpacked in $EM_DIR"
+else
+    em_tmp="$(mktemp -d)"
+    if ! (cd "$em_tmp" && apt-get download -qq -o APT::Sandbox::User=root environment-modules >&2); then
+        log "apt-get update"
+        "${SUDO[@]}" apt-get update -qq >&2
+        APT_UPDATED=1
+        (cd "$em_tmp" && apt-get download -qq -o APT::Sandbox::User=root environment-modules >&2)
+    fi
+    rm -rf "$EM_DIR"
+    mkdir -p "$EM_DIR"
+    dpkg -x "$em_tmp"/environment-modules_*.deb "$EM_DIR"
+    for f in "$EM_DIR"/usr/share/modules/init/*; do
+        if [ -f "$f" ]; then
+            sed -i "s|'/usr/lib/\([^']*\)modulecmd.tcl'|'$EM_DIR/usr/lib/\1modulecmd.tcl'|g" "$f"
+        fi
+    done
+    dpkg-deb -f "$em_tmp"/environment-modules_*.deb Version >"$EM_DIR/.unpacked"
+    rm -rf "$em_tmp"
+    log "unpacked environment-modules $(cat "$EM_DIR/.unpacked") into $EM_DIR"
 fi
 
 # --- Rust toolchain --------------------------------------------------------
@@ -93,6 +147,19 @@ else
     "$PY" -m pip install --disable-pip-version-check --no-input -q numpy scipy threadpoolctl >&2
 fi
 
+# --- MKL, on demand (tests/runtimes.rs): the wheel is ~1 GB installed ---------
+if [ "${THROTTLE_TEST_MKL:-}" = "1" ]; then
+    MKL_VENV="$ROOT/target/venv-mkl"
+    if "$MKL_VENV/bin/python" -c 'import importlib.metadata as m; m.version("mkl")' >/dev/null 2>&1; then
+        log "mkl already in $MKL_VENV"
+    else
+        log "pip install mkl (into $MKL_VENV)"
+        rm -rf "$MKL_VENV"
+        python3 -m venv "$MKL_VENV"
+        "$MKL_VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q mkl >&2
+    fi
+fi
+
 # --- versions ---------------------------------------------------------------
 gcc_version="$(gcc -dumpfullversion 2>/dev/null || gcc -dumpversion)"
 log "gcc $gcc_version"
@@ -110,4 +177,5 @@ for pool in threadpoolctl.threadpool_info():
     print("  bundled", os.path.basename(pool["filepath"]), pool.get("version"),
           pool.get("threading_layer", ""), "threads=%d" % pool["num_threads"])' | while IFS= read -r line; do log "$line"; done
 log "openblas (Debian libopenblas0-pthread) $(dpkg-query -W -f='${Version}' libopenblas0-pthread)"
+log "lmod $(dpkg-query -W -f='${Version}' lmod), environment-modules $(cat "$EM_DIR/.unpacked") (unpacked), slurm $(dpkg-query -W -f='${Version}' slurmd), munge $(dpkg-query -W -f='${Version}' munge)"
 log "done"
