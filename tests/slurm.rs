@@ -7,7 +7,8 @@
 //! job's CPUs: `srun -c 1` and `sbatch --cpus-per-task=1` give 1 everywhere,
 //! `srun -c 2` gives 2. The library learns the allocation from
 //! `SLURM_CPUS_PER_TASK` (DESIGN.md section 3, source 3): with `task/none`
-//! the affinity mask is the whole machine.
+//! the affinity mask is the whole machine. And `throttle report` on a job's
+//! event log names the job, the program, its cap and its peak.
 //!
 //! Needs root (slurmd). One test function: the cluster is shared state, and
 //! a guard stops it however the test ends.
@@ -283,6 +284,55 @@ fn slurm_taskprolog_sizes_python_numpy_and_pool_to_the_allocation() {
         eprintln!("NOTE: `srun -c 2` skipped: this machine has {cpus} CPU(s)");
         None
     };
+
+    // An admin's view: the same job with an event log (the only variable
+    // set, and only here), summarised by the installed `throttle report`,
+    // names the job, the program, its cap and its peak.
+    let log = tmp.0.join("events.jsonl");
+    let out = cluster
+        .client("sbatch")
+        .args(["--wait", "--cpus-per-task=1", "--time=5", "-o"])
+        .arg(tmp.0.join("logged.out"))
+        .arg(format!("--export=ALL,THROTTLE_LOG_FILE={}", log.display()))
+        .arg("--wrap")
+        .arg(format!("{} {}", python.display(), probe.display()))
+        .run();
+    assert!(
+        out.status.success(),
+        "logged sbatch failed\n{out}\n{}",
+        cluster.logs()
+    );
+    let report = Run::new(prefix.join("bin/throttle"))
+        .arg("report")
+        .arg("--json")
+        .arg(&log)
+        .run();
+    report.assert_success();
+    let json = report.stdout_str();
+    let program = json
+        .split("\"program\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no program in the report\n{json}"));
+    assert!(program.contains("python"), "the program is Python\n{json}");
+    assert!(json.contains("\"caps\":[1]"), "the job's cap is 1\n{json}");
+    assert!(
+        !json.contains("\"job\":\"no job\""),
+        "the Slurm job id is recorded\n{json}"
+    );
+    let peak: i64 = json
+        .split("\"peak\":")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak in the report\n{json}"));
+    assert!(peak >= 1, "{json}");
+    let text = Run::new(prefix.join("bin/throttle"))
+        .arg("report")
+        .arg(&log)
+        .run();
+    text.assert_success();
+    assert!(text.stdout_str().contains(program), "{text}");
 
     // The TaskProlog reached every task: the installed library first.
     let lib = lib.to_str().unwrap();
