@@ -3,11 +3,11 @@
 //! constructor runs first and may already create threads or count CPUs).
 //! Also the `fork` handler and the exit report.
 
-use crate::config::{self, FileError, Inputs, Resolution};
+use crate::config::{self, Resolution};
 use crate::log::{self, debug, info, warn};
 use crate::runtimes::{self, SizingVar};
 use crate::{cap, envsize, events, sys};
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering::*};
 
 const UNINIT: u8 = 0;
@@ -75,7 +75,7 @@ fn run() -> bool {
     std::panic::set_hook(Box::new(|panic| {
         log::always(format_args!("internal error, no longer enforcing: {panic}"));
     }));
-    let settings = config::resolve(&Process);
+    let settings = config::resolve(&sys::Live);
     log::set_level(settings.log);
     for line in &settings.warnings {
         warn!("{line}");
@@ -134,7 +134,7 @@ fn right_size_environment(limit: usize) {
         let Ok(cname) = CString::new(name) else {
             continue;
         };
-        let current = getenv(&cname);
+        let current = sys::getenv(&cname);
         let current = current.as_deref().and_then(|v| std::str::from_utf8(v).ok());
         if let Some(new) = envsize::lowered(syntax, current, limit) {
             let Ok(cvalue) = CString::new(new.as_str()) else {
@@ -145,14 +145,6 @@ fn right_size_environment(limit: usize) {
             // initialisation, before the host reads these variables.
             unsafe { libc::setenv(cname.as_ptr(), cvalue.as_ptr(), 1) };
         }
-    }
-}
-
-fn getenv(name: &CStr) -> Option<Vec<u8>> {
-    // SAFETY: getenv returns NULL or a NUL-terminated string we copy at once.
-    unsafe {
-        let p = libc::getenv(name.as_ptr());
-        (!p.is_null()).then(|| CStr::from_ptr(p).to_bytes().to_vec())
     }
 }
 
@@ -187,34 +179,4 @@ extern "C" fn on_exit() {
         s.confined.load(Relaxed),
         s.managed.load(Relaxed),
     ));
-}
-
-/// The process's environment and files, as resolution sees them.
-struct Process;
-
-impl Inputs for Process {
-    fn var(&self, name: &str) -> Option<Vec<u8>> {
-        getenv(&CString::new(name).ok()?)
-    }
-
-    fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
-        sys::read_budget_file(path)
-    }
-
-    fn affinity_count(&self) -> usize {
-        sys::affinity(0).map_or(1, |m| m.count())
-    }
-
-    fn secure(&self) -> bool {
-        sys::secure_execution()
-    }
-
-    fn hostname(&self) -> Option<String> {
-        let mut buf = [0u8; 256];
-        // SAFETY: gethostname writes at most `len` bytes into the buffer; the
-        // last byte stays 0, so a truncated name is still terminated.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
-        let end = buf.iter().position(|&b| b == 0)?;
-        (rc == 0).then(|| String::from_utf8_lossy(&buf[..end]).into_owned())
-    }
 }

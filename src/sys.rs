@@ -2,7 +2,7 @@
 //! itself. They go straight to the kernel so that they never reach our own
 //! interposed `sched_getaffinity` or `sysconf`.
 
-use crate::config::{FileError, MAX_BUDGET_FILE_BYTES};
+use crate::config::{FileError, Inputs, MAX_BUDGET_FILE_BYTES};
 use crate::cpumask::CpuMask;
 use std::ffi::CStr;
 use std::io::Read;
@@ -196,6 +196,47 @@ pub fn read_budget_file(path: &str) -> Result<Vec<u8>, FileError> {
         return Err(FileError::TooLarge(bytes.len() as u64));
     }
     Ok(bytes)
+}
+
+/// This process's environment, files and CPUs, as budget resolution reads
+/// them: in the library, and in `throttle info` (which shows what a program
+/// started from the same environment would get).
+pub struct Live;
+
+impl Inputs for Live {
+    fn var(&self, name: &str) -> Option<Vec<u8>> {
+        getenv(&std::ffi::CString::new(name).ok()?)
+    }
+
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
+        read_budget_file(path)
+    }
+
+    fn affinity_count(&self) -> usize {
+        affinity(0).map_or(1, |m| m.count())
+    }
+
+    fn secure(&self) -> bool {
+        secure_execution()
+    }
+
+    fn hostname(&self) -> Option<String> {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most `len` bytes into the buffer; the
+        // last byte stays 0, so a truncated name is still terminated.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
+        let end = buf.iter().position(|&b| b == 0)?;
+        (rc == 0).then(|| String::from_utf8_lossy(&buf[..end]).into_owned())
+    }
+}
+
+/// An environment variable's raw value, through libc (valid before `main`).
+pub fn getenv(name: &CStr) -> Option<Vec<u8>> {
+    // SAFETY: getenv returns NULL or a NUL-terminated string we copy at once.
+    unsafe {
+        let p = libc::getenv(name.as_ptr());
+        (!p.is_null()).then(|| CStr::from_ptr(p).to_bytes().to_vec())
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{c_program, lib_path, repo_root, Run};
+use common::{c_program, lib_path, repo_root, Run, TempDir};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -15,24 +15,6 @@ use std::path::{Path, PathBuf};
 
 /// The package version, which names the modulefiles.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// A temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("throttle-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Every path under `dir` (relative), with its contents for files.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{c_program, lib_path, repo_root, Output, Run};
+use common::{c_program, lib_path, repo_root, Output, Run, TempDir};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -59,24 +59,6 @@ echo "after_path=$PATH"
 echo "after_throttle=$(command -v throttle || true)"
 echo "done=1"
 "#;
-
-/// A temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("throttle-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Installs this build into `<dir>/prefix` with scripts/install.sh.
 fn install(dir: &Path) -> PathBuf {

@@ -15,7 +15,9 @@
 
 mod common;
 
-use common::{kv, lib_path, python, real_affinity_count, real_nprocs_onln, repo_root, Run};
+use common::{
+    kv, lib_path, python, real_affinity_count, real_nprocs_onln, repo_root, Run, TempDir,
+};
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -45,24 +47,6 @@ if __name__ == "__main__":
     pool.join()
     print("done=1")
 "#;
-
-/// A temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("throttle-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn slurm_sh() -> PathBuf {
     repo_root().join("scripts/testenv/slurm.sh")

@@ -27,7 +27,7 @@ mod runtimes;
 mod sys;
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -199,38 +199,11 @@ fn run(args: &[OsString]) -> Result<ExitCode, Usage> {
     }))
 }
 
-/// The environment and files as the library will see them in a program
-/// started from here.
-struct Here;
-
-impl config::Inputs for Here {
-    fn var(&self, name: &str) -> Option<Vec<u8>> {
-        std::env::var_os(name).map(OsString::into_vec)
-    }
-    fn read_file(&self, path: &str) -> Result<Vec<u8>, config::FileError> {
-        sys::read_budget_file(path)
-    }
-    fn affinity_count(&self) -> usize {
-        sys::affinity(0).map_or(1, |m| m.count())
-    }
-    fn secure(&self) -> bool {
-        sys::secure_execution()
-    }
-    fn hostname(&self) -> Option<String> {
-        let mut buf = [0u8; 256];
-        // SAFETY: gethostname writes at most `len` bytes into the buffer; the
-        // last byte stays 0, so a truncated name is still terminated.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
-        let end = buf.iter().position(|&b| b == 0)?;
-        (rc == 0).then(|| String::from_utf8_lossy(&buf[..end]).into_owned())
-    }
-}
-
 fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
     if args.len() > 1 {
         return Err(Usage("info: at most one PROGRAM".to_string()));
     }
-    let r = config::resolve(&Here);
+    let r = config::resolve(&sys::Live);
     let real = sys::affinity(0).map_or(1, |m| m.count());
     println!("throttle {}", env!("CARGO_PKG_VERSION"));
     match find_library() {
