@@ -16,8 +16,9 @@
 //!
 //! `cargo test --release --test runtimes -- --ignored --nocapture matrix`
 //! prints the whole matrix as Markdown (`scripts/matrix.sh`). MKL (the `mkl`
-//! wheel, about 1 GB installed) runs only with `THROTTLE_TEST_MKL=1`, after
-//! `THROTTLE_TEST_MKL=1 scripts/setup.sh` made `target/venv-mkl`.
+//! wheel, about 1 GB installed) is on demand, its tests ignored in CI: after
+//! `THROTTLE_TEST_MKL=1 scripts/setup.sh` made `target/venv-mkl`, run
+//! `THROTTLE_TEST_MKL=1 cargo test --release --test runtimes mkl -- --ignored`.
 
 mod common;
 
@@ -369,8 +370,7 @@ fn check_case(name: &str, case: &str) {
     let rt = runtime(name);
     assert!(rt.cases.contains(&case), "{name} has no case {case}");
     let Some(prog) = program(rt) else {
-        eprintln!("{name}: not asked for here (THROTTLE_TEST_MKL=1 runs it): skipped");
-        return;
+        panic!("{name}: not installed here: run THROTTLE_TEST_MKL=1 scripts/setup.sh, then these tests with THROTTLE_TEST_MKL=1");
     };
     let with = run_case(rt, &prog, case, true);
     let without = run_case(rt, &prog, case, false);
@@ -389,9 +389,10 @@ fn check_case(name: &str, case: &str) {
 }
 
 macro_rules! cases {
-    ($($test:ident: $rt:literal $case:literal;)*) => {
+    ($($(#[$meta:meta])* $test:ident: $rt:literal $case:literal;)*) => {
         $(
             #[test]
+            $(#[$meta])*
             fn $test() {
                 check_case($rt, $case);
             }
@@ -435,14 +436,23 @@ cases! {
     blis_openmp_setter1: "blis-openmp" "setter1";
     onetbb_default: "onetbb" "default";
     onetbb_arena64: "onetbb" "arena64";
+    #[ignore = "MKL is on demand: THROTTLE_TEST_MKL=1 cargo test --release --test runtimes mkl -- --ignored"]
     mkl_default: "mkl" "default";
+    #[ignore = "MKL is on demand: THROTTLE_TEST_MKL=1 cargo test --release --test runtimes mkl -- --ignored"]
     mkl_setter64: "mkl" "setter64";
+    #[ignore = "MKL is on demand: THROTTLE_TEST_MKL=1 cargo test --release --test runtimes mkl -- --ignored"]
     mkl_lower64: "mkl" "lower64";
+    #[ignore = "MKL is on demand: THROTTLE_TEST_MKL=1 cargo test --release --test runtimes mkl -- --ignored"]
     mkl_lowerlocal64: "mkl" "lowerlocal64";
+    #[ignore = "MKL is on demand: THROTTLE_TEST_MKL=1 cargo test --release --test runtimes mkl -- --ignored"]
     mkl_lowerdomain64: "mkl" "lowerdomain64";
+    #[ignore = "MKL is on demand: THROTTLE_TEST_MKL=1 cargo test --release --test runtimes mkl -- --ignored"]
     mkl_local64: "mkl" "local64";
+    #[ignore = "MKL is on demand: THROTTLE_TEST_MKL=1 cargo test --release --test runtimes mkl -- --ignored"]
     mkl_domain64: "mkl" "domain64";
+    #[ignore = "MKL is on demand: THROTTLE_TEST_MKL=1 cargo test --release --test runtimes mkl -- --ignored"]
     mkl_dlsym64: "mkl" "dlsym64";
+    #[ignore = "MKL is on demand: THROTTLE_TEST_MKL=1 cargo test --release --test runtimes mkl -- --ignored"]
     mkl_setter1: "mkl" "setter1";
 }
 
