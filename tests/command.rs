@@ -83,3 +83,23 @@ fn info_shows_the_cap_from_the_environment() {
         assert!(has_value, "stdout does not mention {n}\n{out}");
     }
 }
+
+/// `throttle info | head`: a closed pipe ends the command quietly, without a
+/// panic message. The reader here closes at once, so the command's writes
+/// meet a closed pipe.
+#[test]
+fn info_into_a_closed_pipe_is_quiet() {
+    for _ in 0..5 {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "'{}' info | true",
+                common::throttle_bin().display()
+            ))
+            .output()
+            .expect("run sh");
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

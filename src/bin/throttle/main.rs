@@ -57,6 +57,10 @@ Configuration: see the README's table, or docs/interface.md.";
 struct Usage(String);
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, which turns `throttle info | head` into a panic
+    // on the closed pipe: stop quietly instead, as Unix tools do.
+    // SAFETY: restoring a signal's default disposition, before any thread.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let result = match args
         .first()
