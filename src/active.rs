@@ -84,6 +84,63 @@ fn apply(object: &loaded::Object, control: &Control, cap: i64) -> Option<i64> {
     }
 }
 
+/// The most threads the program itself last asked a runtime for: when a
+/// share grows, pools grow back to it, never past what the program chose.
+static REQUESTED: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MAX);
+
+pub fn note_request(n: i64) {
+    REQUESTED.store(n, Relaxed);
+}
+
+/// Puts a new share in force in every loaded runtime that may be called at
+/// any time: lowers pools above it, and grows pools below it back up to it
+/// (bounded by the CPUs and by what the program itself last asked for).
+pub fn set_pools(share: usize) {
+    if !init::active() || BUSY.swap(true, Acquire) {
+        return;
+    }
+    let cpus = crate::sys::affinity(0).map_or(1, |m| m.count()) as i64;
+    let target = (share as i64).min(REQUESTED.load(Relaxed)).min(cpus).max(1);
+    let (objects, _) = loaded::objects();
+    let own = loaded::own_base();
+    for object in objects.iter().filter(|o| o.base != own) {
+        let Some(runtime) = runtimes::runtime_of(object.path.to_bytes()) else {
+            continue;
+        };
+        if !runtime.clamp_after_dlopen {
+            continue;
+        }
+        for control in runtime.controls {
+            let _ = set_to(object, control, target);
+        }
+    }
+    BUSY.store(false, Release);
+}
+
+/// Sets one runtime's pool to exactly `target` if it differs.
+fn set_to(object: &loaded::Object, control: &Control, target: i64) -> Option<()> {
+    let get = loaded::symbol_in(object, &CString::new(control.get).ok()?)?;
+    let set = loaded::symbol_in(object, &CString::new(control.set).ok()?)?;
+    // SAFETY: as in `apply`: the library's own getter and setter.
+    unsafe {
+        if control.long {
+            if std::mem::transmute::<usize, unsafe extern "C" fn() -> i64>(get)() != target {
+                std::mem::transmute::<usize, unsafe extern "C" fn(i64)>(set)(target);
+            }
+        } else if i64::from(std::mem::transmute::<
+            usize,
+            unsafe extern "C" fn() -> libc::c_int,
+        >(get)())
+            != target
+        {
+            std::mem::transmute::<usize, unsafe extern "C" fn(libc::c_int)>(set)(
+                target as libc::c_int,
+            );
+        }
+    }
+    Some(())
+}
+
 /// After a `dlopen`: clamps again if the loader has added objects since the
 /// last look. Costs one step of `dl_iterate_phdr` otherwise.
 pub fn clamp_new_objects() {

@@ -71,6 +71,11 @@ pub fn cap() -> usize {
     CAP.load(Relaxed)
 }
 
+/// A new cap: this process's share of its tree's budget changed.
+pub fn set_cap(cap: usize) {
+    CAP.store(cap.max(1), Relaxed);
+}
+
 fn policy() -> Policy {
     POLICIES[POLICY.load(Relaxed) as usize % POLICIES.len()]
 }
@@ -190,7 +195,7 @@ fn confine(cap: usize) {
     STATS.confined.fetch_add(1, Relaxed);
     events::confine(STATS.live.load(Relaxed));
     let _guard = CONFINEMENT.lock();
-    let mask = original_mask().spread_subset(cap, sys::getpid() as usize);
+    let mask = original_mask().spread_subset(cap, placement_seed());
     if CONFINED.load(Acquire) {
         // Every thread was confined when confinement began, and threads
         // inherit their creator's mask: only the creator needs it again (the
@@ -202,6 +207,16 @@ fn confine(cap: usize) {
         sys::set_affinity(tid, &mask);
     });
     CONFINED.store(true, Release);
+}
+
+/// Which CPUs a confined process gets: its rank in its tree, else its pid.
+#[cfg(not(test))]
+fn placement_seed() -> usize {
+    crate::tree::seed()
+}
+#[cfg(test)]
+fn placement_seed() -> usize {
+    sys::getpid() as usize
 }
 
 /// Back under the cap: every thread gets the process's original mask back.

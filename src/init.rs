@@ -91,9 +91,11 @@ fn run() -> bool {
         warn!("cannot read the affinity mask; not enforcing");
         return false;
     };
-    right_size_environment(settings.cap.min(mask.count()));
+    // Before claiming, a member of a tree starts from the share it would get.
+    let start_cap = crate::tree::init(&settings);
+    right_size_environment(start_cap.min(mask.count()));
     let live = sys::count_tasks().unwrap_or(1);
-    cap::configure(settings.cap, settings.policy, settings.wait_ms, live, mask);
+    cap::configure(start_cap, settings.policy, settings.wait_ms, live, mask);
     if !crate::hooks::threads::prepare() {
         warn!("cannot allocate a thread-specific key; not enforcing");
         return false;
@@ -105,7 +107,7 @@ fn run() -> bool {
     unsafe { SOURCE = source_label(&settings) };
     REPORT.store(settings.report, Relaxed);
     info!(
-        "cap={} source={} scope={:?} policy={} wait_ms={} live={live}",
+        "cap={start_cap} budget={} source={} scope={:?} policy={} wait_ms={} live={live}",
         settings.cap,
         source_label(&settings),
         settings.scope,
@@ -128,28 +130,115 @@ fn source_label(settings: &Resolution) -> &'static str {
     }
 }
 
-/// Sets each runtime's sizing variable to fit `limit` CPUs, lowering only.
+/// Sets each runtime's sizing variable to fit `limit` CPUs, lowering only
+/// what the user set, never raising it.
+///
+/// What the user set is remembered in `THROTTLE_SAVED_ENV` for descendants:
+/// a child whose share is larger than its parent's must be able to start
+/// from the user's value, not from the parent's lowered one. Each entry is
+/// `NAME[=original]>value-we-set`; a variable whose value is no longer the one
+/// we set was set again by someone since, and that value counts as the user's.
 fn right_size_environment(limit: usize) {
+    let mut saved = parse_saved(sys::getenv(c"THROTTLE_SAVED_ENV").as_deref().unwrap_or(b""));
     for &SizingVar { name, syntax } in runtimes::sizing_vars() {
         let Ok(cname) = CString::new(name) else {
             continue;
         };
-        let current = sys::getenv(&cname);
-        let current = current.as_deref().and_then(|v| std::str::from_utf8(v).ok());
-        if let Some(new) = envsize::lowered(syntax, current, limit) {
-            let Ok(cvalue) = CString::new(new.as_str()) else {
-                continue;
+        let current = sys::getenv(&cname).and_then(|v| String::from_utf8(v).ok());
+        let entry = saved.iter().position(|e| e.name == name);
+        let user = match entry {
+            Some(i) if current.as_deref() == Some(saved[i].ours.as_str()) => saved[i].user.clone(),
+            _ => current.clone(),
+        };
+        let wanted = envsize::lowered(syntax, user.as_deref(), limit);
+        let value = wanted.clone().or_else(|| user.clone());
+        if value != current {
+            debug!(
+                "{name}={} (was {})",
+                value.as_deref().unwrap_or("unset"),
+                current.as_deref().unwrap_or("unset")
+            );
+            match value.as_deref().map(CString::new) {
+                // SAFETY: NUL-terminated strings, during initialisation,
+                // before the host reads these variables.
+                Some(Ok(v)) => unsafe { libc::setenv(cname.as_ptr(), v.as_ptr(), 1) },
+                // SAFETY: as above.
+                None => unsafe { libc::unsetenv(cname.as_ptr()) },
+                Some(Err(_)) => continue,
             };
-            debug!("{name}={new} (was {})", current.unwrap_or("unset"));
-            // SAFETY: both strings are NUL-terminated; this runs during
-            // initialisation, before the host reads these variables.
-            unsafe { libc::setenv(cname.as_ptr(), cvalue.as_ptr(), 1) };
+        }
+        if let Some(i) = entry {
+            saved.remove(i);
+        }
+        if let Some(ours) = wanted {
+            if !ours.contains(['|', '>']) && !user.as_deref().unwrap_or("").contains(['|', '>']) {
+                saved.push(Saved {
+                    name: name.to_string(),
+                    user,
+                    ours,
+                });
+            }
+        }
+    }
+    let text: Vec<String> = saved.iter().map(Saved::to_text).collect();
+    if let (Ok(key), Ok(value)) = (
+        CString::new("THROTTLE_SAVED_ENV"),
+        CString::new(text.join("|")),
+    ) {
+        // SAFETY: NUL-terminated strings, during initialisation.
+        unsafe {
+            if text.is_empty() {
+                libc::unsetenv(key.as_ptr());
+            } else {
+                libc::setenv(key.as_ptr(), value.as_ptr(), 1);
+            }
         }
     }
 }
 
+/// One variable libthrottle changed: the user's value (`None`: unset) and ours.
+struct Saved {
+    name: String,
+    user: Option<String>,
+    ours: String,
+}
+
+impl Saved {
+    fn to_text(&self) -> String {
+        match &self.user {
+            Some(user) => format!("{}={user}>{}", self.name, self.ours),
+            None => format!("{}>{}", self.name, self.ours),
+        }
+    }
+}
+
+/// Reads `THROTTLE_SAVED_ENV`; malformed entries are dropped (the variables'
+/// current values then count as the user's).
+fn parse_saved(raw: &[u8]) -> Vec<Saved> {
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return Vec::new();
+    };
+    text.split('|')
+        .filter_map(|entry| {
+            let (head, ours) = entry.rsplit_once('>')?;
+            let (name, user) = match head.split_once('=') {
+                Some((n, u)) => (n, Some(u.to_string())),
+                None => (head, None),
+            };
+            runtimes::sizing_vars()
+                .any(|v| v.name == name)
+                .then(|| Saved {
+                    name: name.to_string(),
+                    user,
+                    ours: ours.to_string(),
+                })
+        })
+        .collect()
+}
+
 extern "C" fn after_fork_child() {
     cap::after_fork_child();
+    let _ = std::panic::catch_unwind(crate::tree::after_fork_child);
     events::after_fork_child();
 }
 
@@ -160,12 +249,14 @@ extern "C" fn on_exit() {
     // The event log's `exit` event, whether or not THROTTLE_REPORT is set. No
     // panic may cross this C boundary.
     let _ = std::panic::catch_unwind(events::exit);
+    let _ = std::panic::catch_unwind(crate::tree::leave);
     if !REPORT.load(Relaxed) {
         return;
     }
     let s = &cap::STATS;
+    let (budget, ledger) = crate::tree::budget();
     log::always(format_args!(
-        "report pid={} cap={} source={} peak={} live={} created={} over_cap={} waited={} refused={} confined={} managed={}",
+        "report pid={} cap={} source={} peak={} live={} created={} over_cap={} waited={} refused={} confined={} managed={} budget={budget} ledger={}",
         sys::getpid(),
         cap::cap(),
         // SAFETY: written once before STATE became ACTIVE.
@@ -178,5 +269,6 @@ extern "C" fn on_exit() {
         s.refused.load(Relaxed),
         s.confined.load(Relaxed),
         s.managed.load(Relaxed),
+        if ledger { "yes" } else { "no" },
     ));
 }

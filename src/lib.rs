@@ -30,6 +30,7 @@ mod events;
 mod hooks;
 #[cfg(not(test))]
 mod init;
+mod ledger;
 mod loaded;
 mod lock;
 mod log;
@@ -37,3 +38,5 @@ mod managed;
 mod next;
 mod runtimes;
 mod sys;
+#[cfg(not(test))]
+mod tree;

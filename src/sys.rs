@@ -63,6 +63,16 @@ pub fn monotonic_ms() -> u64 {
     (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
 }
 
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Sleeps until `word` no longer holds `expected`, a wake, or `timeout_ms`.
 pub fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout_ms: u64) {
     let ts = libc::timespec {
@@ -92,6 +102,42 @@ pub fn futex_wake_all(word: &std::sync::atomic::AtomicU32) {
             i32::MAX,
         );
     }
+}
+
+/// Like [`futex_wait`], on a word in memory shared between processes.
+pub fn futex_wait_shared(word: &std::sync::atomic::AtomicU32, expected: u32, timeout_ms: u64) {
+    let ts = libc::timespec {
+        tv_sec: (timeout_ms / 1000) as libc::time_t,
+        tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    // SAFETY: `word` is a live, aligned u32 in a shared mapping for the
+    // duration of the call; spurious returns are harmless.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+        );
+    }
+}
+
+pub fn futex_wake_all_shared(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: waking touches only the futex word's wait queue.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+    }
+}
+
+/// A process's start time, in clock ticks after boot (/proc/PID/stat field
+/// 22): with the pid, it names one process for its whole life.
+pub fn start_time(pid: libc::pid_t) -> Option<u64> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    // Fields after the command: state is field 3, starttime field 22.
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    rest.split(' ').nth(19)?.parse().ok()
 }
 
 /// Calls `f` with each thread id of this process, from `/proc/self/task`.
@@ -248,6 +294,13 @@ mod tests {
         assert_eq!(parse_stat_state(b"12 (a) b) c) S 1 2"), Some(b'S'));
         assert_eq!(parse_stat_state(b"12 (x) R 1"), Some(b'R'));
         assert_eq!(parse_stat_state(b"garbage"), None);
+    }
+
+    #[test]
+    fn start_time_names_this_process() {
+        let me = start_time(getpid()).unwrap();
+        assert_eq!(start_time(getpid()), Some(me));
+        assert_eq!(start_time(i32::MAX), None);
     }
 
     #[test]

@@ -212,9 +212,12 @@ fn concurrent_processes_write_complete_streams_and_the_report_reads_them() {
 fn forked_children_log_under_their_own_pid() {
     let dir = scratch("fork");
     let log = dir.join("events.jsonl");
+    // Per-process caps: each child gets the whole budget of 2 (in a shared
+    // tree budget the 9 working processes would get 1 each).
     let out = Run::c("fork_burst")
         .args(["8", "8"])
         .preload(true)
+        .env("THROTTLE_SCOPE", "process")
         .env("THROTTLE_THREADS", "2")
         .env("THROTTLE_POLICY", "fail")
         .env("THROTTLE_LOG_FILE", &log)

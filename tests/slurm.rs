@@ -29,7 +29,10 @@ use std::process::{Command, Stdio};
 const PROBE: &str = r#"
 import os
 print("ld_preload=%s" % os.environ.get("LD_PRELOAD", ""))
-print("throttle_vars=%s" % ",".join(sorted(k for k in os.environ if k.startswith("THROTTLE_"))))
+# The user's THROTTLE_ variables: not the two the library exports itself
+# (the tree's ledger, and the user's original runtime variables).
+OWN = {"THROTTLE_LEDGER", "THROTTLE_SAVED_ENV"}
+print("throttle_vars=%s" % ",".join(sorted(k for k in os.environ if k.startswith("THROTTLE_") and k not in OWN)))
 print("slurm_cpus_per_task=%s" % os.environ.get("SLURM_CPUS_PER_TASK", ""))
 print("cpu_count=%d" % os.cpu_count())
 import numpy

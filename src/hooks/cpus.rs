@@ -22,6 +22,7 @@ type PthreadGetaffinityFn = unsafe extern "C" fn(pthread_t, size_t, *mut cpu_set
 /// The number of CPUs this process may see, when the library is enforcing.
 fn visible(real: usize) -> usize {
     if init::active() {
+        crate::tree::claim();
         real.min(cap::cap()).max(1)
     } else {
         real
@@ -37,6 +38,7 @@ unsafe fn narrow(mask: *mut cpu_set_t, size: size_t) {
     if mask.is_null() || !init::active() {
         return;
     }
+    crate::tree::claim();
     // SAFETY: the caller passed a buffer of `size` bytes, which the real call
     // has just filled.
     let bytes = unsafe { std::slice::from_raw_parts_mut(mask.cast::<u8>(), size) };
@@ -59,6 +61,9 @@ pub unsafe extern "C" fn sysconf(name: c_int) -> c_long {
     // SAFETY: the caller's argument, unchanged.
     let value = unsafe { real(name) };
     if name != libc::_SC_NPROCESSORS_ONLN || value < 1 {
+        if init::active() {
+            crate::tree::tick();
+        }
         return value;
     }
     guarded(|| visible(value as usize) as c_long, || value)

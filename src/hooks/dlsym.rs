@@ -135,6 +135,9 @@ extern "C" fn decide(handle: *mut c_void, name: *const c_char) -> usize {
                 if LAST_HANDLE.swap(handle as usize, Relaxed) != handle as usize {
                     active::clamp_new_objects();
                 }
+                if init::active() {
+                    crate::tree::tick();
+                }
                 return 0;
             };
             if !init::active() {

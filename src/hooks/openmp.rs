@@ -26,6 +26,7 @@ fn team_size(requested: c_uint) -> c_uint {
     if !init::active() {
         return requested;
     }
+    crate::tree::claim();
     // None of these is exported by libthrottle, so the "next" definition is
     // the OpenMP runtime's own.
     let (Some(level), Some(team), Some(max)) = (

@@ -22,6 +22,10 @@ fn granted(setter: &str, target: usize, requested: i64) -> i64 {
     if !init::active() {
         return requested;
     }
+    crate::tree::claim();
+    if requested >= 1 {
+        crate::active::note_request(requested);
+    }
     let granted = clamp::granted(requested, cap::cap());
     if granted != requested {
         let library = loaded::object_of(target).map(|(_, p)| p.to_string_lossy().into_owned());

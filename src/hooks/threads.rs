@@ -66,6 +66,37 @@ unsafe extern "C-unwind" fn trampoline(start: *mut c_void) -> *mut c_void {
     unsafe { routine(arg) }
 }
 
+/// Starts a detached thread of libthrottle's own (the ledger's steward) with
+/// libc's `pthread_create`: not admitted, not counted, not the host's.
+pub fn create_untracked(
+    routine: extern "C" fn(*mut c_void) -> *mut c_void,
+    name: &std::ffi::CStr,
+) -> bool {
+    let Some(real) = next_fn!(NEXT_CREATE, pthread_create, CreateFn) else {
+        return false;
+    };
+    // SAFETY: a zeroed attr is initialised by pthread_attr_init before use,
+    // and destroyed after; `thread` is a valid out-pointer.
+    unsafe {
+        let mut attr: pthread_attr_t = std::mem::zeroed();
+        let mut thread: pthread_t = 0;
+        if libc::pthread_attr_init(&mut attr) != 0 {
+            return false;
+        }
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        // `extern "C"` and `extern "C-unwind"` share the calling convention.
+        let routine =
+            std::mem::transmute::<extern "C" fn(*mut c_void) -> *mut c_void, StartFn>(routine);
+        let rc = real(&mut thread, &attr, Some(routine), std::ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+        if rc == 0 {
+            // Named, so that `ps -L`, top and tests can tell it apart.
+            libc::pthread_setname_np(thread, name.as_ptr());
+        }
+        rc == 0
+    }
+}
+
 /// # Safety
 /// The caller's arguments, exactly as for POSIX `pthread_create`.
 #[no_mangle]
@@ -87,6 +118,7 @@ pub unsafe extern "C" fn pthread_create(
         // SAFETY: the caller's arguments, unchanged.
         return unsafe { real(thread, attr, Some(routine), arg) };
     }
+    crate::tree::claim();
     let guard = match guarded(
         || Some(cap::admit(managed::is_managed(routine as usize))),
         || None,

@@ -568,3 +568,211 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A program started in the background (its own process group), whose stdout
+/// and stderr lines are collected as they arrive, each with the time it was
+/// read. Dropping it kills the whole process group with `SIGKILL` and reaps
+/// the program, so a failing test leaves nothing running.
+pub struct Spawned {
+    pub what: String,
+    child: std::process::Child,
+    start: Instant,
+    lines: std::sync::Arc<Mutex<Vec<Line>>>,
+    readers: Vec<thread::JoinHandle<()>>,
+    status: Option<ExitStatus>,
+}
+
+/// One line a [`Spawned`] program printed.
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// Since the program was started.
+    pub at: Duration,
+    /// `true` for stderr.
+    pub stderr: bool,
+    pub text: String,
+}
+
+impl Run {
+    /// Starts the program in the background, in its own process group, in
+    /// the same scrubbed environment as [`Run::run`].
+    pub fn spawn(&self) -> Spawned {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args);
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if k.starts_with("THROTTLE_") || SCRUBBED.contains(&k.as_ref()) {
+                cmd.env_remove(&key);
+            }
+        }
+        if self.preload {
+            cmd.env("LD_PRELOAD", lib_path());
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let what = self.describe();
+        let start = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
+        let lines = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        let pipes: Vec<(bool, Box<dyn Read + Send>)> = vec![
+            (false, Box::new(child.stdout.take().expect("stdout pipe"))),
+            (true, Box::new(child.stderr.take().expect("stderr pipe"))),
+        ];
+        for (is_err, pipe) in pipes {
+            let lines = lines.clone();
+            readers.push(thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(pipe);
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    match reader.read_until(b'\n', &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let text = String::from_utf8_lossy(&buf).trim_end().to_string();
+                            lines.lock().unwrap_or_else(|e| e.into_inner()).push(Line {
+                                at: start.elapsed(),
+                                stderr: is_err,
+                                text,
+                            });
+                        }
+                    }
+                }
+            }));
+        }
+        Spawned {
+            what,
+            child,
+            start,
+            lines,
+            readers,
+            status: None,
+        }
+    }
+}
+
+impl Spawned {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Time since the program was started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Every line read so far, stdout and stderr interleaved in arrival order.
+    pub fn lines(&self) -> Vec<Line> {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn stdout_lines(&self) -> Vec<Line> {
+        self.lines().into_iter().filter(|l| !l.stderr).collect()
+    }
+
+    pub fn stderr_str(&self) -> String {
+        let mut s = String::new();
+        for l in self.lines().into_iter().filter(|l| l.stderr) {
+            s.push_str(&l.text);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Polls every 10 ms, up to `timeout`, until `done` (given every line so
+    /// far) returns `Some`; returns it, or `None` on timeout.
+    pub fn poll<T>(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&[Line]) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = done(&self.lines()) {
+                return Some(v);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits up to `timeout` for the program to exit (then for its pipes to
+    /// close); `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            let deadline = Instant::now() + timeout;
+            loop {
+                match self.child.try_wait() {
+                    Ok(Some(s)) => {
+                        self.status = Some(s);
+                        break;
+                    }
+                    Ok(None) if Instant::now() >= deadline => return None,
+                    Ok(None) => thread::sleep(Duration::from_millis(10)),
+                    Err(e) => panic!("waiting for `{}`: {e}", self.what),
+                }
+            }
+            // Background children of a shell may still hold the pipes: those
+            // are killed with the group on drop, so do not wait for them here
+            // beyond a short grace.
+            let grace = Instant::now() + Duration::from_secs(2);
+            while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < grace {
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        self.status
+    }
+
+    /// Sends `SIGKILL` to the whole process group.
+    pub fn kill_group(&self) {
+        // SAFETY: kill has no memory-safety preconditions; the group id is the
+        // child's pid because it was started with process_group(0).
+        unsafe {
+            libc::kill(-self.pid(), libc::SIGKILL);
+        }
+    }
+}
+
+impl fmt::Display for Spawned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "--- command: {}", self.what)?;
+        writeln!(f, "--- status: {:?}", self.status)?;
+        writeln!(f, "--- output (ms since start, stream, line):")?;
+        for l in self.lines() {
+            writeln!(
+                f,
+                "{:>7} {} {}",
+                l.at.as_millis(),
+                if l.stderr { "err" } else { "out" },
+                l.text
+            )?;
+        }
+        write!(f, "---")
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill_group();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+    }
+}
+
+/// Quotes `s` for a POSIX shell command line.
+pub fn sh_quote(s: impl AsRef<OsStr>) -> String {
+    format!("'{}'", s.as_ref().to_string_lossy().replace('\'', r"'\''"))
+}

@@ -18,6 +18,9 @@ mod elf;
 #[allow(dead_code)]
 #[path = "../../envsize.rs"]
 mod envsize;
+#[allow(dead_code)]
+#[path = "../../ledger.rs"]
+mod ledger;
 mod report;
 #[allow(dead_code)]
 #[path = "../../runtimes.rs"]
@@ -283,11 +286,51 @@ fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
             }
         }
     }
+    println!();
+    print_ledger(&r);
     if let Some(program) = args.first() {
         println!();
         print_linkage(Path::new(program));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The process tree's shared budget, when this command runs inside one.
+fn print_ledger(r: &config::Resolution) {
+    if r.scope == config::Scope::Process {
+        println!("ledger:    none (THROTTLE_SCOPE=process: every process gets the whole budget)");
+        return;
+    }
+    let Some(path) = std::env::var_os("THROTTLE_LEDGER") else {
+        println!("ledger:    none yet: the first preloaded process of a tree creates one");
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let ledger = match ledger::Ledger::open(&path) {
+        Ok(l) => l,
+        Err(why) => {
+            println!("ledger:    {path} {why}: its processes use per-process caps");
+            return;
+        }
+    };
+    let members = ledger.members();
+    let working = members.iter().filter(|m| m.claimed).count();
+    println!("ledger:    {path}");
+    println!(
+        "           budget {} shared by {working} working of {} member processes",
+        ledger.budget(),
+        members.len()
+    );
+    println!("    pid  share  command");
+    for m in &members {
+        let command = std::fs::read_to_string(format!("/proc/{}/comm", m.pid)).unwrap_or_default();
+        let share = if m.claimed {
+            m.applied.max(1).to_string()
+        } else {
+            "-".to_string()
+        };
+        println!("  {:>5}  {:>5}  {}", m.pid, share, command.trim());
+    }
 }
 
 fn print_linkage(program: &Path) {

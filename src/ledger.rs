@@ -1,0 +1,469 @@
+//! The ledger: one small shared table per process tree, through which the
+//! processes of a job split one budget (DESIGN.md section 2, layer 3).
+//!
+//! A file of fixed layout, mapped shared by every member: a header (magic,
+//! version, size, the budget, a generation counter that is also a futex) and
+//! a fixed array of slots, one per member process. Every change is a
+//! compare-and-swap on one slot and a bump of the generation, so members never
+//! lock each other and a member killed at any point leaves a slot that the
+//! others reclaim (by pid and start time, never by trust).
+//!
+//! Used by the library (`tree.rs`) and read by `throttle info`.
+
+use std::ffi::CString;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::*};
+
+const MAGIC: u64 = u64::from_le_bytes(*b"THRTLDG1");
+const VERSION: u32 = 1;
+pub const SLOTS: usize = 1024;
+const HEADER_BYTES: usize = 64;
+const SLOT_BYTES: usize = 32;
+pub const SIZE: usize = HEADER_BYTES + SLOTS * SLOT_BYTES;
+
+/// Slot states.
+const FREE: u32 = 0;
+const RESERVING: u32 = 1;
+const MEMBER: u32 = 2;
+const CLAIMED: u32 = 3;
+
+#[repr(C)]
+struct Header {
+    magic: AtomicU64,
+    version: AtomicU32,
+    size: AtomicU32,
+    slots: AtomicU32,
+    budget: AtomicU32,
+    /// Bumped on every change; members sleep on it (a shared futex).
+    generation: AtomicU32,
+    _pad: [u32; 9],
+}
+
+#[repr(C)]
+struct Slot {
+    state: AtomicU32,
+    pid: AtomicI32,
+    /// The process's start time (clock ticks after boot, /proc/PID/stat
+    /// field 22): a recycled pid has another.
+    start: AtomicU64,
+    /// The share the process has put in force, for `throttle info`.
+    applied: AtomicU32,
+    _pad: [u32; 3],
+}
+
+const _: () = assert!(std::mem::size_of::<Header>() == HEADER_BYTES);
+const _: () = assert!(std::mem::size_of::<Slot>() == SLOT_BYTES);
+
+/// A mapped ledger. Never unmapped: members keep it for their lifetime.
+#[derive(Clone, Copy, Debug)]
+pub struct Ledger {
+    base: *mut u8,
+}
+
+// SAFETY: every field of the mapping is accessed through atomics only.
+unsafe impl Send for Ledger {}
+// SAFETY: as above.
+unsafe impl Sync for Ledger {}
+
+/// One member as `throttle info` shows it (the library reads `claimed` only).
+#[allow(dead_code)]
+pub struct Member {
+    pub pid: i32,
+    pub claimed: bool,
+    pub applied: u32,
+}
+
+/// The share of claimed member number `rank` (0-based, in slot order) when
+/// `claimed` members split `budget`: `budget / claimed`, the remainder to
+/// the first ones, and never less than 1 (every process keeps its main
+/// thread, so a tree of P workers runs at most `max(budget, P)` threads).
+pub fn share(budget: u32, claimed: u32, rank: u32) -> u32 {
+    if claimed == 0 {
+        return budget.max(1);
+    }
+    let base = budget / claimed;
+    let extra = u32::from(rank < budget % claimed);
+    (base + extra).max(1)
+}
+
+fn errno_text() -> String {
+    std::io::Error::last_os_error().to_string()
+}
+
+impl Ledger {
+    fn header(&self) -> &Header {
+        // SAFETY: `base` maps SIZE bytes, validated or written by us; the
+        // header is at offset 0 and only accessed through atomics.
+        unsafe { &*self.base.cast::<Header>() }
+    }
+
+    fn slot(&self, i: usize) -> &Slot {
+        let i = i.min(SLOTS - 1);
+        // SAFETY: slot `i` lies within the mapping (i < SLOTS).
+        unsafe { &*self.base.add(HEADER_BYTES + i * SLOT_BYTES).cast::<Slot>() }
+    }
+
+    fn map(fd: libc::c_int) -> Result<Ledger, String> {
+        // SAFETY: mapping SIZE bytes of a file of at least that size, shared.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(format!("cannot be mapped ({})", errno_text()));
+        }
+        Ok(Ledger { base: base.cast() })
+    }
+
+    /// Creates a new ledger at `path` with `budget`, `0600`, never following
+    /// or reusing an existing file.
+    pub fn create(path: &str, budget: u32) -> Result<Ledger, String> {
+        let cpath = CString::new(path).map_err(|_| "has a NUL in its path".to_string())?;
+        // SAFETY: a NUL-terminated path; the descriptor is closed below.
+        let fd = unsafe {
+            libc::open(
+                cpath.as_ptr(),
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        if fd < 0 {
+            return Err(format!("cannot be created ({})", errno_text()));
+        }
+        // SAFETY: `fd` is ours; sizing a new empty file.
+        let sized = unsafe { libc::ftruncate(fd, SIZE as libc::off_t) } == 0;
+        let mapped = if sized {
+            Ledger::map(fd)
+        } else {
+            Err(format!("cannot be sized ({})", errno_text()))
+        };
+        // SAFETY: closing our descriptor; the mapping stays valid.
+        unsafe { libc::close(fd) };
+        let ledger = mapped?;
+        let h = ledger.header();
+        h.version.store(VERSION, Relaxed);
+        h.size.store(SIZE as u32, Relaxed);
+        h.slots.store(SLOTS as u32, Relaxed);
+        h.budget.store(budget.max(1), Relaxed);
+        h.magic.store(MAGIC, Release);
+        Ok(ledger)
+    }
+
+    /// Opens and validates an existing ledger: a regular file (not a
+    /// symlink), owned by this user, not accessible to others, of the exact
+    /// size, with our magic, version and bounds.
+    pub fn open(path: &str) -> Result<Ledger, String> {
+        let cpath = CString::new(path).map_err(|_| "has a NUL in its path".to_string())?;
+        // SAFETY: a NUL-terminated path; the descriptor is closed below.
+        let fd = unsafe {
+            libc::open(
+                cpath.as_ptr(),
+                libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            )
+        };
+        if fd < 0 {
+            return Err(format!("cannot be opened ({})", errno_text()));
+        }
+        let checked = Ledger::check_file(fd).and_then(|()| Ledger::map(fd));
+        // SAFETY: closing our descriptor; the mapping stays valid.
+        unsafe { libc::close(fd) };
+        let ledger = checked?;
+        let h = ledger.header();
+        let valid = h.magic.load(Acquire) == MAGIC
+            && h.version.load(Relaxed) == VERSION
+            && h.size.load(Relaxed) as usize == SIZE
+            && h.slots.load(Relaxed) as usize == SLOTS
+            && (1..=crate::config::MAX_CAP as u32).contains(&h.budget.load(Relaxed));
+        if !valid {
+            // SAFETY: unmapping what we mapped above; nothing else holds it.
+            unsafe { libc::munmap(ledger.base.cast(), SIZE) };
+            return Err("is not a valid ledger (bad magic, version, size or budget)".to_string());
+        }
+        Ok(ledger)
+    }
+
+    fn check_file(fd: libc::c_int) -> Result<(), String> {
+        // SAFETY: an all-zero stat is a valid out-parameter.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `fd` is open; `st` is writable.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            return Err(format!("cannot be examined ({})", errno_text()));
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err("is not a regular file".to_string());
+        }
+        // SAFETY: geteuid has no preconditions.
+        if st.st_uid != unsafe { libc::geteuid() } {
+            return Err(format!("is owned by uid {}, not this user", st.st_uid));
+        }
+        if st.st_mode & 0o077 != 0 {
+            return Err(format!(
+                "is accessible to others (mode {:o})",
+                st.st_mode & 0o777
+            ));
+        }
+        if st.st_size as usize != SIZE {
+            return Err(format!("is {} bytes, not {SIZE}", st.st_size));
+        }
+        Ok(())
+    }
+
+    pub fn budget(&self) -> u32 {
+        self.header().budget.load(Acquire).max(1)
+    }
+
+    pub fn set_budget(&self, budget: u32) {
+        if self.header().budget.swap(budget.max(1), AcqRel) != budget.max(1) {
+            self.changed();
+        }
+    }
+
+    pub fn generation(&self) -> &AtomicU32 {
+        &self.header().generation
+    }
+
+    /// Bumps the generation and wakes every member sleeping on it.
+    fn changed(&self) {
+        let g = &self.header().generation;
+        g.fetch_add(1, AcqRel);
+        crate::sys::futex_wake_all_shared(g);
+    }
+
+    /// Takes a slot for process `pid` started at `start`: the one it already
+    /// has (after an `exec`, the same process joins again), else a free one.
+    pub fn join(&self, pid: i32, start: u64) -> Option<usize> {
+        for i in 0..SLOTS {
+            let s = self.slot(i);
+            let state = s.state.load(Acquire);
+            if (state == MEMBER || state == CLAIMED)
+                && s.pid.load(Acquire) == pid
+                && s.start.load(Acquire) == start
+            {
+                return Some(i);
+            }
+        }
+        for i in 0..SLOTS {
+            let s = self.slot(i);
+            if s.state
+                .compare_exchange(FREE, RESERVING, AcqRel, Relaxed)
+                .is_ok()
+            {
+                s.pid.store(pid, Release);
+                s.start.store(start, Release);
+                s.applied.store(0, Release);
+                s.state.store(MEMBER, Release);
+                self.changed();
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// The member in `slot` starts working: it now holds a share.
+    pub fn claim(&self, slot: usize) {
+        if self
+            .slot(slot)
+            .state
+            .compare_exchange(MEMBER, CLAIMED, AcqRel, Relaxed)
+            .is_ok()
+        {
+            self.changed();
+        }
+    }
+
+    pub fn leave(&self, slot: usize, pid: i32) {
+        let s = self.slot(slot);
+        if s.pid.load(Acquire) != pid {
+            return;
+        }
+        let state = s.state.load(Acquire);
+        if (state == MEMBER || state == CLAIMED)
+            && s.state
+                .compare_exchange(state, RESERVING, AcqRel, Relaxed)
+                .is_ok()
+        {
+            s.pid.store(0, Release);
+            s.state.store(FREE, Release);
+            self.changed();
+        }
+    }
+
+    pub fn record_applied(&self, slot: usize, share: u32) {
+        self.slot(slot).applied.store(share, Release);
+    }
+
+    /// This member's share, or `None` while it has not claimed one.
+    pub fn share_of(&self, slot: usize) -> Option<u32> {
+        let mut claimed = 0;
+        let mut rank = None;
+        for i in 0..SLOTS {
+            if self.slot(i).state.load(Acquire) == CLAIMED {
+                if i == slot {
+                    rank = Some(claimed);
+                }
+                claimed += 1;
+            }
+        }
+        rank.map(|r| share(self.budget(), claimed, r))
+    }
+
+    /// The claimed rank of `slot`, which spreads members over the CPUs.
+    pub fn rank_of(&self, slot: usize) -> Option<usize> {
+        (0..slot)
+            .try_fold(0, |n, i| {
+                Some(n + usize::from(self.slot(i).state.load(Acquire) == CLAIMED))
+            })
+            .filter(|_| self.slot(slot).state.load(Acquire) == CLAIMED)
+    }
+
+    /// Frees the slots of members that no longer exist: their pid is gone, or
+    /// now belongs to a process that started at another time. `start_of`
+    /// reads a pid's start time. Returns how many were freed.
+    pub fn reclaim(&self, start_of: impl Fn(i32) -> Option<u64>) -> usize {
+        let mut freed = 0;
+        for i in 0..SLOTS {
+            let s = self.slot(i);
+            let state = s.state.load(Acquire);
+            if state != MEMBER && state != CLAIMED {
+                continue;
+            }
+            let pid = s.pid.load(Acquire);
+            if pid <= 0 || start_of(pid) == Some(s.start.load(Acquire)) {
+                continue;
+            }
+            if s.state
+                .compare_exchange(state, RESERVING, AcqRel, Relaxed)
+                .is_ok()
+            {
+                s.pid.store(0, Release);
+                s.state.store(FREE, Release);
+                freed += 1;
+            }
+        }
+        if freed > 0 {
+            self.changed();
+        }
+        freed
+    }
+
+    pub fn members(&self) -> Vec<Member> {
+        (0..SLOTS)
+            .filter_map(|i| {
+                let s = self.slot(i);
+                let state = s.state.load(Acquire);
+                (state == MEMBER || state == CLAIMED).then(|| Member {
+                    pid: s.pid.load(Acquire),
+                    claimed: state == CLAIMED,
+                    applied: s.applied.load(Acquire),
+                })
+            })
+            .collect()
+    }
+
+    pub fn any_member(&self) -> bool {
+        (0..SLOTS).any(|i| {
+            matches!(
+                self.slot(i).state.load(Acquire),
+                MEMBER | CLAIMED | RESERVING
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_split_the_budget_and_never_drop_below_one() {
+        assert_eq!(share(2, 6, 0), 1);
+        assert_eq!(share(12, 6, 5), 2);
+        assert_eq!(
+            (0..3).map(|r| share(8, 3, r)).collect::<Vec<_>>(),
+            [3, 3, 2]
+        );
+        assert_eq!(share(4, 0, 0), 4);
+        for budget in 1..40 {
+            for claimed in 1..20 {
+                let total: u32 = (0..claimed).map(|r| share(budget, claimed, r)).sum();
+                assert_eq!(total, budget.max(claimed), "{budget} over {claimed}");
+            }
+        }
+    }
+
+    fn temp_path(name: &str) -> String {
+        let dir = std::env::temp_dir();
+        format!(
+            "{}/throttle-ledger-test-{name}-{}",
+            dir.display(),
+            std::process::id()
+        )
+    }
+
+    #[test]
+    fn members_join_claim_leave_and_are_reclaimed() {
+        let path = temp_path("life");
+        let _ = std::fs::remove_file(&path);
+        let ledger = Ledger::create(&path, 4).unwrap();
+        assert!(Ledger::create(&path, 4).is_err(), "O_EXCL");
+        let other = Ledger::open(&path).unwrap();
+        let a = ledger.join(100, 1).unwrap();
+        let b = other.join(200, 2).unwrap();
+        assert_eq!(
+            ledger.join(100, 1),
+            Some(a),
+            "the same process joins its own slot again"
+        );
+        assert_eq!(
+            ledger.share_of(a),
+            None,
+            "members hold nothing until they claim"
+        );
+        ledger.claim(a);
+        assert_eq!(ledger.share_of(a), Some(4));
+        other.claim(b);
+        assert_eq!((ledger.share_of(a), ledger.share_of(b)), (Some(2), Some(2)));
+        assert_eq!(ledger.rank_of(b), Some(1));
+        // pid 200 now has another start time: it died and the pid was reused.
+        assert_eq!(
+            ledger.reclaim(|pid| Some(if pid == 200 { 99 } else { 1 })),
+            1
+        );
+        assert_eq!(ledger.share_of(a), Some(4));
+        ledger.leave(a, 100);
+        assert!(!ledger.any_member());
+        ledger.set_budget(1);
+        assert_eq!(other.budget(), 1);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn invalid_ledgers_are_refused() {
+        let path = temp_path("bad");
+        std::fs::write(&path, vec![0u8; SIZE]).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Ledger::open(&path)
+            .unwrap_err()
+            .contains("not a valid ledger"));
+        std::fs::write(&path, b"short").unwrap();
+        assert!(Ledger::open(&path).unwrap_err().contains("bytes"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(Ledger::open(&path)
+            .unwrap_err()
+            .contains("accessible to others"));
+        let link = temp_path("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(Ledger::open(&link)
+            .unwrap_err()
+            .contains("cannot be opened"));
+        std::fs::remove_file(&link).unwrap();
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -1,0 +1,374 @@
+//! This process's place in its tree's ledger (layer 3): join at start, claim
+//! a share on first real work, keep the share in force while others come and
+//! go, leave at exit. See ledger.rs for the table itself.
+//!
+//! The share is applied by a *steward*: one thread per working process,
+//! created with libc's `pthread_create` (it is not the host's, and not
+//! counted), with every signal blocked so the host's signals never land on
+//! it. It sleeps on the ledger's generation (a futex shared by the tree) with
+//! a 100 ms timeout, and on each wake reclaims dead members, re-reads a
+//! changed budget file, and puts this process's share in force: the thread
+//! cap and virtual CPU count (read live by the hooks), OpenMP teams (the
+//! GOMP hooks read the cap at each region), and the pools of loaded runtimes
+//! (through their own setters, as active clamping does).
+
+use crate::config::{self, Resolution, Scope};
+use crate::ledger::{self, Ledger};
+use crate::log::{info, warn};
+use crate::{active, cap, sys};
+use std::ffi::{c_void, CString};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::*};
+
+const NONE: usize = usize::MAX;
+
+static LEDGER: AtomicUsize = AtomicUsize::new(0);
+static LEDGER_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+static SLOT: AtomicUsize = AtomicUsize::new(NONE);
+static PID: AtomicI32 = AtomicI32::new(0);
+/// The process's own resolved cap: its share never exceeds it.
+static OWN_CAP: AtomicUsize = AtomicUsize::new(1);
+static CLAIMED: AtomicBool = AtomicBool::new(false);
+static STEWARD: AtomicBool = AtomicBool::new(false);
+static CREATOR: AtomicBool = AtomicBool::new(false);
+
+fn ledger() -> Option<Ledger> {
+    let base = LEDGER.load(Acquire);
+    // SAFETY: LEDGER only ever holds a `Ledger` leaked by `init`, valid for
+    // the life of the process.
+    (base != 0).then(|| unsafe { *(base as *const Ledger) })
+}
+
+fn member() -> Option<(Ledger, usize)> {
+    let slot = SLOT.load(Acquire);
+    Some((ledger()?, slot)).filter(|_| slot != NONE)
+}
+
+/// Where a new ledger goes: the user's runtime directory, else /dev/shm.
+fn new_path() -> String {
+    // SAFETY: getpid/geteuid have no preconditions.
+    let (pid, uid) = unsafe { (libc::getpid(), libc::geteuid()) };
+    let nonce = sys::monotonic_ns();
+    let runtime_dir = sys::getenv(c"XDG_RUNTIME_DIR")
+        .and_then(|d| String::from_utf8(d).ok())
+        .filter(|d| d.starts_with('/') && is_users_dir(d, uid));
+    match runtime_dir {
+        Some(dir) => format!("{dir}/throttle-ledger-{pid}-{nonce:x}"),
+        None => format!("/dev/shm/throttle-{uid}-ledger-{pid}-{nonce:x}"),
+    }
+}
+
+/// Removes this user's ledgers left behind by trees whose creator died
+/// without cleaning up (killed, or ended with `_exit` like dash): creator
+/// gone and no live member. A few at a time, only when creating a ledger.
+fn sweep_stale() {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let runtime_dir = sys::getenv(c"XDG_RUNTIME_DIR").and_then(|d| String::from_utf8(d).ok());
+    let places = [
+        (runtime_dir, "throttle-ledger-".to_string()),
+        (
+            Some("/dev/shm".to_string()),
+            format!("throttle-{uid}-ledger-"),
+        ),
+    ];
+    for (dir, prefix) in places {
+        let Some(Ok(entries)) = dir.as_deref().map(std::fs::read_dir) else {
+            continue;
+        };
+        for entry in entries.flatten().take(256) {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix.as_str())) else {
+                continue;
+            };
+            let Some(creator) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+                continue;
+            };
+            if sys::start_time(creator).is_some() {
+                continue;
+            }
+            let path = entry.path();
+            let Some(path) = path.to_str() else {
+                continue;
+            };
+            if let Ok(ledger) = Ledger::open(path) {
+                ledger.reclaim(sys::start_time);
+                if !ledger.any_member() {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+    }
+}
+
+fn is_users_dir(dir: &str, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0)
+}
+
+/// Joins (or creates) the tree's ledger. Returns the cap to start with.
+pub fn init(settings: &Resolution) -> usize {
+    OWN_CAP.store(settings.cap, Relaxed);
+    if settings.scope == Scope::Process {
+        return settings.cap;
+    }
+    let budget = settings.cap.min(u32::MAX as usize) as u32;
+    let (ledger, path) = match sys::getenv(c"THROTTLE_LEDGER") {
+        Some(_) if sys::secure_execution() => return settings.cap,
+        Some(path) => {
+            let path = String::from_utf8_lossy(&path).into_owned();
+            match Ledger::open(&path) {
+                Ok(l) => (l, path),
+                Err(why) => {
+                    warn!(
+                        "ledger '{}' {why}; using a per-process cap of {}",
+                        config::shown(path.as_bytes()),
+                        settings.cap
+                    );
+                    return settings.cap;
+                }
+            }
+        }
+        None => {
+            sweep_stale();
+            let path = new_path();
+            match Ledger::create(&path, budget) {
+                Ok(l) => {
+                    CREATOR.store(true, Relaxed);
+                    if let (Ok(name), Ok(value)) =
+                        (CString::new("THROTTLE_LEDGER"), CString::new(path.as_str()))
+                    {
+                        // SAFETY: NUL-terminated strings; during initialisation.
+                        unsafe { libc::setenv(name.as_ptr(), value.as_ptr(), 1) };
+                    }
+                    (l, path)
+                }
+                Err(why) => {
+                    // Where no ledger can be made (no writable /dev/shm in a
+                    // container, say) per-process caps are the only choice;
+                    // not the user's error, so not on stderr by default.
+                    info!(
+                        "ledger '{path}' {why}; using a per-process cap of {}",
+                        settings.cap
+                    );
+                    return settings.cap;
+                }
+            }
+        }
+    };
+    let pid = sys::getpid();
+    let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, start)) else {
+        warn!(
+            "ledger '{path}' is full; using a per-process cap of {}",
+            settings.cap
+        );
+        return settings.cap;
+    };
+    LEDGER.store(
+        Box::leak(Box::new(ledger)) as *const Ledger as usize,
+        Release,
+    );
+    PID.store(pid, Relaxed);
+    SLOT.store(slot, Release);
+    info!("ledger {path}: budget {}, slot {slot}", ledger.budget());
+    let _ = LEDGER_PATH.set(path);
+    // Until it claims, a member starts from what it would get if it did.
+    let prospective = ledger::share(ledger.budget(), claimed_count(&ledger) + 1, 0);
+    settings.cap.min(prospective as usize).max(1)
+}
+
+fn claimed_count(ledger: &Ledger) -> u32 {
+    ledger.members().iter().filter(|m| m.claimed).count() as u32
+}
+
+/// The cap this process should have now.
+fn target() -> usize {
+    let own = OWN_CAP.load(Relaxed);
+    match member().and_then(|(l, slot)| l.share_of(slot)) {
+        Some(share) => own.min(share as usize).max(1),
+        None => own,
+    }
+}
+
+/// The ledger generation this process last acted on, to notice changes
+/// cheaply from the hooks while it has no steward.
+static SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
+
+/// Called by the hooks on real work (a CPU-count query, a thread, a setter,
+/// an OpenMP region): the first time, this process takes its share; after
+/// that, until a steward runs, a change in the ledger is applied here.
+///
+/// The steward thread is started only when the share can change and someone
+/// else wants part of it: a budget above 1 and another working member, or a
+/// budget file to watch. A process alone in its tree never gets one (no
+/// extra thread for programs that check they are single-threaded).
+pub fn claim() {
+    if STEWARD.load(Acquire) {
+        return;
+    }
+    let Some((ledger, slot)) = member() else {
+        return;
+    };
+    if !CLAIMED.swap(true, AcqRel) {
+        ledger.claim(slot);
+    }
+    follow(ledger);
+}
+
+/// Called by hooks that are not work in themselves (any `sysconf`, any
+/// lookup by handle): a process that already works notices a change in its
+/// tree there, while it has no steward. Never claims.
+pub fn tick() {
+    if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) {
+        return;
+    }
+    if let Some(ledger) = ledger() {
+        follow(ledger);
+    }
+}
+
+/// Applies a change of the ledger, if any, and starts the steward once the
+/// tree is contended.
+fn follow(ledger: Ledger) {
+    let generation = ledger.generation().load(Acquire);
+    if SEEN.swap(generation, AcqRel) == generation {
+        return;
+    }
+    // Only the cap here: a hook may be running inside a runtime's own
+    // constructor, whose setters must not be called yet. Pools are the
+    // steward's (its lookups wait for the loader's lock, so for any
+    // constructor in progress).
+    cap::set_cap(target());
+    let contended = claimed_count(&ledger) > 1;
+    let budget_file = sys::getenv(c"THROTTLE_BUDGET_FILE").is_some();
+    if ledger.budget() > 1
+        && (contended || budget_file)
+        && !STEWARD.swap(true, AcqRel)
+        && !start_steward()
+    {
+        warn!("cannot start the ledger's steward thread; this process keeps its current share");
+    }
+}
+
+/// A seed that spreads this process's CPUs away from its tree's others: its
+/// rank among the working members, else its pid.
+pub fn seed() -> usize {
+    member()
+        .and_then(|(l, slot)| l.rank_of(slot))
+        .unwrap_or_else(|| sys::getpid() as usize)
+}
+
+fn start_steward() -> bool {
+    // SAFETY: sigfillset/pthread_sigmask on local sets; the steward inherits
+    // the all-blocked mask, the caller gets its own back.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let started = crate::hooks::threads::create_untracked(steward, c"libthrottle");
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        started
+    }
+}
+
+/// The budget file's identity, to notice a rewrite.
+fn file_signature(path: &[u8]) -> Option<(i64, i64, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(std::ffi::OsStr::new(std::str::from_utf8(path).ok()?)).ok()?;
+    Some((m.mtime(), m.mtime_nsec(), m.size(), m.ino()))
+}
+
+extern "C" fn steward(_: *mut c_void) -> *mut c_void {
+    let _ = std::panic::catch_unwind(steward_loop);
+    std::ptr::null_mut()
+}
+
+fn steward_loop() {
+    let Some((ledger, slot)) = member() else {
+        return;
+    };
+    let budget_file = sys::getenv(c"THROTTLE_BUDGET_FILE").filter(|_| !sys::secure_execution());
+    let mut signature = budget_file.as_deref().and_then(file_signature);
+    let mut applied = 0;
+    loop {
+        let generation = ledger.generation().load(Acquire);
+        ledger.reclaim(sys::start_time);
+        if let Some(path) = budget_file.as_deref() {
+            let now = file_signature(path);
+            if now != signature {
+                signature = now;
+                reload(&ledger);
+            }
+        }
+        let cap = target();
+        if cap != applied {
+            cap::set_cap(cap);
+            active::set_pools(cap);
+            ledger.record_applied(slot, cap as u32);
+            if applied != 0 {
+                info!("share is now {cap} (budget {})", ledger.budget());
+            }
+            applied = cap;
+        }
+        sys::futex_wait_shared(ledger.generation(), generation, 100);
+    }
+}
+
+/// The budget file changed: resolve again and make the result the tree's
+/// budget (every member reading the same file writes the same value).
+fn reload(ledger: &Ledger) {
+    let settings = config::resolve(&sys::Live);
+    OWN_CAP.store(settings.cap, Relaxed);
+    if settings.source == config::Source::BudgetFile || settings.ceiling.is_some() {
+        info!("budget file changed: budget {}", settings.cap);
+        ledger.set_budget(settings.cap.min(u32::MAX as usize) as u32);
+    }
+}
+
+/// The budget this process's cap comes from, and whether it is a tree's.
+pub fn budget() -> (usize, bool) {
+    match member() {
+        Some((ledger, _)) => (ledger.budget() as usize, true),
+        None => (OWN_CAP.load(Relaxed), false),
+    }
+}
+
+/// At exit: give the slot back; the creator removes the ledger when it was
+/// the last member.
+pub fn leave() {
+    let Some((ledger, slot)) = member() else {
+        return;
+    };
+    ledger.leave(slot, PID.load(Relaxed));
+    if CREATOR.load(Relaxed) && !ledger.any_member() {
+        if let Some(path) = LEDGER_PATH.get() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// In a `fork` child: a new process, so a new member. A child of a working
+/// process works too (a `multiprocessing` worker): it claims at once, and
+/// starts its steward at its next hook.
+pub fn after_fork_child() {
+    let was_claimed = CLAIMED.swap(false, Relaxed);
+    STEWARD.store(false, Relaxed);
+    SEEN.store(u32::MAX, Relaxed);
+    CREATOR.store(false, Relaxed);
+    SLOT.store(NONE, Release);
+    let Some(ledger) = ledger() else {
+        return;
+    };
+    let pid = sys::getpid();
+    PID.store(pid, Relaxed);
+    let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, start)) else {
+        return;
+    };
+    SLOT.store(slot, Release);
+    if was_claimed {
+        CLAIMED.store(true, Relaxed);
+        ledger.claim(slot);
+        cap::set_cap(target());
+    }
+}

@@ -1,0 +1,285 @@
+//! A ledger (docs/interface.md, "The process-tree budget (ledger)") that is
+//! not one the library may trust: truncated, random bytes, a symlink, owned
+//! by another user, or readable by others. For each, `THROTTLE_LEDGER` names
+//! it and `c_tests/cpus` runs under the library with `THROTTLE_THREADS=2`:
+//! the program runs normally (exit status and stdout as without the library,
+//! the capped CPU counts aside), exactly one `libthrottle:` line mentions the
+//! ledger, the report shows the per-process cap (the whole budget, 2) and
+//! `ledger=no`, and the file is left exactly as it was.
+//!
+//! The valid ledger the bad ones are made from is copied from a live one (a
+//! preloaded `sh -c 'echo $THROTTLE_LEDGER; sleep 3'`); nothing here depends
+//! on its layout beyond its size. A control test joins an untouched copy, so
+//! that the rejections are known to come from the property changed and not
+//! from copying.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{Output, Run, TempDir};
+
+/// Keys of `c_tests/cpus` whose value the library caps: `min(cap, real)`.
+const CAPPED: &[&str] = &[
+    "nprocs_onln",
+    "get_nprocs",
+    "affinity_count",
+    "pthread_affinity_count",
+];
+
+/// The bytes of a live ledger, copied while its shell lives (once per run).
+fn valid_ledger() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let mut sh = Run::new("/bin/sh")
+            .args(["-c", "echo ledger=${THROTTLE_LEDGER-}; sleep 3"])
+            .env("THROTTLE_THREADS", "2")
+            .preload(true)
+            .spawn();
+        let path = sh
+            .poll(Duration::from_secs(30), |lines| {
+                lines
+                    .iter()
+                    .find_map(|l| l.text.strip_prefix("ledger=").map(str::to_string))
+            })
+            .unwrap_or_else(|| panic!("the preloaded shell printed no ledger= line\n{sh}"));
+        assert!(
+            !path.is_empty(),
+            "a preloaded shell exported no THROTTLE_LEDGER (the ledger is not built?)\n{sh}"
+        );
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("cannot read the live ledger {path}: {e}\n{sh}"));
+        assert!(
+            bytes.len() >= 2,
+            "the live ledger {path} is {} bytes\n{sh}",
+            bytes.len()
+        );
+        // Let the shell end normally, so that the library removes its ledger
+        // itself (a kill would leave the file behind).
+        let _ = sh.wait_exit(Duration::from_secs(30));
+        bytes
+    })
+}
+
+/// Writes `bytes` to `path`, mode 0600, owned by us.
+fn write_private(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).expect("write a ledger copy");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 0600");
+}
+
+/// What is at `path` (not following a symlink), and, through it, the bytes.
+fn snapshot(path: &Path) -> (bool, u32, u32, u64, Vec<u8>) {
+    let lm = std::fs::symlink_metadata(path).expect("stat the ledger");
+    let m = std::fs::metadata(path).expect("stat through the ledger");
+    (
+        lm.file_type().is_symlink(),
+        m.uid(),
+        m.mode(),
+        m.len(),
+        std::fs::read(path).expect("read the ledger"),
+    )
+}
+
+fn cpus(ledger: &Path, preload: bool) -> Output {
+    let mut r = Run::c("cpus").preload(preload);
+    if preload {
+        r = r
+            .env("THROTTLE_THREADS", "2")
+            .env("THROTTLE_REPORT", "1")
+            .env("THROTTLE_LEDGER", ledger);
+    }
+    r.run()
+}
+
+/// Runs the checks for a bad ledger at `path`; panics with every problem.
+fn assert_rejected(case: &str, path: &Path) {
+    let before = snapshot(path);
+    let without = cpus(path, false);
+    let with = cpus(path, true);
+    let mut problems = Vec::new();
+
+    if with.status.code() != without.status.code() || with.status.code().is_none() {
+        problems.push(format!(
+            "exit status {} (without the library: {})",
+            with.status, without.status
+        ));
+    }
+    // stdout: the same lines, the capped counts at min(2, real).
+    let w: Vec<String> = without.stdout_str().lines().map(str::to_string).collect();
+    let t: Vec<String> = with.stdout_str().lines().map(str::to_string).collect();
+    if w.len() != t.len() {
+        problems.push(format!(
+            "{} stdout lines, {} without the library",
+            t.len(),
+            w.len()
+        ));
+    }
+    for (a, b) in w.iter().zip(&t) {
+        let expected = match a.split_once('=') {
+            Some((k, v)) if CAPPED.contains(&k) => {
+                let real: i64 = v.parse().expect("a count");
+                format!("{k}={}", real.min(2))
+            }
+            _ => a.clone(),
+        };
+        if *b != expected {
+            problems.push(format!("stdout `{b}`, expected `{expected}`"));
+        }
+    }
+
+    let lines = with.throttle_lines();
+    let ledger_lines: Vec<&String> = lines.iter().filter(|l| l.contains("ledger")).collect();
+    if lines.len() != 1 || ledger_lines.len() != 1 {
+        problems.push(format!(
+            "{} libthrottle lines ({} mention the ledger), expected exactly 1 about it",
+            lines.len(),
+            ledger_lines.len()
+        ));
+    }
+
+    let reports = common::reports(&with.stderr_str());
+    if reports.len() != 1 {
+        problems.push(format!("{} report lines, expected 1", reports.len()));
+    } else {
+        let r = &reports[0];
+        for (key, want) in [("cap", "2"), ("budget", "2"), ("ledger", "no")] {
+            if r.get(key).map(String::as_str) != Some(want) {
+                problems.push(format!("report {key}={:?}, expected {want}", r.get(key)));
+            }
+        }
+    }
+
+    let after = snapshot(path);
+    if after != before {
+        problems.push(format!(
+            "the file was changed: (symlink, uid, mode, size) {:?} -> {:?}, contents {}",
+            (before.0, before.1, format!("{:o}", before.2), before.3),
+            (after.0, after.1, format!("{:o}", after.2), after.3),
+            if before.4 == after.4 {
+                "same"
+            } else {
+                "differ"
+            }
+        ));
+    }
+
+    assert!(
+        problems.is_empty(),
+        "{case}: THROTTLE_LEDGER={}:\n  {}\n{with}",
+        path.display(),
+        problems.join("\n  ")
+    );
+}
+
+fn scratch(case: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(&format!("ledger-{case}"));
+    let path = dir.0.join("ledger");
+    (dir, path)
+}
+
+#[test]
+fn truncated_ledger() {
+    let valid = valid_ledger();
+    let (_dir, path) = scratch("truncated");
+    write_private(&path, &valid[..valid.len() / 2]);
+    assert_rejected("truncated to half its size", &path);
+}
+
+#[test]
+fn empty_ledger() {
+    let _ = valid_ledger();
+    let (_dir, path) = scratch("empty");
+    write_private(&path, b"");
+    assert_rejected("empty", &path);
+}
+
+#[test]
+fn random_bytes_ledger() {
+    let valid = valid_ledger();
+    let (_dir, path) = scratch("random");
+    let mut bytes = vec![0u8; valid.len()];
+    let mut f = std::fs::File::open("/dev/urandom").expect("open /dev/urandom");
+    std::io::Read::read_exact(&mut f, &mut bytes).expect("read /dev/urandom");
+    // Not by chance the same first bytes (the magic) as a valid ledger.
+    bytes[0] = !valid[0];
+    write_private(&path, &bytes);
+    assert_rejected("random bytes, the valid size", &path);
+}
+
+#[test]
+fn symlinked_ledger() {
+    let valid = valid_ledger();
+    let (dir, path) = scratch("symlink");
+    let target = dir.0.join("target");
+    write_private(&target, valid);
+    std::os::unix::fs::symlink(&target, &path).expect("symlink");
+    assert_rejected("a symlink to a valid-looking file", &path);
+}
+
+#[test]
+fn ledger_owned_by_another_user() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: chown to nobody needs root");
+        return;
+    }
+    let valid = valid_ledger();
+    let (dir, path) = scratch("foreign");
+    // The directory stays ours; only the file is someone else's.
+    write_private(&path, valid);
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("chown nobody");
+    let _ = &dir;
+    assert_rejected("owned by nobody", &path);
+}
+
+#[test]
+fn ledger_readable_by_others() {
+    let valid = valid_ledger();
+    let (_dir, path) = scratch("mode644");
+    write_private(&path, valid);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    assert_rejected("mode 0644", &path);
+}
+
+#[test]
+fn missing_ledger() {
+    let (_dir, path) = scratch("missing");
+    // assert_rejected snapshots the file: a missing one is checked here.
+    let without = cpus(&path, false);
+    let with = cpus(&path, true);
+    let lines = with.throttle_lines();
+    assert_eq!(with.status.code(), without.status.code(), "{with}");
+    assert!(
+        lines.len() == 1 && lines[0].contains("ledger"),
+        "a missing ledger: expected one line about it\n{with}"
+    );
+    assert_eq!(
+        with.report().get("cap").map(String::as_str),
+        Some("2"),
+        "{with}"
+    );
+    assert!(
+        !path.exists(),
+        "a process that was given a missing ledger created it\n{with}"
+    );
+}
+
+/// Control: an untouched copy of a live ledger, private and ours, is a valid
+/// ledger: joined without a diagnostic (`ledger=yes`), and the only claimant
+/// gets the whole budget. If this fails, the copies above may be rejected for
+/// being copies rather than for what was done to them.
+#[test]
+fn a_private_copy_of_a_valid_ledger_is_joined() {
+    let valid = valid_ledger();
+    let (_dir, path) = scratch("control");
+    write_private(&path, valid);
+    let with = cpus(&path, true);
+    with.assert_success();
+    assert!(with.throttle_lines().is_empty(), "{with}");
+    let r = with.report();
+    assert_eq!(r.get("ledger").map(String::as_str), Some("yes"), "{with}");
+    assert_eq!(r.get("cap").map(String::as_str), Some("2"), "{with}");
+}

@@ -1,0 +1,841 @@
+//! The budget shared by a process tree (docs/interface.md, "The process-tree
+//! budget (ledger)"), with real Python + numpy processes as the members.
+//!
+//! Every tree is started by ONE shell run under the library; the Python
+//! processes are its background children and inherit `LD_PRELOAD` and the
+//! `THROTTLE_LEDGER` the shell exported. Each Python process (WORKER below)
+//! imports numpy, does a BLAS call so its OpenBLAS pool exists, then prints,
+//! about every 100 ms and until a stop file appears, what threadpoolctl says
+//! its OpenBLAS pools are sized to (after one more BLAS call each time, as a
+//! real program would make).
+//!
+//! Behaviour only: every bound on time ("within 1 second") is checked by
+//! polling with a generous timeout and the observed delay is put in the
+//! message. Every process tree is killed (SIGKILL to its process group) when
+//! the test ends, whether it passed or not.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{python, real_affinity_count, real_nprocs_onln, sh_quote, throttle_bin};
+use common::{Line, Run, Spawned, TempDir};
+
+/// Generous bound for a change the design promises within 1 second.
+const SETTLE: Duration = Duration::from_secs(10);
+/// Bound for 6 numpy imports on a small, busy machine.
+const STARTUP: Duration = Duration::from_secs(90);
+
+/// argv: TAG STOP_FILE [busy]. Prints `TAG ready pid=N threads=a,b` once,
+/// then `TAG threads=a,b live=N gemms=G bad=W` about every 100 ms (G: matrix
+/// products done, W: products with a wrong result), and `TAG done` when
+/// STOP_FILE exists. Between prints it does one product and sleeps, or, with
+/// `busy`, does products back to back. Gives up by itself after 150 s.
+const WORKER: &str = r#"
+import os, sys, time
+tag, stop = sys.argv[1], sys.argv[2]
+busy = len(sys.argv) > 3 and sys.argv[3] == "busy"
+limit = time.monotonic() + 150
+def say(line):
+    # One write(2) per line, below PIPE_BUF: lines of the workers sharing the
+    # shell's stdout never interleave (print() may write a line in pieces).
+    os.write(1, (line + "\n").encode())
+import numpy
+import threadpoolctl
+a = numpy.ones((256, 256))
+a @ a
+def pools():
+    return ",".join(str(p["num_threads"]) for p in threadpoolctl.threadpool_info()
+                    if p["internal_api"] == "openblas")
+say("%s ready pid=%d threads=%s" % (tag, os.getpid(), pools()))
+gemms = bad = 0
+last = 0.0
+while not os.path.exists(stop) and time.monotonic() < limit:
+    b = a @ a
+    gemms += 1
+    if not (b == 256.0).all():
+        bad += 1
+    now = time.monotonic()
+    if now - last >= 0.1:
+        last = now
+        say("%s threads=%s live=%d gemms=%d bad=%d"
+            % (tag, pools(), len(os.listdir("/proc/self/task")), gemms, bad))
+    if not busy:
+        time.sleep(0.1)
+say("%s done gemms=%d bad=%d" % (tag, gemms, bad))
+"#;
+
+/// The tests of this file each run up to 6 numpy processes on a machine that
+/// may have 2 CPUs: one at a time, so that they do not starve each other.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// CPUs a process of this machine can use.
+fn cpus() -> i64 {
+    real_nprocs_onln().min(real_affinity_count())
+}
+
+/// A tree of Python workers under one preloaded shell.
+struct Tree {
+    dir: TempDir,
+    stop: PathBuf,
+    tags: Vec<String>,
+    sh: Spawned,
+}
+
+impl Tree {
+    /// `sh -c 'echo ledger=$THROTTLE_LEDGER; W p0 & echo pid_p0=$! ... ; <tail>; wait'`
+    /// run under the library with `env`. `tail` runs in the shell after every
+    /// worker is started.
+    fn start(name: &str, workers: usize, env: &[(&str, &str)], tail: &str) -> Tree {
+        Tree::start_with(name, workers, env, tail, "")
+    }
+
+    /// As `start`, with `extra` appended to each worker's arguments.
+    fn start_with(
+        name: &str,
+        workers: usize,
+        env: &[(&str, &str)],
+        tail: &str,
+        extra: &str,
+    ) -> Tree {
+        let dir = TempDir::new(&format!("tree-{name}"));
+        let script = dir.0.join("worker.py");
+        std::fs::write(&script, WORKER).expect("write the worker script");
+        let stop = dir.0.join("stop");
+        let tags: Vec<String> = (0..workers).map(|i| format!("p{i}")).collect();
+        let mut sh = String::from("echo ledger=${THROTTLE_LEDGER-}\n");
+        for tag in &tags {
+            sh.push_str(&format!(
+                "{} {} {} {} {extra} &\necho pid_{tag}=$!\n",
+                sh_quote(python()),
+                sh_quote(&script),
+                tag,
+                sh_quote(&stop)
+            ));
+        }
+        sh.push_str(tail);
+        sh.push_str("\nwait\necho shell_done\n");
+        let mut run = Run::new("/bin/sh").args(["-c", &sh]).preload(true);
+        for (k, v) in env {
+            run = run.env(k, v);
+        }
+        let sh = run.spawn();
+        Tree {
+            dir,
+            stop,
+            tags,
+            sh,
+        }
+    }
+
+    /// The latest `threads=` list each worker printed (its `ready` line
+    /// counts), by tag.
+    fn latest(&self) -> BTreeMap<String, Vec<i64>> {
+        latest(&self.sh.lines())
+    }
+
+    /// Waits until every worker has printed its `ready` line; returns the
+    /// time since the start when the last one did.
+    fn wait_ready(&self) -> Duration {
+        let tags = self.tags.clone();
+        self.sh
+            .poll(STARTUP, |lines| {
+                let ready: Vec<&Line> = lines
+                    .iter()
+                    .filter(|l| !l.stderr && l.text.split_whitespace().nth(1) == Some("ready"))
+                    .collect();
+                let all = tags.iter().all(|t| {
+                    ready
+                        .iter()
+                        .any(|l| l.text.split_whitespace().next() == Some(t.as_str()))
+                });
+                all.then(|| ready.iter().map(|l| l.at).max().unwrap_or_default())
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "not every worker printed `ready` within {} s\n{}",
+                    STARTUP.as_secs(),
+                    self.sh
+                )
+            })
+    }
+
+    /// Polls up to `timeout` until every worker named in `want` has printed a
+    /// `threads=` list whose every entry equals its wanted value; returns how
+    /// long that took from the call, or `None`.
+    fn wait_for(&self, want: &HashMap<String, i64>, timeout: Duration) -> Option<Duration> {
+        let t0 = Instant::now();
+        self.sh.poll(timeout, |lines| {
+            let latest = latest(lines);
+            want.iter()
+                .all(|(tag, &n)| {
+                    latest
+                        .get(tag)
+                        .is_some_and(|v| !v.is_empty() && v.iter().all(|&x| x == n))
+                })
+                .then(|| t0.elapsed())
+        })
+    }
+
+    /// Waits until every worker in `tags` has printed `n` more `threads=`
+    /// lines than it had at the call (so that a value seen is not a passing
+    /// one).
+    fn more_lines(&self, tags: &[String], n: usize) {
+        let count = |lines: &[Line], tag: &str| {
+            lines
+                .iter()
+                .filter(|l| {
+                    !l.stderr
+                        && l.text.split_whitespace().next() == Some(tag)
+                        && l.text.contains("threads=")
+                })
+                .count()
+        };
+        let before: Vec<usize> = tags.iter().map(|t| count(&self.sh.lines(), t)).collect();
+        let ok = self.sh.poll(SETTLE, |lines| {
+            tags.iter()
+                .zip(&before)
+                .all(|(t, &b)| count(lines, t) >= b + n)
+                .then_some(())
+        });
+        assert!(ok.is_some(), "workers stopped printing\n{}", self.sh);
+    }
+
+    /// The value of a `key=value` line the shell printed (`ledger`, `pid_p0`).
+    fn shell_value(&self, key: &str) -> Option<String> {
+        self.sh.lines().iter().find_map(|l| {
+            l.text
+                .strip_prefix(key)
+                .and_then(|r| r.strip_prefix('='))
+                .map(str::to_string)
+        })
+    }
+
+    fn worker_pid(&self, tag: &str) -> i32 {
+        let v = self
+            .shell_value(&format!("pid_{tag}"))
+            .unwrap_or_else(|| panic!("the shell printed no pid for {tag}\n{}", self.sh));
+        v.parse().expect("a pid")
+    }
+
+    /// Creates the stop file and waits for the shell to finish; asserts it
+    /// exited with status 0.
+    fn finish(&mut self) {
+        std::fs::write(&self.stop, "").expect("create the stop file");
+        let status = self.sh.wait_exit(Duration::from_secs(30));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "the tree did not exit cleanly after the stop file: {status:?}\n{}",
+            self.sh
+        );
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        // Kill the whole tree first (the Spawned field would, but only after
+        // this), then remove a ledger file the killed tree may have left.
+        self.sh.kill_group();
+        let _ = self.sh.wait_exit(Duration::from_secs(5));
+        if let Some(ledger) = self.shell_value("ledger") {
+            if !ledger.is_empty() {
+                let _ = std::fs::remove_file(ledger);
+            }
+        }
+        let _ = &self.dir;
+    }
+}
+
+/// `TAG ready ... threads=a,b` / `TAG threads=a,b live=N`: the latest list per tag.
+fn latest(lines: &[Line]) -> BTreeMap<String, Vec<i64>> {
+    let mut out = BTreeMap::new();
+    for l in lines.iter().filter(|l| !l.stderr) {
+        let mut words = l.text.split_whitespace();
+        let Some(tag) = words.next() else { continue };
+        for w in words {
+            if let Some(v) = w.strip_prefix("threads=") {
+                let list: Vec<i64> = v.split(',').filter_map(|x| x.parse().ok()).collect();
+                out.insert(tag.to_string(), list);
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Sampling the tree's threads through /proc.
+
+/// `(pid, ppid)` of every process; processes that vanish are skipped.
+fn all_parents() -> Vec<(i32, i32)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Some((_, rest)) = stat_fields(&e.path().join("stat")) {
+            if let Some(ppid) = rest.get(1).and_then(|s| s.parse().ok()) {
+                out.push((pid, ppid));
+            }
+        }
+    }
+    out
+}
+
+/// The comm and the fields after it (`state ppid ...`) of a stat file.
+fn stat_fields(path: &Path) -> Option<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text[open + 1..close].to_string();
+    let rest = text[close + 1..]
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    Some((comm, rest))
+}
+
+/// `root` and all its descendants.
+fn tree_pids(root: i32) -> Vec<i32> {
+    let parents = all_parents();
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parents.iter().filter(|&&(_, pp)| pp == p).map(|&(c, _)| c));
+        i += 1;
+    }
+    out
+}
+
+/// The state letter of each thread of `pid`.
+fn thread_states(pid: i32) -> Vec<char> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        if let Some((_, rest)) = stat_fields(&e.path().join("stat")) {
+            if let Some(s) = rest.first().and_then(|s| s.chars().next()) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// One look at the tree: threads in state R in all of it, and live threads
+/// of the processes below the shell (the shell itself holds no share), with a
+/// per-process breakdown.
+#[derive(Clone, Debug, Default)]
+struct Look {
+    running: usize,
+    live_below_root: usize,
+    /// libthrottle's own steward threads (named `libthrottle`) among them.
+    stewards: usize,
+    detail: String,
+}
+
+/// Threads of `pid` named `libthrottle`: the ledger's stewards.
+fn stewards(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.flatten()
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.trim() == "libthrottle")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn look(root: i32) -> Look {
+    let mut l = Look::default();
+    for pid in tree_pids(root) {
+        let states = thread_states(pid);
+        let r = states.iter().filter(|&&c| c == 'R').count();
+        l.running += r;
+        if pid != root {
+            l.live_below_root += states.len();
+            l.stewards += stewards(pid);
+        }
+        let comm = stat_fields(Path::new(&format!("/proc/{pid}/stat")))
+            .map(|(c, _)| c)
+            .unwrap_or_default();
+        let all: String = states.iter().collect();
+        l.detail.push_str(&format!("{pid}({comm}):{all} "));
+    }
+    l
+}
+
+#[derive(Clone, Debug, Default)]
+struct Samples {
+    count: u64,
+    max_running: usize,
+    max_running_at: Duration,
+    max_running_detail: String,
+    max_live: usize,
+}
+
+/// Samples the tree under `root` every ~10 ms until stopped.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    handle: Option<thread::JoinHandle<Samples>>,
+}
+
+impl Sampler {
+    fn start(root: i32) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = thread::spawn(move || {
+            let t0 = Instant::now();
+            let mut s = Samples::default();
+            while !flag.load(Ordering::Relaxed) {
+                let l = look(root);
+                s.count += 1;
+                if l.running > s.max_running {
+                    s.max_running = l.running;
+                    s.max_running_at = t0.elapsed();
+                    s.max_running_detail = l.detail;
+                }
+                s.max_live = s.max_live.max(l.live_below_root);
+                thread::sleep(Duration::from_millis(10));
+            }
+            s
+        });
+        Sampler {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn finish(mut self) -> Samples {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle
+            .take()
+            .expect("sampler running")
+            .join()
+            .expect("sampler thread")
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The tests.
+
+/// Runs a tree of 6 workers with `env` and returns the settled pool sizes
+/// (asserting each equals `want`), the time they took to settle after the
+/// last `ready`, the live threads below the shell once every worker printed
+/// its result, and the samples taken while it ran.
+fn six_workers(name: &str, env: &[(&str, &str)], want: i64) -> (Duration, Look, Samples, Tree) {
+    let mut tree = Tree::start(name, 6, env, "");
+    let sampler = Sampler::start(tree.sh.pid());
+    let ready_at = tree.wait_ready();
+    let want_all: HashMap<String, i64> = tree.tags.iter().map(|t| (t.clone(), want)).collect();
+    let settled = tree.wait_for(&want_all, SETTLE);
+    // A few more rounds, so that the value checked is where it stays.
+    tree.more_lines(&tree.tags.clone(), 3);
+    let latest = tree.latest();
+    let live_now = look(tree.sh.pid());
+    let wrong: Vec<String> = latest
+        .iter()
+        .filter(|(_, v)| v.is_empty() || v.iter().any(|&x| x != want))
+        .map(|(t, v)| format!("{t}={v:?}"))
+        .collect();
+    assert!(
+        settled.is_some() && wrong.is_empty(),
+        "{name}: every OpenBLAS pool should be {want} ({env:?}, 6 processes, {} CPUs); \
+         not settled within {} s of the last `ready` (at {} ms); latest: {latest:?}; \
+         wrong: {wrong:?}\n{}",
+        cpus(),
+        SETTLE.as_secs(),
+        ready_at.as_millis(),
+        tree.sh
+    );
+    let samples = sampler.finish();
+    tree.finish();
+    (settled.unwrap(), live_now, samples, tree)
+}
+
+/// What one run of the B=2 tree measured, as a message.
+fn describe(settled: Duration, live: &Look, samples: &Samples) -> String {
+    format!(
+        "pools settled to 1 after {} ms; once settled, {} running and {} live threads below \
+         the shell, {} of them libthrottle's stewards [thread states per process: {}]; sampled \
+         {} times: max running (R) {} at {} ms [{}], max live below the shell {}",
+        settled.as_millis(),
+        live.running,
+        live.live_below_root,
+        live.stewards,
+        live.detail.trim_end(),
+        samples.count,
+        samples.max_running,
+        samples.max_running_at.as_millis(),
+        samples.max_running_detail.trim_end(),
+        samples.max_live
+    )
+}
+
+/// B=2 shared by 6 numpy processes: each gets 1 (B/C, at least 1), and once
+/// the shares are in force the tree runs at most max(B, P) = 6 threads.
+#[test]
+fn six_processes_share_a_budget_of_2() {
+    let _serial = serial();
+    let (settled, live, samples, tree) = six_workers("share2", &[("THROTTLE_THREADS", "2")], 1);
+    let msg = describe(settled, &live, &samples);
+    eprintln!("six_processes_share_a_budget_of_2: {msg}");
+    assert!(samples.count > 0, "no samples\n{msg}");
+    assert!(
+        live.running <= 6,
+        "more than max(B,P)=6 threads running once settled: {msg}\n{}",
+        tree.sh
+    );
+}
+
+/// Issue 4's strict bound: not one sample, from the first process's start,
+/// with more than max(B, P) = 6 threads running, nor more than 6 live
+/// threads once settled. Not met yet: processes claim their shares one after
+/// another, so the first claimers size their pools from a larger share
+/// (OpenBLAS keeps the threads when lowered), and every working process of a
+/// contended tree has a sleeping steward thread. See the README's limits.
+#[test]
+#[ignore = "issue 4 open: startup transient and steward threads (README, Limits)"]
+fn tree_never_runs_more_than_max_b_p_threads() {
+    let _serial = serial();
+    let (settled, live, samples, tree) = six_workers("strict2", &[("THROTTLE_THREADS", "2")], 1);
+    let msg = describe(settled, &live, &samples);
+    let mut problems = Vec::new();
+    if samples.max_running > 6 {
+        problems.push("more than max(B,P)=6 threads running (R) at once in the tree");
+    }
+    if live.live_below_root > 6 {
+        problems.push("more than max(B,P)=6 live threads in the 6 processes once settled");
+    }
+    assert!(
+        problems.is_empty(),
+        "{}: {msg}\n{}",
+        problems.join("; "),
+        tree.sh
+    );
+}
+
+/// B=12 shared by 6 numpy processes: each gets 2 (on a machine with fewer
+/// CPUs, its CPU count).
+#[test]
+fn six_processes_share_a_budget_of_12() {
+    let _serial = serial();
+    let want = 2.min(cpus());
+    let (settled, live, samples, _tree) =
+        six_workers("share12", &[("THROTTLE_THREADS", "12")], want);
+    eprintln!(
+        "six_processes_share_a_budget_of_12: pools settled to {want} after {} ms; live \
+         below the shell {} [{}]; max running {} [{}]; max live {}",
+        settled.as_millis(),
+        live.live_below_root,
+        live.detail.trim_end(),
+        samples.max_running,
+        samples.max_running_detail.trim_end(),
+        samples.max_live
+    );
+}
+
+/// `THROTTLE_SCOPE=process` opts out: with B=2 each of the 6 processes gets
+/// the whole budget, 2 (its CPU count on a 1-CPU machine).
+#[test]
+fn scope_process_gives_every_process_the_whole_budget() {
+    let _serial = serial();
+    let want = 2.min(cpus());
+    let (settled, live, samples, tree) = six_workers(
+        "scope-process",
+        &[("THROTTLE_THREADS", "2"), ("THROTTLE_SCOPE", "process")],
+        want,
+    );
+    eprintln!(
+        "scope_process: pools at {want} after {} ms; live below the shell {}; max \
+         running {}; max live {}",
+        settled.as_millis(),
+        live.live_below_root,
+        samples.max_running,
+        samples.max_live
+    );
+    // No ledger with scope=process.
+    assert_eq!(
+        tree.shell_value("ledger").as_deref(),
+        Some(""),
+        "THROTTLE_SCOPE=process should create no ledger\n{}",
+        tree.sh
+    );
+}
+
+/// Two processes share B; one is killed with SIGKILL (so it never says
+/// goodbye); the survivor's pool grows back to the whole budget.
+///
+/// B is the machine's CPU count (at most 4, rounded down to even) rather than
+/// a fixed 4: a pool is never sized above the CPUs the process can use, so on
+/// a 2-CPU machine B=4 would give 2 before and after the kill and show
+/// nothing. Here, on 2 CPUs: B=2, 1 each, then 2.
+#[test]
+fn sigkill_of_a_member_gives_its_share_back() {
+    let _serial = serial();
+    let n = cpus();
+    if n < 2 {
+        eprintln!("skipped: one CPU, a pool cannot be seen to grow");
+        return;
+    }
+    let budget = (n.min(4) / 2) * 2;
+    let share = budget / 2;
+    let mut tree = Tree::start(
+        "sigkill",
+        2,
+        &[("THROTTLE_THREADS", &budget.to_string())],
+        "",
+    );
+    tree.wait_ready();
+    let both: HashMap<String, i64> = tree.tags.iter().map(|t| (t.clone(), share)).collect();
+    let split = tree.wait_for(&both, SETTLE);
+    assert!(
+        split.is_some(),
+        "B={budget}, 2 processes: both pools should be {share}; latest {:?}\n{}",
+        tree.latest(),
+        tree.sh
+    );
+    let victim = tree.worker_pid("p0");
+    // SAFETY: kill has no memory-safety preconditions; victim is our grandchild.
+    assert_eq!(unsafe { libc::kill(victim, libc::SIGKILL) }, 0, "kill p0");
+    let killed = Instant::now();
+    let survivor: HashMap<String, i64> = [("p1".to_string(), budget)].into();
+    let grown = tree.wait_for(&survivor, SETTLE);
+    let msg = format!(
+        "B={budget}: both at {share} after {} ms; after SIGKILL of p0 (pid {victim}) the \
+         survivor {}",
+        split.unwrap().as_millis(),
+        match grown {
+            Some(d) => format!("reached {budget} after {} ms", d.as_millis()),
+            None => format!(
+                "did not reach {budget} within {} s (latest {:?})",
+                SETTLE.as_secs(),
+                tree.latest().get("p1")
+            ),
+        }
+    );
+    eprintln!(
+        "sigkill: {msg} (since the kill: {} ms)",
+        killed.elapsed().as_millis()
+    );
+    assert!(grown.is_some(), "{msg}\n{}", tree.sh);
+    tree.more_lines(&["p1".to_string()], 3);
+    assert_eq!(
+        tree.latest().get("p1"),
+        Some(&vec![budget]),
+        "the survivor's pool did not stay at {budget}: {msg}\n{}",
+        tree.sh
+    );
+    tree.finish();
+}
+
+/// The budget file changes under a running process: its pool shrinks to the
+/// new budget, then grows back when the file is restored.
+#[test]
+fn budget_file_change_resizes_a_running_process() {
+    let _serial = serial();
+    let n = cpus();
+    if n < 2 {
+        eprintln!("skipped: one CPU, a pool cannot be seen to shrink");
+        return;
+    }
+    let dir = TempDir::new("budget-file-test");
+    let budget = dir.0.join("budget");
+    std::fs::write(&budget, "4\n").expect("write the budget file");
+    let budget_s = budget.to_str().expect("UTF-8 path").to_string();
+    let mut tree = Tree::start("budget-file", 1, &[("THROTTLE_BUDGET_FILE", &budget_s)], "");
+    tree.wait_ready();
+    let before = 4.min(n);
+    let p0 = |v: i64| -> HashMap<String, i64> { [("p0".to_string(), v)].into() };
+    let first = tree.wait_for(&p0(before), SETTLE);
+    assert!(
+        first.is_some(),
+        "budget file 4: the pool should be {before} ({n} CPUs); latest {:?}\n{}",
+        tree.latest(),
+        tree.sh
+    );
+
+    // As an administrator would: `echo 1 > file` (truncate and rewrite).
+    std::fs::write(&budget, "1\n").expect("rewrite the budget file");
+    let shrunk = tree.wait_for(&p0(1), SETTLE);
+    let msg_shrink = match shrunk {
+        Some(d) => format!("4 -> 1: pool 1 after {} ms", d.as_millis()),
+        None => format!(
+            "4 -> 1: pool not 1 within {} s (latest {:?})",
+            SETTLE.as_secs(),
+            tree.latest().get("p0")
+        ),
+    };
+    eprintln!("budget file: {msg_shrink}");
+    assert!(shrunk.is_some(), "{msg_shrink}\n{}", tree.sh);
+
+    std::fs::write(&budget, "4\n").expect("restore the budget file");
+    let grown = tree.wait_for(&p0(before), SETTLE);
+    let msg_grow = match grown {
+        Some(d) => format!("1 -> 4: pool {before} again after {} ms", d.as_millis()),
+        None => format!(
+            "1 -> 4: pool not back to {before} within {} s (latest {:?})",
+            SETTLE.as_secs(),
+            tree.latest().get("p0")
+        ),
+    };
+    eprintln!("budget file: {msg_grow}");
+    assert!(grown.is_some(), "{msg_shrink}; {msg_grow}\n{}", tree.sh);
+    tree.finish();
+}
+
+/// `throttle info`, run by the preloaded shell (so with the THROTTLE_LEDGER
+/// it exported) while two workers hold their shares, names the ledger and
+/// lists both workers' pids.
+#[test]
+fn throttle_info_shows_the_ledger_and_its_members() {
+    let _serial = serial();
+    let go_dir = TempDir::new("tree-info-go");
+    let go = go_dir.0.join("go");
+    let tail = format!(
+        "i=0; while [ ! -e {go} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done\n\
+         echo '=== info begin'\n{throttle} info\necho \"=== info end status=$?\"\n",
+        go = sh_quote(&go),
+        throttle = sh_quote(throttle_bin())
+    );
+    let mut tree = Tree::start("info", 2, &[("THROTTLE_THREADS", "2")], &tail);
+    tree.wait_ready();
+    let both: HashMap<String, i64> = tree.tags.iter().map(|t| (t.clone(), 1)).collect();
+    // Both have claimed once they print; wait for the split (1 each) so the
+    // ledger is in its steady state, but run info even if it never comes.
+    let split = tree.wait_for(&both, SETTLE);
+    std::fs::write(&go, "").expect("create the go file");
+    let ended = tree.sh.poll(Duration::from_secs(60), |lines| {
+        lines
+            .iter()
+            .any(|l| l.text.starts_with("=== info end"))
+            .then_some(())
+    });
+    assert!(ended.is_some(), "throttle info did not finish\n{}", tree.sh);
+    std::fs::write(&tree.stop, "").expect("create the stop file");
+
+    let ledger = tree.shell_value("ledger").unwrap_or_default();
+    let lines = tree.sh.lines();
+    let begin = lines
+        .iter()
+        .position(|l| l.text == "=== info begin")
+        .expect("begin marker");
+    let end = lines
+        .iter()
+        .position(|l| l.text.starts_with("=== info end"))
+        .expect("end marker");
+    // Lines the workers printed meanwhile are not info's.
+    let info: Vec<&str> = lines[begin + 1..end]
+        .iter()
+        .filter(|l| {
+            !tree
+                .tags
+                .iter()
+                .any(|t| l.text.starts_with(&format!("{t} ")))
+        })
+        .map(|l| l.text.as_str())
+        .collect();
+    let info_text = info.join("\n");
+    let status = lines[end].text.clone();
+    let pids: Vec<i32> = tree.tags.iter().map(|t| tree.worker_pid(t)).collect();
+    let has_pid = |pid: i32| {
+        info_text
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|w| w == pid.to_string())
+    };
+    let msg = format!(
+        "split to 1 each: {:?}; ledger={ledger:?}; worker pids {pids:?}; {status}; \
+         throttle info printed:\n{info_text}",
+        split.map(|d| d.as_millis())
+    );
+    assert!(status.ends_with("status=0"), "{msg}\n{}", tree.sh);
+    assert!(
+        !ledger.is_empty(),
+        "the shell got no THROTTLE_LEDGER: {msg}"
+    );
+    assert!(
+        info_text.contains(&ledger),
+        "throttle info does not name the ledger {ledger}: {msg}"
+    );
+    for pid in &pids {
+        assert!(
+            has_pid(*pid),
+            "throttle info does not list member {pid}: {msg}"
+        );
+    }
+    eprintln!("throttle info: {msg}");
+    tree.finish();
+}
+
+/// The share is put in force by the library while the program is inside
+/// OpenBLAS: a worker doing matrix products back to back while its budget
+/// file flips between 1 and 2 every 50 ms for 5 s. Every product stays
+/// right, the process neither crashes nor hangs, and it ends normally.
+#[test]
+fn budget_flips_during_blas_calls_break_nothing() {
+    let _serial = serial();
+    let dir = TempDir::new("flips-test");
+    let budget = dir.0.join("budget");
+    std::fs::write(&budget, "2\n").expect("write the budget file");
+    let budget_s = budget.to_str().expect("UTF-8 path").to_string();
+    let mut tree = Tree::start_with(
+        "flips",
+        1,
+        &[("THROTTLE_BUDGET_FILE", &budget_s)],
+        "",
+        "busy",
+    );
+    tree.wait_ready();
+    let mut seen = std::collections::BTreeSet::new();
+    let t0 = Instant::now();
+    let mut flips = 0;
+    while t0.elapsed() < Duration::from_secs(5) {
+        flips += 1;
+        std::fs::write(&budget, if flips % 2 == 0 { "2\n" } else { "1\n" })
+            .expect("rewrite the budget file");
+        thread::sleep(Duration::from_millis(50));
+        if let Some(v) = tree.latest().get("p0") {
+            seen.insert(v.clone());
+        }
+    }
+    tree.finish();
+    let done = tree
+        .sh
+        .lines()
+        .into_iter()
+        .find(|l| l.text.starts_with("p0 done"))
+        .map(|l| l.text)
+        .unwrap_or_default();
+    let kv = common::kv(&done.replace(' ', "\n"));
+    let gemms: i64 = kv.get("gemms").and_then(|v| v.parse().ok()).unwrap_or(-1);
+    let bad: i64 = kv.get("bad").and_then(|v| v.parse().ok()).unwrap_or(-1);
+    let msg = format!(
+        "{flips} flips; pool sizes seen {seen:?}; `{done}`; libthrottle lines: {:?}",
+        common::throttle_lines(&tree.sh.stderr_str())
+    );
+    eprintln!("budget flips: {msg}");
+    assert!(gemms > 0 && bad == 0, "{msg}\n{}", tree.sh);
+}
