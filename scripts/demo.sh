@@ -3,6 +3,8 @@
 # three ways, on this machine:
 #   plain     every process lets OpenBLAS start one thread per CPU (oversubscribed)
 #   throttle  each process under `throttle run -n K`, K = max(1, nproc / P)
+#   tree      all P started by one shell under `throttle run --`, no number:
+#             the machine's CPUs are the budget, shared by the tree
 #   tuned     the hand-tuned fix: OMP/OPENBLAS/MKL_NUM_THREADS=1
 # Results (a table and a summary line) go to stdout, progress to stderr.
 set -euo pipefail
@@ -23,13 +25,13 @@ usage() {
 usage: scripts/demo.sh [-p P] [--quick] [--only LIST]
   -p P         number of concurrent processes (default 6)
   --quick      SEED000_ITERS=5 for a fast smoke run (default: the seed's 30)
-  --only LIST  comma-separated subset of: plain,throttle,tuned (default: all)
+  --only LIST  comma-separated subset of: plain,throttle,tree,tuned (default: all)
 Environment: SEED000_ITERS (iterations per process) is passed through.
 USAGE
 }
 
 P=6
-CONFIGS="plain,throttle,tuned"
+CONFIGS="plain,throttle,tree,tuned"
 while [ "$#" -gt 0 ]; do
     case "$1" in
         -p) [ "$#" -ge 2 ] || die "-p needs a value"; P="$2"; shift 2 ;;
@@ -44,12 +46,12 @@ done
 export SEED000_ITERS="${SEED000_ITERS:-30}"
 [[ "$SEED000_ITERS" =~ ^[1-9][0-9]*$ ]] || die "SEED000_ITERS must be a positive integer, got '$SEED000_ITERS'"
 for c in ${CONFIGS//,/ }; do
-    case "$c" in plain | throttle | tuned) ;; *) die "--only: unknown configuration '$c'" ;; esac
+    case "$c" in plain | throttle | tree | tuned) ;; *) die "--only: unknown configuration '$c'" ;; esac
 done
 want() { [[ ",$CONFIGS," == *",$1,"* ]]; }
 
 "$ROOT/scripts/setup.sh"
-if want throttle; then
+if want throttle || want tree; then
     log "cargo build --release"
     cargo build --release --quiet
 fi
@@ -94,6 +96,27 @@ run_batch() {
         fi
     done
     end="$(now)"
+    check_batch "$name" "$failed" "$start" "$end"
+}
+
+# run_tree NAME CMD...: the same P processes, started by one bash under CMD,
+# so that they are one process tree (one ledger, one budget).
+run_tree() {
+    local name="$1" start end status=0
+    shift
+    start="$(now)"
+    # shellcheck disable=SC2016 # the inner script reads its own arguments
+    "$@" bash -c 'for ((i = 1; i <= $1; i++)); do "$2" "$3" "$i" >"$4.$i.out" 2>"$4.$i.err" & done; wait' \
+        _ "$P" "$PY" "$WORKLOAD" "$TMP/$name" || status=$?
+    end="$(now)"
+    [ "$status" -eq 0 ] || log "$name: the launching shell exited with status $status"
+    check_batch "$name" "$((status != 0))" "$start" "$end"
+}
+
+# check_batch NAME FAILED START END: every process printed a float; sets
+# ELAPSED.
+check_batch() {
+    local name="$1" failed="$2" start="$3" end="$4" i out
     for ((i = 1; i <= P; i++)); do
         out="$(cat "$TMP/$name.$i.out")"
         if ! [[ "$out" =~ ^-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$ ]]; then
@@ -125,9 +148,15 @@ if want plain; then
 fi
 if want throttle; then
     [ -x "$THROTTLE" ] || die "$THROTTLE not found (cargo build --release)"
-    log "throttle: $P x throttle run -n $K -- python seed000.py"
+    log "throttle: $P x throttle run -n $K -- python seed000.py (a cap per process)"
     run_batch throttle "${CLEAN_ENV[@]}" "$THROTTLE" run -n "$K" --
-    names+=(throttle); labels+=("throttle run -n $K"); times+=("$ELAPSED")
+    names+=(throttle); labels+=("throttle run -n $K (each)"); times+=("$ELAPSED")
+fi
+if want tree; then
+    [ -x "$THROTTLE" ] || die "$THROTTLE not found (cargo build --release)"
+    log "tree: throttle run -- bash -c '$P x python seed000.py &; wait' (no number: the machine's CPUs, shared)"
+    run_tree tree "${CLEAN_ENV[@]}" "$THROTTLE" run --
+    names+=(tree); labels+=("throttle run (no number)"); times+=("$ELAPSED")
 fi
 if want tuned; then
     log "tuned: $P x OMP/OPENBLAS/MKL_NUM_THREADS=1 python seed000.py"
