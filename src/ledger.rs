@@ -257,7 +257,8 @@ impl Ledger {
                 s.start.store(start, Release);
                 s.applied.store(0, Release);
                 s.state.store(MEMBER, Release);
-                self.changed();
+                // A member that has not claimed changes nobody's share: the tree
+                // is not woken.
                 return Some(i);
             }
         }
@@ -289,7 +290,9 @@ impl Ledger {
         {
             s.pid.store(0, Release);
             s.state.store(FREE, Release);
-            self.changed();
+            if state == CLAIMED {
+                self.changed();
+            }
         }
     }
 
@@ -326,6 +329,7 @@ impl Ledger {
     /// reads a pid's start time. Returns how many were freed.
     pub fn reclaim(&self, start_of: impl Fn(i32) -> Option<u64>) -> usize {
         let mut freed = 0;
+        let mut shares_changed = false;
         for i in 0..SLOTS {
             let s = self.slot(i);
             let state = s.state.load(Acquire);
@@ -343,9 +347,10 @@ impl Ledger {
                 s.pid.store(0, Release);
                 s.state.store(FREE, Release);
                 freed += 1;
+                shares_changed |= state == CLAIMED;
             }
         }
-        if freed > 0 {
+        if shares_changed {
             self.changed();
         }
         freed
