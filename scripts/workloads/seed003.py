@@ -1,0 +1,90 @@
+"""Seed 003: a process pool mapping a BLAS-heavy numpy task over many matrices.
+
+The program of seed 003 ("combine BLAS threads and multiprocessing"): each
+task creates two square matrices of random floats and multiplies them
+(`item1.dot(item2)`), returning the product; the tasks run one after another
+in the main process, or on a `multiprocessing.Pool` through `apply_async`,
+as in the seed. Scaled down by --size and --tasks (the seed: 2000 and 100).
+
+Usage: seed003.py [--pool N|default|none] [--tasks T] [--size N]
+
+  --pool N        a Pool(N) of N worker processes
+  --pool default  Pool() with no argument: sized by os.cpu_count(), as a
+                  program that was never tuned does (the default)
+  --pool none     no pool: the tasks run in the main process
+
+The number of BLAS threads is never set here: it comes from the environment
+(OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, ...) or from OpenBLAS's own default,
+which is the point of the benchmark. Prints one line,
+`tasks=T size=N pool=P checksum=X`, where X is the sum of every product's
+trace (a check that every task ran and returned).
+"""
+
+import argparse
+import sys
+from multiprocessing import Pool
+
+from numpy.random import rand
+
+
+def load_data(n):
+    # square matrix of random floats
+    return rand(n, n)
+
+
+def operation(item1, item2):
+    # matrix multiplication
+    return item1.dot(item2)
+
+
+def task(n):
+    item1 = load_data(n)
+    item2 = load_data(n)
+    return operation(item1, item2)
+
+
+def positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def pool_arg(text):
+    if text in ("none", "default"):
+        return text
+    try:
+        return positive(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer, 'default' or 'none', got {text!r}"
+        ) from None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pool", type=pool_arg, default="default")
+    parser.add_argument("--tasks", type=positive, default=100)
+    parser.add_argument("--size", type=positive, default=2000)
+    args = parser.parse_args()
+
+    if args.pool == "none":
+        results = [task(args.size) for _ in range(args.tasks)]
+        workers = "none"
+    else:
+        pool = Pool() if args.pool == "default" else Pool(args.pool)
+        workers = str(pool._processes)
+        with pool:
+            # issue tasks and gather results, as the seed does
+            pending = [pool.apply_async(task, (args.size,)) for _ in range(args.tasks)]
+            pool.close()
+            pool.join()
+            results = [p.get() for p in pending]
+
+    checksum = sum(float(r.trace()) for r in results)
+    print(f"tasks={args.tasks} size={args.size} pool={workers} checksum={checksum:.6e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
