@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{c_program, lib_path, repo_root, Run, TempDir};
+use common::{c_program, empty_so, lib_path, repo_root, Run, TempDir};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -44,20 +44,6 @@ fn install(args: &[&Path]) -> common::Output {
         run = run.arg(a);
     }
     run.run()
-}
-
-/// An empty shared object: a harmless, existing LD_PRELOAD entry.
-fn empty_so(dir: &Path) -> PathBuf {
-    let src = dir.join("empty.c");
-    fs::write(&src, "/* nothing */\nint throttle_test_empty;\n").unwrap();
-    let so = dir.join("libempty.so");
-    Run::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&so)
-        .arg(&src)
-        .run()
-        .assert_success();
-    so
 }
 
 fn is_executable(path: &Path) -> bool {

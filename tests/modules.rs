@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{c_program, lib_path, repo_root, Output, Run, TempDir};
+use common::{c_program, empty_so, lib_path, repo_root, Output, Run, TempDir};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -73,21 +73,6 @@ fn install(dir: &Path) -> PathBuf {
         .run()
         .assert_success();
     prefix
-}
-
-/// An empty shared object: a harmless, existing LD_PRELOAD entry (a missing
-/// one would make ld.so print errors).
-fn empty_so(dir: &Path) -> PathBuf {
-    let src = dir.join("empty.c");
-    fs::write(&src, "/* nothing */\nint throttle_test_empty;\n").unwrap();
-    let so = dir.join("libempty.so");
-    Run::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&so)
-        .arg(&src)
-        .run()
-        .assert_success();
-    so
 }
 
 /// Runs SCRIPT under `init` with a clean environment (and LD_PRELOAD set to

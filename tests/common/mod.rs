@@ -242,9 +242,10 @@ impl Run {
         s
     }
 
-    /// Runs the program to completion (killing it and panicking after
-    /// [`TIMEOUT`]) and returns what it printed and how it exited.
-    pub fn run(&self) -> Output {
+    /// The command in the scrubbed environment: no inherited `THROTTLE_*`
+    /// or thread-count variables, the library preloaded if asked, then the
+    /// run's own variables.
+    fn command(&self) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args);
         for (key, _) in std::env::vars_os() {
@@ -259,6 +260,13 @@ impl Run {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// Runs the program to completion (killing it and panicking after
+    /// [`TIMEOUT`]) and returns what it printed and how it exited.
+    pub fn run(&self) -> Output {
+        let mut cmd = self.command();
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -598,20 +606,7 @@ impl Run {
     pub fn spawn(&self) -> Spawned {
         use std::io::BufRead;
         use std::os::unix::process::CommandExt;
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args);
-        for (key, _) in std::env::vars_os() {
-            let k = key.to_string_lossy();
-            if k.starts_with("THROTTLE_") || SCRUBBED.contains(&k.as_ref()) {
-                cmd.env_remove(&key);
-            }
-        }
-        if self.preload {
-            cmd.env("LD_PRELOAD", lib_path());
-        }
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
+        let mut cmd = self.command();
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -775,4 +770,19 @@ impl Drop for Spawned {
 /// Quotes `s` for a POSIX shell command line.
 pub fn sh_quote(s: impl AsRef<OsStr>) -> String {
     format!("'{}'", s.as_ref().to_string_lossy().replace('\'', r"'\''"))
+}
+
+/// An empty shared object in `dir`: a harmless, existing `LD_PRELOAD` entry
+/// (a missing one would make ld.so print errors).
+pub fn empty_so(dir: &Path) -> PathBuf {
+    let src = dir.join("empty.c");
+    std::fs::write(&src, "/* nothing */\nint throttle_test_empty;\n").unwrap();
+    let so = dir.join("libempty.so");
+    Run::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .run()
+        .assert_success();
+    so
 }
