@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include "task_count.h"
 
 #define CYCLES 1000
 
@@ -60,18 +61,6 @@ static void short_sleep(void) {
     nanosleep(&ts, NULL);
 }
 
-static int task_count(void) {
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* Waits until the detached thread has set its flag and then has really gone
  * (only the main thread left in /proc/self/task). Returns 0 on success. */

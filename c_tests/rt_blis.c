@@ -44,25 +44,15 @@ const char *bli_info_get_version_str(void);
 #define N 96
 static double a[N * N], b[N * N], c[N * N];
 
-static int find_lib(struct dl_phdr_info *info, size_t size, void *data) {
-    (void)size;
-    if (strstr(info->dlpi_name, "libblis")) {
-        *(const char **)data = info->dlpi_name;
-        return 1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "default";
-    const char *lib = "?";
-    dl_iterate_phdr(find_lib, &lib);
+    const char *lib = rt_lib_path("libblis");
     printf("runtime=%s\n", RT_NAME);
     printf("version=%s\n", bli_info_get_version_str());
     printf("lib=%s\n", lib);
     printf("case=%s\n", mode);
     printf("needed=%d\n", rt_needed("libblis.so"));
-    printf("threads_at_main=%d\n", rt_task_count());
+    printf("threads_at_main=%d\n", task_count());
 
     if (strcmp(mode, "default") == 0) {
     } else if (strcmp(mode, "setter64") == 0) {

@@ -41,19 +41,9 @@ void MKL_Get_Version_String(char *buf, int len);
 #define N 512
 static double a[N * N], b[N * N], c[N * N];
 
-static int find_lib(struct dl_phdr_info *info, size_t size, void *data) {
-    (void)size;
-    if (strstr(info->dlpi_name, "libmkl_rt")) {
-        *(const char **)data = info->dlpi_name;
-        return 1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "default";
-    const char *lib = "?";
-    dl_iterate_phdr(find_lib, &lib);
+    const char *lib = rt_lib_path("libmkl_rt");
     char version[256] = {0};
     MKL_Get_Version_String(version, sizeof version - 1);
     printf("runtime=mkl\n");
@@ -61,7 +51,7 @@ int main(int argc, char **argv) {
     printf("lib=%s\n", lib);
     printf("case=%s\n", mode);
     printf("needed=%d\n", rt_needed("libmkl_rt.so"));
-    printf("threads_at_main=%d\n", rt_task_count());
+    printf("threads_at_main=%d\n", task_count());
 
     int sixty_four = 64;
     if (strcmp(mode, "default") == 0) {

@@ -13,7 +13,8 @@
  *
  * Also: rt_needed() says whether the executable names a library in its own
  * DT_NEEDED entries (so that library's constructor ran before the preloaded
- * library's), rt_task_count() counts /proc/self/task. */
+ * library's), rt_lib_path() finds a loaded library's path, and
+ * task_count() (task_count.h) counts /proc/self/task. */
 #ifndef RT_MONITOR_H
 #define RT_MONITOR_H
 
@@ -31,21 +32,26 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "task_count.h"
+
+/* The path of the loaded object whose name contains `part`, or "?". */
+static inline int rt_lib_path_cb(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    const char **found = (const char **)data;
+    if (strstr(info->dlpi_name, found[0])) {
+        found[1] = info->dlpi_name;
+        return 1;
+    }
+    return 0;
+}
+static inline const char *rt_lib_path(const char *part) {
+    const char *found[2] = {part, "?"};
+    dl_iterate_phdr(rt_lib_path_cb, found);
+    return found[1];
+}
 
 #define RT_MAX_TIDS 8192
 
-static int rt_task_count(void) {
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* 1 when the executable's DT_NEEDED entries include a name starting with
  * `prefix` (e.g. "libopenblas.so"). */

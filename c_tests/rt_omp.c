@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
     printf("version=%d\n", _OPENMP);
     printf("case=%s\n", mode);
     printf("needed=%d\n", rt_needed(RT_SONAME));
-    printf("threads_at_main=%d\n", rt_task_count());
+    printf("threads_at_main=%d\n", task_count());
 
     int clause = 0;
     if (strcmp(mode, "default") == 0 || strcmp(mode, "nested") == 0) {

@@ -39,20 +39,10 @@ void omp_set_num_threads(int);
 #define N 512
 static double a[N * N], b[N * N], c[N * N];
 
-static int find_lib(struct dl_phdr_info *info, size_t size, void *data) {
-    (void)size;
-    if (strstr(info->dlpi_name, "libopenblas")) {
-        *(const char **)data = info->dlpi_name;
-        return 1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "default";
-    int threads_at_main = rt_task_count();
-    const char *lib = "?";
-    dl_iterate_phdr(find_lib, &lib);
+    int threads_at_main = task_count();
+    const char *lib = rt_lib_path("libopenblas");
     printf("runtime=%s\n", RT_NAME);
     printf("version=%s\n", openblas_get_config());
     printf("lib=%s\n", lib);

@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     printf("version=%s\n", TBB_runtime_version());
     printf("case=%s\n", mode);
     printf("needed=%d\n", rt_needed("libtbb.so"));
-    printf("threads_at_main=%d\n", rt_task_count());
+    printf("threads_at_main=%d\n", task_count());
     printf("default_concurrency=%d\n", tbb::info::default_concurrency());
 
     int reported;

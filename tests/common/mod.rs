@@ -102,6 +102,18 @@ fn extra_flags(name: &str) -> &'static [&'static str] {
     }
 }
 
+/// The headers the C programs share: a change to one rebuilds them all.
+fn c_headers() -> Vec<PathBuf> {
+    std::fs::read_dir(repo_root().join("c_tests"))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "h"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn is_newer(a: &Path, b: &Path) -> bool {
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     match (mtime(a), mtime(b)) {
@@ -128,7 +140,7 @@ pub fn c_program(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create the C programs' build directory");
     let out = dir.join(name);
 
-    if !out.is_file() || is_newer(&src, &out) {
+    if !out.is_file() || is_newer(&src, &out) || c_headers().iter().any(|h| is_newer(h, &out)) {
         // Build under a unique name and rename, so test processes that run at
         // the same time never execute a half-written binary.
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
@@ -516,14 +528,7 @@ pub fn c_program_with(src: &str, out_name: &str, compiler: &str, flags: &[String
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c_tests");
     std::fs::create_dir_all(&dir).expect("create the C programs' build directory");
     let out = dir.join(out_name);
-    let headers: Vec<PathBuf> = std::fs::read_dir(&c_tests)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "h"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let headers = c_headers();
     // A changed set of flags (a runtime moved, say) rebuilds too.
     let stamp = dir.join(format!(".{out_name}.flags"));
     let want_stamp = format!("{compiler} {}", flags.join(" "));
