@@ -37,7 +37,7 @@ pub fn clamp_loaded(at_load: bool) {
         let Some(runtime) = runtimes::runtime_of(object.path.to_bytes()) else {
             continue;
         };
-        if !at_load && !runtime.clamp_after_dlopen {
+        if !at_load && !runtime.clamp_anytime {
             continue;
         }
         for control in runtime.controls {
@@ -107,7 +107,7 @@ pub fn set_pools(share: usize) {
         let Some(runtime) = runtimes::runtime_of(object.path.to_bytes()) else {
             continue;
         };
-        if !runtime.clamp_after_dlopen {
+        if !runtime.clamp_anytime {
             continue;
         }
         for control in runtime.controls {

@@ -300,6 +300,13 @@ impl Ledger {
         self.slot(slot).applied.store(share, Release);
     }
 
+    /// How many members hold a share.
+    pub fn claimed(&self) -> u32 {
+        (0..SLOTS)
+            .filter(|&i| self.slot(i).state.load(Acquire) == CLAIMED)
+            .count() as u32
+    }
+
     /// This member's share, or `None` while it has not claimed one.
     pub fn share_of(&self, slot: usize) -> Option<u32> {
         let mut claimed = 0;
@@ -356,6 +363,8 @@ impl Ledger {
         freed
     }
 
+    /// Every member, for `throttle info`.
+    #[allow(dead_code)]
     pub fn members(&self) -> Vec<Member> {
         (0..SLOTS)
             .filter_map(|i| {

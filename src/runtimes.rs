@@ -80,11 +80,12 @@ pub struct Runtime {
     pub setters: &'static [Setter],
     /// Getter/setter pairs for bringing an already-initialised pool down.
     pub controls: &'static [Control],
-    /// Whether active clamping may call those after a `dlopen`, not only at
-    /// libthrottle's start. Off for runtimes that load their own parts on
-    /// first use (MKL's `mkl_rt`): calling them from inside that loading
-    /// would re-enter it. The environment sizes them anyway.
-    pub clamp_after_dlopen: bool,
+    /// Whether its controls may be called at any time (after a `dlopen`, and
+    /// by the ledger's steward), not only from libthrottle's constructor. Off
+    /// for runtimes that load their own parts on first use (MKL's `mkl_rt`):
+    /// calling them from inside that loading would re-enter it. The
+    /// environment sizes them anyway.
+    pub clamp_anytime: bool,
     /// Whether threads whose start routine lives in the library are managed:
     /// sized by layer 1, never delayed or refused (the runtimes abort or
     /// raise signals when thread creation fails).
@@ -166,7 +167,7 @@ pub const RUNTIMES: &[Runtime] = &[
                 long: false,
             },
         ],
-        clamp_after_dlopen: true,
+        clamp_anytime: true,
         managed: true,
     },
     Runtime {
@@ -198,7 +199,7 @@ pub const RUNTIMES: &[Runtime] = &[
             set: "omp_set_num_threads",
             long: false,
         }],
-        clamp_after_dlopen: true,
+        clamp_anytime: true,
         managed: true,
     },
     Runtime {
@@ -266,7 +267,7 @@ pub const RUNTIMES: &[Runtime] = &[
             set: "MKL_Set_Num_Threads",
             long: false,
         }],
-        clamp_after_dlopen: false,
+        clamp_anytime: false,
         managed: true,
     },
     Runtime {
@@ -288,7 +289,7 @@ pub const RUNTIMES: &[Runtime] = &[
             set: "bli_thread_set_num_threads",
             long: true,
         }],
-        clamp_after_dlopen: true,
+        clamp_anytime: true,
         managed: true,
     },
     Runtime {
@@ -310,7 +311,7 @@ pub const RUNTIMES: &[Runtime] = &[
             set: "flexiblas_set_num_threads",
             long: false,
         }],
-        clamp_after_dlopen: true,
+        clamp_anytime: true,
         managed: true,
     },
     Runtime {
@@ -319,7 +320,7 @@ pub const RUNTIMES: &[Runtime] = &[
         env: &[],
         setters: &[],
         controls: &[],
-        clamp_after_dlopen: true,
+        clamp_anytime: true,
         managed: true,
     },
     Runtime {
@@ -342,7 +343,7 @@ pub const RUNTIMES: &[Runtime] = &[
         ],
         setters: &[],
         controls: &[],
-        clamp_after_dlopen: true,
+        clamp_anytime: true,
         managed: false,
     },
 ];

@@ -173,12 +173,8 @@ pub fn init(settings: &Resolution) -> usize {
     info!("ledger {path}: budget {}, slot {slot}", ledger.budget());
     let _ = LEDGER_PATH.set(path);
     // Until it claims, a member starts from what it would get if it did.
-    let prospective = ledger::share(ledger.budget(), claimed_count(&ledger) + 1, 0);
+    let prospective = ledger::share(ledger.budget(), ledger.claimed() + 1, 0);
     settings.cap.min(prospective as usize).max(1)
-}
-
-fn claimed_count(ledger: &Ledger) -> u32 {
-    ledger.members().iter().filter(|m| m.claimed).count() as u32
 }
 
 /// The cap this process should have now.
@@ -206,6 +202,11 @@ pub fn claim() {
     if STEWARD.load(Acquire) {
         return;
     }
+    // Called from hooks: no panic may reach their C boundary.
+    let _ = std::panic::catch_unwind(claim_now);
+}
+
+fn claim_now() {
     let Some((ledger, slot)) = member() else {
         return;
     };
@@ -223,7 +224,8 @@ pub fn tick() {
         return;
     }
     if let Some(ledger) = ledger() {
-        follow(ledger);
+        // Called from hooks: no panic may reach their C boundary.
+        let _ = std::panic::catch_unwind(|| follow(ledger));
     }
 }
 
@@ -239,7 +241,7 @@ fn follow(ledger: Ledger) {
     // steward's (its lookups wait for the loader's lock, so for any
     // constructor in progress).
     cap::set_cap(target());
-    let contended = claimed_count(&ledger) > 1;
+    let contended = ledger.claimed() > 1;
     let budget_file = sys::getenv(c"THROTTLE_BUDGET_FILE").is_some();
     if ledger.budget() > 1
         && (contended || budget_file)

@@ -23,6 +23,10 @@ static OMP_GET_MAX_THREADS: Next = Next::new(c"omp_get_max_threads");
 
 /// The team size to pass for a region asking for `requested` (0: default).
 fn team_size(requested: c_uint) -> c_uint {
+    super::guarded(|| lowered_team(requested), || requested)
+}
+
+fn lowered_team(requested: c_uint) -> c_uint {
     if !init::active() {
         return requested;
     }

@@ -19,6 +19,10 @@ pub type Ret = MaybeUninit<i64>;
 
 /// The count to forward, and a note when it was lowered.
 fn granted(setter: &str, target: usize, requested: i64) -> i64 {
+    super::guarded(|| lowered(setter, target, requested), || requested)
+}
+
+fn lowered(setter: &str, target: usize, requested: i64) -> i64 {
     if !init::active() {
         return requested;
     }
@@ -124,11 +128,16 @@ pub unsafe fn ways(
     ir: i64,
 ) -> Ret {
     let requested = [jc, pc, ic, jr, ir];
-    let w = if init::active() {
-        clamp::ways(requested, cap::cap())
-    } else {
-        requested
-    };
+    let w = super::guarded(
+        || {
+            if init::active() {
+                clamp::ways(requested, cap::cap())
+            } else {
+                requested
+            }
+        },
+        || requested,
+    );
     if w != requested {
         info!("{setter}{requested:?} lowered to {w:?}");
     }

@@ -53,25 +53,31 @@ pub unsafe extern "C-unwind" fn tbb_create_global_control(control: *mut c_void) 
     let Some(real) = next_fn!(NEXT_CREATE, tbb_create_global_control, Hook) else {
         return;
     };
-    if init::active() && !control.is_null() {
-        // SAFETY: the caller's global_control, in the d1 layout above; it is
-        // being constructed by this very call, so nothing else reads it now.
-        let control = unsafe { &mut *control.cast::<GlobalControl>() };
-        let cap = cap::cap();
-        if control.param == MAX_ALLOWED_PARALLELISM && control.value > cap {
-            info!(
-                "tbb::global_control(max_allowed_parallelism, {}) lowered to {cap}",
-                control.value
-            );
-            events::clamp(
-                "tbb::global_control",
-                LIBRARY,
-                control.value as i64,
-                cap as i64,
-            );
-            control.value = cap;
-        }
-    }
+    // No panic may reach this C boundary: on one, forward the request as it is.
+    super::guarded(
+        || {
+            if init::active() && !control.is_null() {
+                // SAFETY: the caller's global_control, in the d1 layout above; it is
+                // being constructed by this very call, so nothing else reads it now.
+                let control = unsafe { &mut *control.cast::<GlobalControl>() };
+                let cap = cap::cap();
+                if control.param == MAX_ALLOWED_PARALLELISM && control.value > cap {
+                    info!(
+                        "tbb::global_control(max_allowed_parallelism, {}) lowered to {cap}",
+                        control.value
+                    );
+                    events::clamp(
+                        "tbb::global_control",
+                        LIBRARY,
+                        control.value as i64,
+                        cap as i64,
+                    );
+                    control.value = cap;
+                }
+            }
+        },
+        || (),
+    );
     // SAFETY: oneTBB's definition, with the caller's object.
     unsafe { real(control) }
 }
@@ -85,23 +91,29 @@ pub unsafe extern "C-unwind" fn tbb_initialize_task_arena(arena: *mut c_void) {
     let Some(real) = next_fn!(NEXT_INITIALIZE, tbb_initialize_task_arena, Hook) else {
         return;
     };
-    if init::active() && !arena.is_null() {
-        // SAFETY: the caller's task_arena_base, in the d1 layout above, being
-        // initialised by this call under oneTBB's once-guard.
-        let base = unsafe { &mut *arena.cast::<TaskArenaBase>() };
-        let cap = cap::cap() as i32;
-        let fresh = base.arena.is_null() && (0..=3).contains(&base.initialization_state);
-        if fresh && base.max_concurrency > cap && base.max_concurrency <= 1 << 20 {
-            info!("tbb::task_arena({}) lowered to {cap}", base.max_concurrency);
-            events::clamp(
-                "tbb::task_arena",
-                LIBRARY,
-                base.max_concurrency.into(),
-                cap.into(),
-            );
-            base.max_concurrency = cap;
-        }
-    }
+    // No panic may reach this C boundary: on one, forward the request as it is.
+    super::guarded(
+        || {
+            if init::active() && !arena.is_null() {
+                // SAFETY: the caller's task_arena_base, in the d1 layout above, being
+                // initialised by this call under oneTBB's once-guard.
+                let base = unsafe { &mut *arena.cast::<TaskArenaBase>() };
+                let cap = cap::cap() as i32;
+                let fresh = base.arena.is_null() && (0..=3).contains(&base.initialization_state);
+                if fresh && base.max_concurrency > cap && base.max_concurrency <= 1 << 20 {
+                    info!("tbb::task_arena({}) lowered to {cap}", base.max_concurrency);
+                    events::clamp(
+                        "tbb::task_arena",
+                        LIBRARY,
+                        base.max_concurrency.into(),
+                        cap.into(),
+                    );
+                    base.max_concurrency = cap;
+                }
+            }
+        },
+        || (),
+    );
     // SAFETY: oneTBB's definition, with the caller's object.
     unsafe { real(arena) }
 }
