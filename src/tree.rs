@@ -2,10 +2,13 @@
 //! a share on first real work, keep the share in force while others come and
 //! go, leave at exit. See ledger.rs for the table itself.
 //!
-//! The share is applied by a *steward*: one thread per working process,
+//! The share is put in force at once where it is read (the hooks read the
+//! cap live), and in runtime pools by a *steward*: a thread of a working
+//! process in a contended tree (another working member, a budget above 1) or
+//! watching a budget file; a process alone in its tree has none. It is
 //! created with libc's `pthread_create` (it is not the host's, and not
-//! counted), with every signal blocked so the host's signals never land on
-//! it. It sleeps on the ledger's generation (a futex shared by the tree) with
+//! counted), named `libthrottle`, with every signal blocked so the host's
+//! signals never land on it. It sleeps on the ledger's generation (a futex shared by the tree) with
 //! a 100 ms timeout, and on each wake reclaims dead members, re-reads a
 //! changed budget file, and puts this process's share in force: the thread
 //! cap and virtual CPU count (read live by the hooks), OpenMP teams (the
@@ -17,7 +20,7 @@ use crate::ledger::{self, Ledger};
 use crate::log::{info, warn};
 use crate::{active, cap, sys};
 use std::ffi::{c_void, CString};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering::*};
 
 const NONE: usize = usize::MAX;
 
@@ -30,6 +33,9 @@ static OWN_CAP: AtomicUsize = AtomicUsize::new(1);
 static CLAIMED: AtomicBool = AtomicBool::new(false);
 static STEWARD: AtomicBool = AtomicBool::new(false);
 static CREATOR: AtomicBool = AtomicBool::new(false);
+/// The ledger generation this process last acted on, to notice changes
+/// cheaply from the hooks while it has no steward.
+static SEEN: AtomicU32 = AtomicU32::new(u32::MAX);
 
 fn ledger() -> Option<Ledger> {
     let base = LEDGER.load(Acquire);
@@ -185,10 +191,6 @@ fn target() -> usize {
         None => own,
     }
 }
-
-/// The ledger generation this process last acted on, to notice changes
-/// cheaply from the hooks while it has no steward.
-static SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
 
 /// Called by the hooks on real work (a CPU-count query, a thread, a setter,
 /// an OpenMP region): the first time, this process takes its share; after
