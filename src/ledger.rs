@@ -14,7 +14,7 @@ use std::ffi::CString;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::*};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"THRTLDG1");
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 pub const SLOTS: usize = 1024;
 const HEADER_BYTES: usize = 64;
 const SLOT_BYTES: usize = 32;
@@ -47,7 +47,10 @@ struct Slot {
     start: AtomicU64,
     /// The share the process has put in force, for `throttle info`.
     applied: AtomicU32,
-    _pad: [u32; 3],
+    /// Its parent's pid when it joined: a member that is another's parent is
+    /// a launcher (a shell, `parallel`, `make`), never about to work.
+    ppid: AtomicI32,
+    _pad: [u32; 2],
 }
 
 const _: () = assert!(std::mem::size_of::<Header>() == HEADER_BYTES);
@@ -64,12 +67,72 @@ unsafe impl Send for Ledger {}
 // SAFETY: as above.
 unsafe impl Sync for Ledger {}
 
-/// One member as `throttle info` shows it (the library reads `claimed` only).
+/// Who works in a tree, as one member sees it: the members holding a share,
+/// and those that hold none yet but look about to claim one (young, busy
+/// processes that launch nobody: `Ledger::census`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Census {
+    pub claimed: u32,
+    pub pending: u32,
+    /// The asked member's rank among the claimed; a member that has not
+    /// claimed ranks as the first after them.
+    pub rank: Option<u32>,
+}
+
+impl Census {
+    /// Members that split the budget: the claimed, the pending, and the
+    /// asked member even if it has not claimed yet.
+    pub fn working(&self) -> u32 {
+        self.claimed + self.pending
+    }
+
+    /// The asked member's share of `budget` (None: no member was asked).
+    pub fn share(&self, budget: u32) -> Option<u32> {
+        self.rank.map(|r| share(budget, self.working(), r))
+    }
+}
+
+/// One member as `throttle info` shows it.
 #[allow(dead_code)]
 pub struct Member {
     pub pid: i32,
-    pub claimed: bool,
+    pub role: Role,
     pub applied: u32,
+}
+
+/// What a member is doing, as the census sees it.
+#[allow(dead_code)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Holds a share.
+    Working,
+    /// Holds none yet, but counts: young and busy (`about_to_work`).
+    AboutToWork,
+    /// The parent of another member: never counts.
+    Launcher,
+    /// Holds none and does not count.
+    Idle,
+}
+
+/// A member that has not claimed counts as about to work between these ages
+/// (ns), if busy.
+const PENDING_AGES: std::ops::Range<u64> = 20_000_000..2_000_000_000;
+
+/// Whether a member that has not claimed yet is about to, `now` (ns after
+/// boot): young (started 20 ms to 2 s ago, `start` in clock ticks after boot)
+/// and busy (a tenth of its age or more on a CPU). A tree's workers start
+/// together and claim one after another, each at its first CPU count (a
+/// Python process after importing numpy, some tens of ms in): counting the
+/// young, busy ones lets the first claimers take the share they will keep,
+/// instead of sizing their pools from the whole budget (OpenBLAS keeps
+/// threads it has started). A `tee`, a `sleep`, a shell waiting for its
+/// children is not busy; a short command (`ls`) is gone before it counts;
+/// a busy process that never claims stops counting at 2 s, and the shares
+/// grow back then.
+pub fn about_to_work(now: u64, pid: i32, start: u64) -> bool {
+    let age = now.saturating_sub(crate::sys::ticks_to_ns(start));
+    PENDING_AGES.contains(&age)
+        && crate::sys::process_cpu_ns(pid).is_some_and(|cpu| cpu.saturating_mul(10) >= age)
 }
 
 /// The share of claimed member number `rank` (0-based, in slot order) when
@@ -234,9 +297,10 @@ impl Ledger {
         crate::sys::futex_wake_all_shared(g);
     }
 
-    /// Takes a slot for process `pid` started at `start`: the one it already
-    /// has (after an `exec`, the same process joins again), else a free one.
-    pub fn join(&self, pid: i32, start: u64) -> Option<usize> {
+    /// Takes a slot for process `pid` (child of `ppid`) started at `start`:
+    /// the one it already has (after an `exec`, the same process joins
+    /// again), else a free one.
+    pub fn join(&self, pid: i32, ppid: i32, start: u64) -> Option<usize> {
         for i in 0..SLOTS {
             let s = self.slot(i);
             let state = s.state.load(Acquire);
@@ -254,11 +318,14 @@ impl Ledger {
                 .is_ok()
             {
                 s.pid.store(pid, Release);
+                s.ppid.store(ppid, Release);
                 s.start.store(start, Release);
                 s.applied.store(0, Release);
                 s.state.store(MEMBER, Release);
-                // A member that has not claimed changes nobody's share: the tree
-                // is not woken.
+                // Not woken for a member that has not claimed: if it turns
+                // out busy, the stewards' census counts it on their next
+                // round; a short command (`ls` from a script) never moves
+                // anybody's pools.
                 return Some(i);
             }
         }
@@ -300,26 +367,57 @@ impl Ledger {
         self.slot(slot).applied.store(share, Release);
     }
 
-    /// How many members hold a share.
-    pub fn claimed(&self) -> u32 {
-        (0..SLOTS)
-            .filter(|&i| self.slot(i).state.load(Acquire) == CLAIMED)
-            .count() as u32
-    }
-
-    /// This member's share, or `None` while it has not claimed one.
-    pub fn share_of(&self, slot: usize) -> Option<u32> {
-        let mut claimed = 0;
-        let mut rank = None;
+    /// Who works in the tree as `asked` sees it, the asked member counted as
+    /// working whether it has claimed or not. A member that has not claimed
+    /// counts as pending when `about_to_work(pid, start)` says so and it is
+    /// no member's parent: launchers wait for their children, they do not
+    /// compute beside them.
+    pub fn census(&self, asked: Option<usize>, about_to_work: impl Fn(i32, u64) -> bool) -> Census {
+        let mut c = Census {
+            claimed: 0,
+            pending: 0,
+            rank: None,
+        };
         for i in 0..SLOTS {
-            if self.slot(i).state.load(Acquire) == CLAIMED {
-                if i == slot {
-                    rank = Some(claimed);
+            let s = self.slot(i);
+            match s.state.load(Acquire) {
+                CLAIMED => {
+                    if asked == Some(i) {
+                        c.rank = Some(c.claimed);
+                    }
+                    c.claimed += 1;
                 }
-                claimed += 1;
+                MEMBER if asked == Some(i) => c.pending += 1,
+                MEMBER => {
+                    let pid = s.pid.load(Acquire);
+                    if pid > 0 && !self.is_parent(pid) && about_to_work(pid, s.start.load(Acquire))
+                    {
+                        c.pending += 1;
+                    }
+                }
+                _ => {}
             }
         }
-        rank.map(|r| share(self.budget(), claimed, r))
+        if let Some(i) = asked {
+            if c.rank.is_none() && self.slot(i).state.load(Acquire) == MEMBER {
+                c.rank = Some(c.claimed);
+            }
+        }
+        c
+    }
+
+    /// The census with unclaimed members judged by [`about_to_work`] now.
+    pub fn census_now(&self, asked: Option<usize>) -> Census {
+        let now = crate::sys::boot_ns();
+        self.census(asked, |pid, start| about_to_work(now, pid, start))
+    }
+
+    /// Whether `pid` is the parent of a member.
+    fn is_parent(&self, pid: i32) -> bool {
+        (0..SLOTS).any(|i| {
+            let s = self.slot(i);
+            matches!(s.state.load(Acquire), MEMBER | CLAIMED) && s.ppid.load(Acquire) == pid
+        })
     }
 
     /// The claimed rank of `slot`, which spreads members over the CPUs.
@@ -366,13 +464,22 @@ impl Ledger {
     /// Every member, for `throttle info`.
     #[allow(dead_code)]
     pub fn members(&self) -> Vec<Member> {
+        let now = crate::sys::boot_ns();
         (0..SLOTS)
             .filter_map(|i| {
                 let s = self.slot(i);
                 let state = s.state.load(Acquire);
-                (state == MEMBER || state == CLAIMED).then(|| Member {
-                    pid: s.pid.load(Acquire),
-                    claimed: state == CLAIMED,
+                let pid = s.pid.load(Acquire);
+                let role = match state {
+                    CLAIMED => Role::Working,
+                    MEMBER if self.is_parent(pid) => Role::Launcher,
+                    MEMBER if about_to_work(now, pid, s.start.load(Acquire)) => Role::AboutToWork,
+                    MEMBER => Role::Idle,
+                    _ => return None,
+                };
+                Some(Member {
+                    pid,
+                    role,
                     applied: s.applied.load(Acquire),
                 })
             })
@@ -419,6 +526,13 @@ mod tests {
         )
     }
 
+    /// The share of `slot` when no unclaimed member looks about to work.
+    fn share_alone(ledger: &Ledger, slot: usize) -> Option<u32> {
+        ledger
+            .census(Some(slot), |_, _| false)
+            .share(ledger.budget())
+    }
+
     #[test]
     fn members_join_claim_leave_and_are_reclaimed() {
         let path = temp_path("life");
@@ -426,33 +540,76 @@ mod tests {
         let ledger = Ledger::create(&path, 4).unwrap();
         assert!(Ledger::create(&path, 4).is_err(), "O_EXCL");
         let other = Ledger::open(&path).unwrap();
-        let a = ledger.join(100, 1).unwrap();
-        let b = other.join(200, 2).unwrap();
+        let a = ledger.join(100, 1, 1).unwrap();
+        let b = other.join(200, 1, 2).unwrap();
         assert_eq!(
-            ledger.join(100, 1),
+            ledger.join(100, 1, 1),
             Some(a),
             "the same process joins its own slot again"
         );
         assert_eq!(
-            ledger.share_of(a),
-            None,
+            ledger.census(None, |_, _| false).claimed,
+            0,
             "members hold nothing until they claim"
         );
+        assert_eq!(share_alone(&ledger, a), Some(4), "what a would get alone");
         ledger.claim(a);
-        assert_eq!(ledger.share_of(a), Some(4));
+        assert_eq!(share_alone(&ledger, a), Some(4));
         other.claim(b);
-        assert_eq!((ledger.share_of(a), ledger.share_of(b)), (Some(2), Some(2)));
+        assert_eq!(
+            (share_alone(&ledger, a), share_alone(&ledger, b)),
+            (Some(2), Some(2))
+        );
         assert_eq!(ledger.rank_of(b), Some(1));
         // pid 200 now has another start time: it died and the pid was reused.
         assert_eq!(
             ledger.reclaim(|pid| Some(if pid == 200 { 99 } else { 1 })),
             1
         );
-        assert_eq!(ledger.share_of(a), Some(4));
+        assert_eq!(share_alone(&ledger, a), Some(4));
         ledger.leave(a, 100);
         assert!(!ledger.any_member());
         ledger.set_budget(1);
         assert_eq!(other.budget(), 1);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Members that have not claimed count when they look about to work,
+    /// unless they launched another member.
+    #[test]
+    fn the_census_counts_busy_members_but_not_launchers() {
+        let path = temp_path("census");
+        let _ = std::fs::remove_file(&path);
+        let ledger = Ledger::create(&path, 12).unwrap();
+        let shell = ledger.join(10, 1, 1).unwrap();
+        let workers: Vec<usize> = (0..6)
+            .map(|i| ledger.join(20 + i, 10, 2).unwrap())
+            .collect();
+        let busy = |pid: i32, _| pid != 25;
+        ledger.claim(workers[0]);
+        let c = ledger.census(Some(workers[0]), busy);
+        assert_eq!(
+            (c.claimed, c.pending, c.rank),
+            (1, 4, Some(0)),
+            "the shell launched them (never pending), pid 25 is idle"
+        );
+        assert_eq!(c.share(12), Some(3), "12 over 5");
+        let c = ledger.census(Some(workers[5]), busy);
+        assert_eq!(
+            (c.claimed, c.pending, c.rank),
+            (1, 5, Some(1)),
+            "the asked member counts, idle or not, after the claimed"
+        );
+        for &w in &workers[1..] {
+            ledger.claim(w);
+        }
+        let c = ledger.census(Some(workers[3]), |_, _| true);
+        assert_eq!((c.claimed, c.pending, c.rank), (6, 0, Some(3)));
+        assert_eq!(c.share(2), Some(1));
+        assert_eq!(ledger.census(None, |_, _| true).share(2), None);
+        ledger.leave(shell, 10);
+        let c = ledger.census(None, |_, _| true);
+        assert_eq!((c.claimed, c.pending), (6, 0));
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -140,6 +140,47 @@ pub fn start_time(pid: libc::pid_t) -> Option<u64> {
     rest.split(' ').nth(19)?.parse().ok()
 }
 
+/// A process's CPU time so far (all its threads, user and system), in ns:
+/// the kernel's process CPU clock, exact where /proc's ticks are 10 ms.
+pub fn process_cpu_ns(pid: libc::pid_t) -> Option<u64> {
+    let mut clock: libc::clockid_t = 0;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: both out-parameters are valid for writes.
+    let ok = unsafe {
+        libc::clock_getcpuclockid(pid, &mut clock) == 0 && libc::clock_gettime(clock, &mut ts) == 0
+    };
+    ok.then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// Clock ticks per second, as /proc counts them (from the kernel's auxiliary
+/// vector: `sysconf` here would be our own hook).
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    match unsafe { libc::getauxval(libc::AT_CLKTCK) } {
+        0 => 100,
+        hz => hz,
+    }
+}
+
+/// A start time from /proc (clock ticks after boot), in ns after boot.
+pub fn ticks_to_ns(ticks: u64) -> u64 {
+    ticks.saturating_mul(1_000_000_000 / clock_ticks_per_second())
+}
+
+/// Now, in ns after boot: the clock of /proc's start times.
+pub fn boot_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Calls `f` with each thread id of this process, from `/proc/self/task`.
 /// Returns false when the directory cannot be read.
 pub fn for_each_task(mut f: impl FnMut(libc::pid_t)) -> bool {
@@ -301,6 +342,17 @@ mod tests {
         let me = start_time(getpid()).unwrap();
         assert_eq!(start_time(getpid()), Some(me));
         assert_eq!(start_time(i32::MAX), None);
+        assert!(boot_ns() >= ticks_to_ns(me), "started before now");
+        // The process clock moves with work (spin until it has moved 20 ms).
+        let before = process_cpu_ns(getpid()).unwrap();
+        let spun = std::time::Instant::now();
+        while process_cpu_ns(getpid()).unwrap() < before + 20_000_000 {
+            assert!(spun.elapsed().as_secs() < 30, "CPU clock stuck at {before}");
+        }
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id() as libc::pid_t;
+        child.wait().unwrap();
+        assert_eq!(process_cpu_ns(gone), None, "a reaped child has no clock");
     }
 
     #[test]

@@ -2,22 +2,29 @@
 //! a share on first real work, keep the share in force while others come and
 //! go, leave at exit. See ledger.rs for the table itself.
 //!
+//! A share is the budget split over the tree's working members: those that
+//! claimed, and those about to (young, busy, launching nobody: see
+//! `about_to_work`), so that processes started together size their pools
+//! from the share they will keep.
+//!
 //! The share is put in force at once where it is read (the hooks read the
 //! cap live), and in runtime pools by a *steward*: a thread of a working
-//! process in a contended tree (another working member, a budget above 1) or
-//! watching a budget file; a process alone in its tree has none. It is
-//! created with libc's `pthread_create` (it is not the host's, and not
-//! counted), named `libthrottle`, with every signal blocked so the host's
-//! signals never land on it. It sleeps on the ledger's generation (a futex shared by the tree) with
-//! a 100 ms timeout, and on each wake reclaims dead members, re-reads a
-//! changed budget file, and puts this process's share in force: the thread
-//! cap and virtual CPU count (read live by the hooks), OpenMP teams (the
-//! GOMP hooks read the cap at each region), and the pools of loaded runtimes
-//! (through their own setters, as active clamping does).
+//! process whose share can change in a way it must follow (see `follow`), or
+//! that watches a budget file. A process alone in its tree has none, nor has
+//! one at a share of 1 in a tree with more working members than budget. The
+//! steward is created with libc's `pthread_create` (it is not the host's,
+//! and not counted), named `libthrottle`, with every signal blocked so the
+//! host's signals never land on it. It sleeps on the ledger's generation (a
+//! futex shared by the tree) with a 100 ms timeout, and on each wake
+//! reclaims dead members, re-reads a changed budget file, and puts this
+//! process's share in force: the thread cap and virtual CPU count (read live
+//! by the hooks), OpenMP teams (the GOMP hooks read the cap at each region),
+//! and the pools of loaded runtimes (through their own setters, as active
+//! clamping does).
 
 use crate::config::{self, Resolution, Scope};
 use crate::ledger::{self, Ledger};
-use crate::log::{info, warn};
+use crate::log::{debug, info, warn};
 use crate::{active, cap, sys};
 use std::ffi::{c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering::*};
@@ -163,7 +170,8 @@ pub fn init(settings: &Resolution) -> usize {
         }
     };
     let pid = sys::getpid();
-    let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, start)) else {
+    let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, parent(), start))
+    else {
         warn!(
             "ledger '{path}' is full; using a per-process cap of {}",
             settings.cap
@@ -179,17 +187,27 @@ pub fn init(settings: &Resolution) -> usize {
     info!("ledger {path}: budget {}, slot {slot}", ledger.budget());
     let _ = LEDGER_PATH.set(path);
     // Until it claims, a member starts from what it would get if it did.
-    let prospective = ledger::share(ledger.budget(), ledger.claimed() + 1, 0);
-    settings.cap.min(prospective as usize).max(1)
+    target()
 }
 
-/// The cap this process should have now.
-fn target() -> usize {
+fn parent() -> i32 {
+    // SAFETY: getppid has no preconditions.
+    unsafe { libc::getppid() }
+}
+
+/// The cap this process should have now, and what the tree says of it.
+fn target_and_census() -> (usize, Option<(Ledger, ledger::Census)>) {
     let own = OWN_CAP.load(Relaxed);
-    match member().and_then(|(l, slot)| l.share_of(slot)) {
-        Some(share) => own.min(share as usize).max(1),
-        None => own,
-    }
+    let Some((ledger, slot)) = member() else {
+        return (own, None);
+    };
+    let c = ledger.census_now(Some(slot));
+    let share = c.share(ledger.budget()).unwrap_or(1) as usize;
+    (own.min(share).max(1), Some((ledger, c)))
+}
+
+fn target() -> usize {
+    target_and_census().0
 }
 
 /// Called by the hooks on real work (a CPU-count query, a thread, a setter,
@@ -231,8 +249,13 @@ pub fn tick() {
     }
 }
 
-/// Applies a change of the ledger, if any, and starts the steward once the
-/// tree is contended.
+/// Applies a change of the ledger, if any, and starts the steward when this
+/// process's share can change in a way it must follow: it holds more than 1
+/// (others joining shrink it), or one member fewer would give it more, or a
+/// budget file is watched. A process at 1 in a tree with more working
+/// members than budget gets none: no extra thread beside its main one, so
+/// the tree runs max(B, P) threads; it follows the tree at its next hooked
+/// call instead.
 fn follow(ledger: Ledger) {
     let generation = ledger.generation().load(Acquire);
     if SEEN.swap(generation, AcqRel) == generation {
@@ -242,14 +265,27 @@ fn follow(ledger: Ledger) {
     // constructor, whose setters must not be called yet. Pools are the
     // steward's (its lookups wait for the loader's lock, so for any
     // constructor in progress).
-    cap::set_cap(target());
-    let contended = ledger.claimed() > 1;
+    let (cap, census) = target_and_census();
+    cap::set_cap(cap);
+    let Some((_, census)) = census else {
+        return;
+    };
+    let budget = ledger.budget();
+    let own = OWN_CAP.load(Relaxed);
+    let one_fewer = own.min(ledger::share(budget, census.working().saturating_sub(1), 0) as usize);
+    let may_change = budget > 1 && census.working() > 1 && (cap > 1 || one_fewer > cap);
     let budget_file = sys::getenv(c"THROTTLE_BUDGET_FILE").is_some();
-    if ledger.budget() > 1
-        && (contended || budget_file)
-        && !STEWARD.swap(true, AcqRel)
-        && !start_steward()
-    {
+    debug!(
+        "tree: budget {budget}, {} claimed and {} about to work: cap {cap}{}",
+        census.claimed,
+        census.pending,
+        if may_change || budget_file {
+            ", steward"
+        } else {
+            ""
+        }
+    );
+    if (may_change || budget_file) && !STEWARD.swap(true, AcqRel) && !start_steward() {
         warn!("cannot start the ledger's steward thread; this process keeps its current share");
     }
 }
@@ -373,7 +409,8 @@ pub fn after_fork_child() {
     };
     let pid = sys::getpid();
     PID.store(pid, Relaxed);
-    let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, start)) else {
+    let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, parent(), start))
+    else {
         return;
     };
     SLOT.store(slot, Release);

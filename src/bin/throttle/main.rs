@@ -314,22 +314,31 @@ fn print_ledger(r: &config::Resolution) {
         }
     };
     let members = ledger.members();
-    let working = members.iter().filter(|m| m.claimed).count();
+    let count = |role| members.iter().filter(|m| m.role == role).count();
+    let (working, about) = (
+        count(ledger::Role::Working),
+        count(ledger::Role::AboutToWork),
+    );
     println!("ledger:    {path}");
     println!(
-        "           budget {} shared by {working} working of {} member processes",
+        "           budget {} shared by {working} working and {about} about to work, of {} member processes",
         ledger.budget(),
         members.len()
     );
-    println!("    pid  share  command");
+    println!("    pid  state          share  command");
     for m in &members {
         let command = std::fs::read_to_string(format!("/proc/{}/comm", m.pid)).unwrap_or_default();
-        let share = if m.claimed {
-            m.applied.max(1).to_string()
-        } else {
-            "-".to_string()
+        let (state, share) = match m.role {
+            ledger::Role::Working => ("working", m.applied.max(1).to_string()),
+            ledger::Role::AboutToWork => ("about to work", "-".to_string()),
+            ledger::Role::Launcher => ("launcher", "-".to_string()),
+            ledger::Role::Idle => ("idle", "-".to_string()),
         };
-        println!("  {:>5}  {:>5}  {}", m.pid, share, command.trim());
+        println!(
+            "  {:>5}  {state:<13}  {share:>5}  {}",
+            m.pid,
+            command.trim()
+        );
     }
 }
 
