@@ -16,10 +16,129 @@ use crate::log::info;
 use crate::runtimes::{self, Control};
 use crate::{cap, events, init, loaded};
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
 static LAST_ADDS: AtomicU64 = AtomicU64::new(0);
 static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// A getter and setter of a runtime that may be called at any time, as
+/// `clamp_loaded` or `set_pools` last found them, for lowering pools inside
+/// `fork` without asking the loader (see `before_fork`).
+struct Remembered {
+    get: AtomicUsize,
+    set: AtomicUsize,
+    long: AtomicBool,
+}
+
+static REMEMBERED: [Remembered; 16] = [const {
+    Remembered {
+        get: AtomicUsize::new(0),
+        set: AtomicUsize::new(0),
+        long: AtomicBool::new(false),
+    }
+}; 16];
+
+/// Called under BUSY only (one writer at a time). A runtime seen for the
+/// first time gets a `fork` handler registered after its own (see
+/// `before_fork`).
+fn remember(get: usize, set: usize, long: bool) {
+    for r in &REMEMBERED {
+        match r.set.load(Acquire) {
+            0 => {
+                r.get.store(get, Relaxed);
+                r.long.store(long, Relaxed);
+                r.set.store(set, Release);
+                // SAFETY: registering handlers with no arguments, that only
+                // touch atomics and remembered setters (see `before_fork`).
+                unsafe { libc::pthread_atfork(Some(before_fork), None, None) };
+                return;
+            }
+            known if known == set => return,
+            _ => {}
+        }
+    }
+}
+
+/// Set by the first `before_fork` of a `fork`, cleared after it.
+static FORK_LOWERED: AtomicBool = AtomicBool::new(false);
+
+/// A `fork` prepare handler. A child of a working process is a worker (a
+/// `multiprocessing` pool's) that takes a share of its own, and it inherits
+/// the parent's pool sizes: lowered in the child, OpenBLAS would start its
+/// threads again to do so (it restarts its pool lazily after a fork, even
+/// in its setter), and nothing in a numpy loop calls the library again. So
+/// the pools are lowered here, in the parent, to the share the child will
+/// have, while the runtimes' own threads still run: prepare handlers run
+/// last-registered first, and one is registered after each runtime is
+/// found (after its constructor registered its own, which shuts OpenBLAS's
+/// pool down), so the first of ours to run comes before every remembered
+/// runtime's. The later ones, and any runtime found later, do nothing: the
+/// first lowers them all. The parent's own share drops as the child claims;
+/// its steward raises it again when the child leaves.
+extern "C" fn before_fork() {
+    if FORK_LOWERED.swap(true, AcqRel) {
+        return;
+    }
+    // No panic may cross this C boundary.
+    let _ = std::panic::catch_unwind(|| {
+        if let Some(share) = crate::tree::share_of_next_child() {
+            lower_remembered(share as i64);
+        }
+    });
+}
+
+/// After a `fork`, in the parent and in the child.
+pub fn after_fork() {
+    FORK_LOWERED.store(false, Release);
+}
+
+/// In a `fork` child: the steward that may have been setting pools is not in
+/// this process, so pools are free again.
+pub fn after_fork_child() {
+    BUSY.store(false, Release);
+    after_fork();
+}
+
+fn lower_remembered(cap: i64) {
+    for r in &REMEMBERED {
+        let set = r.set.load(Acquire);
+        if set == 0 {
+            break;
+        }
+        let get = r.get.load(Relaxed);
+        // SAFETY: a runtime's own getter and setter, found in this process
+        // image by `remember` (runtimes that may be called at any time,
+        // never unloaded, as no runtime of the registry is).
+        unsafe { lower(get, set, r.long.load(Relaxed), cap) };
+    }
+}
+
+/// Calls the setter with `cap` if the getter says the pool is larger;
+/// returns the size it had. `long`: the `dim_t` (int64) prototypes.
+///
+/// # Safety
+/// `get` and `set` must be a runtime's `int f(void)` / `void f(int)` getter
+/// and setter (`int64` with `long`).
+unsafe fn lower(get: usize, set: usize, long: bool, cap: i64) -> Option<i64> {
+    if long {
+        let current = std::mem::transmute::<usize, unsafe extern "C" fn() -> i64>(get)();
+        (current > cap).then(|| {
+            std::mem::transmute::<usize, unsafe extern "C" fn(i64)>(set)(cap);
+            current
+        })
+    } else {
+        let current = i64::from(std::mem::transmute::<
+            usize,
+            unsafe extern "C" fn() -> libc::c_int,
+        >(get)());
+        (current > cap).then(|| {
+            std::mem::transmute::<usize, unsafe extern "C" fn(libc::c_int)>(set)(
+                cap as libc::c_int,
+            );
+            current
+        })
+    }
+}
 
 /// Brings every loaded runtime's pool down to the cap. `at_load` is true
 /// only from libthrottle's constructor; after a `dlopen`, runtimes that load
@@ -41,7 +160,7 @@ pub fn clamp_loaded(at_load: bool) {
             continue;
         }
         for control in runtime.controls {
-            if let Some(current) = apply(object, control, cap) {
+            if let Some(current) = apply(object, control, cap, runtime.clamp_anytime) {
                 let library = object.path.to_string_lossy();
                 info!(
                     "{} in {library}: pool of {current} brought down to {cap}",
@@ -55,33 +174,18 @@ pub fn clamp_loaded(at_load: bool) {
 }
 
 /// Sets one runtime's pool to `cap` if its getter says it is larger; returns
-/// the size it had.
-fn apply(object: &loaded::Object, control: &Control, cap: i64) -> Option<i64> {
+/// the size it had. `anytime`: the runtime may be called at any time, so
+/// its getter and setter are remembered for fork children.
+fn apply(object: &loaded::Object, control: &Control, cap: i64, anytime: bool) -> Option<i64> {
     let get = loaded::symbol_in(object, &CString::new(control.get).ok()?)?;
     let set = loaded::symbol_in(object, &CString::new(control.set).ok()?)?;
+    if anytime {
+        remember(get, set, control.long);
+    }
     // SAFETY: both are this library's own definitions of the registry's
     // getter and setter, whose prototypes are `int f(void)`/`void f(int)`,
     // or with `dim_t` (int64) when `long` is set.
-    unsafe {
-        if control.long {
-            let current = std::mem::transmute::<usize, unsafe extern "C" fn() -> i64>(get)();
-            (current > cap).then(|| {
-                std::mem::transmute::<usize, unsafe extern "C" fn(i64)>(set)(cap);
-                current
-            })
-        } else {
-            let current = i64::from(std::mem::transmute::<
-                usize,
-                unsafe extern "C" fn() -> libc::c_int,
-            >(get)());
-            (current > cap).then(|| {
-                std::mem::transmute::<usize, unsafe extern "C" fn(libc::c_int)>(set)(
-                    cap as libc::c_int,
-                );
-                current
-            })
-        }
-    }
+    unsafe { lower(get, set, control.long, cap) }
 }
 
 /// The most threads the program itself last asked a runtime for: when a
@@ -121,6 +225,7 @@ pub fn set_pools(share: usize) {
 fn set_to(object: &loaded::Object, control: &Control, target: i64) -> Option<()> {
     let get = loaded::symbol_in(object, &CString::new(control.get).ok()?)?;
     let set = loaded::symbol_in(object, &CString::new(control.set).ok()?)?;
+    remember(get, set, control.long);
     // SAFETY: as in `apply`: the library's own getter and setter.
     unsafe {
         if control.long {

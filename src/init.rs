@@ -100,8 +100,8 @@ fn run() -> bool {
         warn!("cannot allocate a thread-specific key; not enforcing");
         return false;
     }
-    // SAFETY: registering a handler with no arguments; it only resets atomics.
-    unsafe { libc::pthread_atfork(None, None, Some(after_fork_child)) };
+    // SAFETY: registering handlers with no arguments; they reset atomics.
+    unsafe { libc::pthread_atfork(None, Some(after_fork_parent), Some(after_fork_child)) };
     // SAFETY: written once, here, before STATE becomes ACTIVE and so before
     // anything reads it.
     unsafe { SOURCE = source_label(&settings) };
@@ -236,8 +236,13 @@ fn parse_saved(raw: &[u8]) -> Vec<Saved> {
         .collect()
 }
 
+extern "C" fn after_fork_parent() {
+    crate::active::after_fork();
+}
+
 extern "C" fn after_fork_child() {
     cap::after_fork_child();
+    crate::active::after_fork_child();
     let _ = std::panic::catch_unwind(crate::tree::after_fork_child);
     events::after_fork_child();
 }

@@ -40,6 +40,9 @@ static OWN_CAP: AtomicUsize = AtomicUsize::new(1);
 static CLAIMED: AtomicBool = AtomicBool::new(false);
 static STEWARD: AtomicBool = AtomicBool::new(false);
 static CREATOR: AtomicBool = AtomicBool::new(false);
+/// The highest cap this process has had since it claimed: its runtimes may
+/// have sized their pools from it.
+static PEAK_CAP: AtomicUsize = AtomicUsize::new(0);
 /// The ledger generation this process last acted on, to notice changes
 /// cheaply from the hooks while it has no steward.
 static SEEN: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -251,8 +254,9 @@ pub fn tick() {
 
 /// Applies a change of the ledger, if any, and starts the steward when this
 /// process's share can change in a way it must follow: it holds more than 1
-/// (others joining shrink it), or one member fewer would give it more, or a
-/// budget file is watched. A process at 1 in a tree with more working
+/// (others joining shrink it), or one member fewer would give it more, or
+/// its pools may be above it (sized from a higher share), or a budget file
+/// is watched. A process at 1 in a tree with more working
 /// members than budget gets none: no extra thread beside its main one, so
 /// the tree runs max(B, P) threads; it follows the tree at its next hooked
 /// call instead.
@@ -273,7 +277,11 @@ fn follow(ledger: Ledger) {
     let budget = ledger.budget();
     let own = OWN_CAP.load(Relaxed);
     let one_fewer = own.min(ledger::share(budget, census.working().saturating_sub(1), 0) as usize);
-    let may_change = budget > 1 && census.working() > 1 && (cap > 1 || one_fewer > cap);
+    // Pools sized while the cap was higher (this process claimed alone, then
+    // others joined) are brought down by the steward only.
+    let pools_above = PEAK_CAP.fetch_max(cap, AcqRel) > cap;
+    let may_change =
+        pools_above || (budget > 1 && census.working() > 1 && (cap > 1 || one_fewer > cap));
     let budget_file = sys::getenv(c"THROTTLE_BUDGET_FILE").is_some();
     debug!(
         "tree: budget {budget}, {} claimed and {} about to work: cap {cap}{}",
@@ -288,6 +296,19 @@ fn follow(ledger: Ledger) {
     if (may_change || budget_file) && !STEWARD.swap(true, AcqRel) && !start_steward() {
         warn!("cannot start the ledger's steward thread; this process keeps its current share");
     }
+}
+
+/// Inside `fork`, in a working parent: the share its child will have (the
+/// child claims at once), counting it as one more working member.
+pub fn share_of_next_child() -> Option<usize> {
+    if !CLAIMED.load(Acquire) {
+        return None;
+    }
+    let (ledger, slot) = member()?;
+    let c = ledger.census_now(Some(slot));
+    let working = c.working() + 1;
+    let share = ledger::share(ledger.budget(), working, working - 1) as usize;
+    Some(OWN_CAP.load(Relaxed).min(share).max(1))
 }
 
 /// A seed that spreads this process's CPUs away from its tree's others: its
@@ -396,11 +417,14 @@ pub fn leave() {
 }
 
 /// In a `fork` child: a new process, so a new member. A child of a working
-/// process works too (a `multiprocessing` worker): it claims at once, and
-/// starts its steward at its next hook.
+/// process works too (a `multiprocessing` worker): it claims at once, with
+/// pools the parent lowered to its share just before the fork (see
+/// `active::before_fork`), and starts its steward (if it needs one) at its
+/// next hook.
 pub fn after_fork_child() {
     let was_claimed = CLAIMED.swap(false, Relaxed);
     STEWARD.store(false, Relaxed);
+    PEAK_CAP.store(0, Relaxed);
     SEEN.store(u32::MAX, Relaxed);
     CREATOR.store(false, Relaxed);
     SLOT.store(NONE, Release);
@@ -417,6 +441,8 @@ pub fn after_fork_child() {
     if was_claimed {
         CLAIMED.store(true, Relaxed);
         ledger.claim(slot);
-        cap::set_cap(target());
+        let cap = target();
+        cap::set_cap(cap);
+        PEAK_CAP.store(cap, Relaxed);
     }
 }

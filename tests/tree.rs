@@ -576,6 +576,79 @@ fn scope_process_gives_every_process_the_whole_budget() {
     );
 }
 
+/// Seed 003's shape: a numpy parent alone in its tree sizes its pool from the
+/// whole budget, then starts a `multiprocessing.Pool`. Each worker is a fork
+/// child: it must start at its own share, before its first BLAS call (it
+/// inherits the parent's pool size, and nothing in a numpy loop would call
+/// the library again), so the witness reads 1 and no OpenBLAS thread is ever
+/// started in a worker. When the workers are gone (they end by `os._exit`,
+/// without a goodbye) the parent's pool grows back.
+#[test]
+fn pool_workers_start_at_their_share_and_the_parent_grows_back() {
+    const SCRIPT: &str = r#"
+import os, time
+import numpy, threadpoolctl
+from multiprocessing import Pool
+
+def pools():
+    return ",".join(str(p["num_threads"]) for p in threadpoolctl.threadpool_info()
+                    if p["internal_api"] == "openblas")
+
+def task(i):
+    first = pools()
+    a = numpy.ones((256, 256))
+    ok = bool(((a @ a) == 256.0).all())
+    return "%d:%s:%d:%s" % (os.getpid(), first, len(os.listdir("/proc/self/task")), ok)
+
+if __name__ == "__main__":
+    a = numpy.ones((256, 256))
+    a @ a
+    print("parent_before=%s" % pools(), flush=True)
+    with Pool(2) as p:
+        print("workers=%s" % " ".join(p.map(task, range(4), chunksize=1)), flush=True)
+    limit = time.monotonic() + 10
+    while pools() != "2" and time.monotonic() < limit:
+        time.sleep(0.05)
+    print("parent_after=%s" % pools(), flush=True)
+"#;
+    let _serial = serial();
+    if cpus() < 2 {
+        eprintln!("skipped: one CPU, a parent's pool of 2 cannot be seen");
+        return;
+    }
+    let out = Run::new(python())
+        .args(["-c", SCRIPT])
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .run();
+    out.assert_success();
+    assert_eq!(
+        out.get("parent_before"),
+        "2",
+        "alone: the whole budget\n{out}"
+    );
+    let workers = out.get("workers");
+    let results: Vec<Vec<&str>> = workers
+        .split_whitespace()
+        .map(|w| w.split(':').collect())
+        .collect();
+    assert_eq!(results.len(), 4, "{out}");
+    for r in &results {
+        assert_eq!(
+            r.get(1..4),
+            Some(&["1", "1", "True"][..]),
+            "worker {}: pool at its first task, live threads after a product, \
+             product right (B=2 over the parent and 2 workers: 1 each)\n{out}",
+            r[0]
+        );
+    }
+    assert_eq!(
+        out.get("parent_after"),
+        "2",
+        "the parent's pool should grow back to 2 once its workers are gone\n{out}"
+    );
+}
+
 /// Two processes share B; one is killed with SIGKILL (so it never says
 /// goodbye); the survivor's pool grows back to the whole budget.
 ///
