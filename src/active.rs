@@ -75,10 +75,14 @@ static FORK_LOWERED: AtomicBool = AtomicBool::new(false);
 /// runtime's. The later ones, and any runtime found later, do nothing: the
 /// first lowers them all. The parent's own share drops as the child claims;
 /// its steward raises it again when the child leaves.
+///
+/// If the steward is setting pools at that moment, nothing is lowered: two
+/// threads never call a runtime's setters at once.
 extern "C" fn before_fork() {
-    if FORK_LOWERED.swap(true, AcqRel) {
+    if FORK_LOWERED.swap(true, AcqRel) || BUSY.swap(true, Acquire) {
         return;
     }
+    FORK_HOLDS_BUSY.store(true, Relaxed);
     // No panic may cross this C boundary.
     let _ = std::panic::catch_unwind(|| {
         if let Some(share) = crate::tree::share_of_next_child() {
@@ -87,16 +91,23 @@ extern "C" fn before_fork() {
     });
 }
 
-/// After a `fork`, in the parent and in the child.
-pub fn after_fork() {
+/// Set while `before_fork` holds BUSY, until the fork is over.
+static FORK_HOLDS_BUSY: AtomicBool = AtomicBool::new(false);
+
+/// After a `fork`, in the parent.
+pub fn after_fork_parent() {
+    if FORK_HOLDS_BUSY.swap(false, Relaxed) {
+        BUSY.store(false, Release);
+    }
     FORK_LOWERED.store(false, Release);
 }
 
 /// In a `fork` child: the steward that may have been setting pools is not in
 /// this process, so pools are free again.
 pub fn after_fork_child() {
+    FORK_HOLDS_BUSY.store(false, Relaxed);
     BUSY.store(false, Release);
-    after_fork();
+    FORK_LOWERED.store(false, Release);
 }
 
 fn lower_remembered(cap: i64) {
@@ -199,9 +210,14 @@ pub fn note_request(n: i64) {
 /// Puts a new share in force in every loaded runtime that may be called at
 /// any time: lowers pools above it, and grows pools below it back up to it
 /// (bounded by the CPUs and by what the program itself last asked for).
-pub fn set_pools(share: usize) {
-    if !init::active() || BUSY.swap(true, Acquire) {
-        return;
+/// Returns false when it could not run now (pools are being set elsewhere,
+/// by active clamping or inside a `fork`): the caller tries again.
+pub fn set_pools(share: usize) -> bool {
+    if !init::active() {
+        return true;
+    }
+    if BUSY.swap(true, Acquire) {
+        return false;
     }
     let cpus = crate::sys::affinity(0).map_or(1, |m| m.count()) as i64;
     let target = (share as i64).min(REQUESTED.load(Relaxed)).min(cpus).max(1);
@@ -219,6 +235,7 @@ pub fn set_pools(share: usize) {
         }
     }
     BUSY.store(false, Release);
+    true
 }
 
 /// Sets one runtime's pool to exactly `target` if it differs.

@@ -237,7 +237,7 @@ fn parse_saved(raw: &[u8]) -> Vec<Saved> {
 }
 
 extern "C" fn after_fork_parent() {
-    crate::active::after_fork();
+    crate::active::after_fork_parent();
 }
 
 extern "C" fn after_fork_child() {

@@ -372,12 +372,14 @@ fn steward_loop() {
         let cap = target();
         if cap != applied {
             cap::set_cap(cap);
-            active::set_pools(cap);
-            ledger.record_applied(slot, cap as u32);
-            if applied != 0 {
-                info!("share is now {cap} (budget {})", ledger.budget());
+            // Pools busy elsewhere (active clamping, a fork): next round.
+            if active::set_pools(cap) {
+                ledger.record_applied(slot, cap as u32);
+                if applied != 0 {
+                    info!("share is now {cap} (budget {})", ledger.budget());
+                }
+                applied = cap;
             }
-            applied = cap;
         }
         sys::futex_wait_shared(ledger.generation(), generation, 100);
     }
