@@ -27,6 +27,7 @@ use crate::ledger::{self, Ledger};
 use crate::log::{debug, info, warn};
 use crate::{active, cap, sys};
 use std::ffi::{c_void, CString};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering::*};
 
 const NONE: usize = usize::MAX;
@@ -129,7 +130,23 @@ pub fn init(settings: &Resolution) -> usize {
         return settings.cap;
     }
     let budget = settings.cap.min(u32::MAX as usize) as u32;
-    let (ledger, path) = match sys::getenv(c"THROTTLE_LEDGER") {
+    let named = sys::getenv(c"THROTTLE_LEDGER");
+    // A ledger that does not exist here is a tree started elsewhere: on
+    // another node (a job step's environment carries THROTTLE_LEDGER
+    // there), in another /dev/shm (a container), or one whose processes
+    // have all ended. Not an error: this process starts a tree of its own.
+    let named = named.filter(|path| {
+        let here = std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(path))
+            .map_or_else(|e| e.kind() != std::io::ErrorKind::NotFound, |_| true);
+        if !here {
+            info!(
+                "ledger '{}' does not exist here; starting a new one",
+                config::shown(path)
+            );
+        }
+        here
+    });
+    let (ledger, path) = match named {
         Some(_) if sys::secure_execution() => return settings.cap,
         Some(path) => {
             let path = String::from_utf8_lossy(&path).into_owned();
