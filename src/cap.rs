@@ -71,6 +71,11 @@ pub fn cap() -> usize {
     CAP.load(Relaxed)
 }
 
+/// Threads of this process now (the main thread counts).
+pub fn live() -> usize {
+    STATS.live.load(Relaxed)
+}
+
 /// A new cap: this process's share of its tree's budget changed.
 pub fn set_cap(cap: usize) {
     CAP.store(cap.max(1), Relaxed);

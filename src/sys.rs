@@ -104,21 +104,30 @@ pub fn futex_wake_all(word: &std::sync::atomic::AtomicU32) {
     }
 }
 
-/// Like [`futex_wait`], on a word in memory shared between processes.
-pub fn futex_wait_shared(word: &std::sync::atomic::AtomicU32, expected: u32, timeout_ms: u64) {
-    let ts = libc::timespec {
-        tv_sec: (timeout_ms / 1000) as libc::time_t,
-        tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long,
-    };
+/// Like [`futex_wait`], on a word in memory shared between processes; no
+/// timeout with `None`.
+pub fn futex_wait_shared(
+    word: &std::sync::atomic::AtomicU32,
+    expected: u32,
+    timeout_ms: Option<u64>,
+) {
+    let ts = timeout_ms.map(|ms| libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: `word` is a live, aligned u32 in a shared mapping for the
-    // duration of the call; spurious returns are harmless.
+    // duration of the call; the timeout is null or a valid relative one;
+    // spurious returns are harmless.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
             libc::FUTEX_WAIT,
             expected,
-            &ts as *const libc::timespec,
+            ts_ptr,
         );
     }
 }

@@ -44,6 +44,8 @@ static CREATOR: AtomicBool = AtomicBool::new(false);
 /// The highest cap this process has had since it claimed: its runtimes may
 /// have sized their pools from it.
 static PEAK_CAP: AtomicUsize = AtomicUsize::new(0);
+/// Set once the process, working, has created a thread (see `threaded`).
+static THREADED: AtomicBool = AtomicBool::new(false);
 /// The ledger generation this process last acted on, to notice changes
 /// cheaply from the hooks while it has no steward.
 static SEEN: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -269,14 +271,8 @@ pub fn tick() {
     }
 }
 
-/// Applies a change of the ledger, if any, and starts the steward when this
-/// process's share can change in a way it must follow: it holds more than 1
-/// (others joining shrink it), or one member fewer would give it more, or
-/// its pools may be above it (sized from a higher share), or a budget file
-/// is watched. A process at 1 in a tree with more working
-/// members than budget gets none: no extra thread beside its main one, so
-/// the tree runs max(B, P) threads; it follows the tree at its next hooked
-/// call instead.
+/// Applies a change of the ledger, if any, and starts the steward if this
+/// process now needs one (see `decide`).
 fn follow(ledger: Ledger) {
     let generation = ledger.generation().load(Acquire);
     if SEEN.swap(generation, AcqRel) == generation {
@@ -288,17 +284,55 @@ fn follow(ledger: Ledger) {
     // constructor in progress).
     let (cap, census) = target_and_census();
     cap::set_cap(cap);
-    let Some((_, census)) = census else {
+    if let Some((_, census)) = census {
+        decide(ledger, cap, census);
+    }
+}
+
+/// Called by the `pthread_create` hook after a thread was created: once, a
+/// working process that has become multi-threaded decides again whether it
+/// needs a steward (see `decide`).
+pub fn threaded() {
+    if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) || THREADED.swap(true, AcqRel) {
+        return;
+    }
+    let Some(ledger) = ledger() else {
         return;
     };
+    // Called from a hook: no panic may reach its C boundary.
+    let _ = std::panic::catch_unwind(|| {
+        if let (cap, Some((_, census))) = target_and_census() {
+            decide(ledger, cap, census);
+        }
+    });
+}
+
+/// Starts the steward when this process's share can change in a way it must
+/// put in force in its pools, and only then:
+///
+/// - its pools may be above its cap (sized from a higher share: it claimed
+///   alone, then others joined);
+/// - in a tree with other working members, its share is above 1 (more
+///   joining would shrink it) or one working member fewer would raise it;
+/// - alone, it holds more than 1 and is multi-threaded already (its pools
+///   have threads): workers that start later would shrink it. A
+///   single-threaded process alone gets none, so the steward never makes a
+///   single-threaded program multi-threaded (`unshare`, Python's fork
+///   warning) on its own; it decides again when it creates a thread;
+/// - a budget file is watched.
+///
+/// So a process at 1 in a tree with more working members than budget gets
+/// none: the tree runs max(B, P) threads, one per process. It follows the
+/// tree at its next hooked call instead.
+fn decide(ledger: Ledger, cap: usize, census: ledger::Census) {
     let budget = ledger.budget();
     let own = OWN_CAP.load(Relaxed);
-    let one_fewer = own.min(ledger::share(budget, census.working().saturating_sub(1), 0) as usize);
-    // Pools sized while the cap was higher (this process claimed alone, then
-    // others joined) are brought down by the steward only.
+    let working = census.working();
+    let one_fewer = own.min(ledger::share(budget, working.saturating_sub(1), 0) as usize);
     let pools_above = PEAK_CAP.fetch_max(cap, AcqRel) > cap;
-    let may_change =
-        pools_above || (budget > 1 && census.working() > 1 && (cap > 1 || one_fewer > cap));
+    let contended = working > 1 && (cap > 1 || one_fewer > cap);
+    let alone_threaded = cap > 1 && cap::live() > 1;
+    let may_change = pools_above || (budget > 1 && (contended || alone_threaded));
     let budget_file = sys::getenv(c"THROTTLE_BUDGET_FILE").is_some();
     debug!(
         "tree: budget {budget}, {} claimed and {} about to work: cap {cap}{}",
@@ -386,7 +420,7 @@ fn steward_loop() {
                 reload(&ledger);
             }
         }
-        let cap = target();
+        let (cap, census) = target_and_census();
         if cap != applied {
             cap::set_cap(cap);
             // Pools busy elsewhere (active clamping, a fork): next round.
@@ -398,7 +432,12 @@ fn steward_loop() {
                 applied = cap;
             }
         }
-        sys::futex_wait_shared(ledger.generation(), generation, 100);
+        // The only working member, no budget file, pools in force: nothing
+        // to look for on a timer (no dead worker to reclaim, no young one
+        // to count), so no wake-ups at all until another member claims.
+        let others = census.is_some_and(|(_, c)| c.claimed > 1 || c.pending > 0);
+        let timer = budget_file.is_some() || others || cap != applied;
+        sys::futex_wait_shared(ledger.generation(), generation, timer.then_some(100));
     }
 }
 
@@ -444,6 +483,7 @@ pub fn after_fork_child() {
     let was_claimed = CLAIMED.swap(false, Relaxed);
     STEWARD.store(false, Relaxed);
     PEAK_CAP.store(0, Relaxed);
+    THREADED.store(false, Relaxed);
     SEEN.store(u32::MAX, Relaxed);
     CREATOR.store(false, Relaxed);
     SLOT.store(NONE, Release);

@@ -91,9 +91,10 @@ struct Tree {
 }
 
 impl Tree {
-    /// `sh -c 'echo ledger=$THROTTLE_LEDGER; W p0 & echo pid_p0=$! ... ; <tail>; wait'`
-    /// run under the library with `env`. `tail` runs in the shell after every
-    /// worker is started.
+    /// `sh -c 'echo ledger=$THROTTLE_LEDGER; worker p0; ...; <tail>; wait'`
+    /// run under the library with `env`, where `worker TAG` starts a worker
+    /// in the background and prints `pid_TAG=PID`. `tail` runs in the shell
+    /// after every worker is started, and may start more.
     fn start(name: &str, workers: usize, env: &[(&str, &str)], tail: &str) -> Tree {
         Tree::start_with(name, workers, env, tail, "")
     }
@@ -111,15 +112,15 @@ impl Tree {
         std::fs::write(&script, WORKER).expect("write the worker script");
         let stop = dir.0.join("stop");
         let tags: Vec<String> = (0..workers).map(|i| format!("p{i}")).collect();
-        let mut sh = String::from("echo ledger=${THROTTLE_LEDGER-}\n");
+        // `worker TAG` starts one worker in the background (the tail may too).
+        let mut sh = format!(
+            "echo ledger=${{THROTTLE_LEDGER-}}\nworker() {{ {} {} \"$1\" {} {extra} & echo pid_$1=$!; }}\n",
+            sh_quote(python()),
+            sh_quote(&script),
+            sh_quote(&stop)
+        );
         for tag in &tags {
-            sh.push_str(&format!(
-                "{} {} {} {} {extra} &\necho pid_{tag}=$!\n",
-                sh_quote(python()),
-                sh_quote(&script),
-                tag,
-                sh_quote(&stop)
-            ));
+            sh.push_str(&format!("worker {tag}\n"));
         }
         sh.push_str(tail);
         sh.push_str("\nwait\necho shell_done\n");
@@ -647,6 +648,50 @@ if __name__ == "__main__":
         "2",
         "the parent's pool should grow back to 2 once its workers are gone\n{out}"
     );
+}
+
+/// A process that started working alone holds the whole budget; a second
+/// one started a while later (not counted as about to work: the first has
+/// long claimed) makes both shrink to their shares. The first has pools
+/// with threads, so it keeps a steward for this even while alone.
+#[test]
+fn a_process_working_alone_shrinks_when_another_starts() {
+    let _serial = serial();
+    if cpus() < 2 {
+        eprintln!("skipped: one CPU, a pool cannot be seen to shrink");
+        return;
+    }
+    let go_dir = TempDir::new("tree-late-go");
+    let go = go_dir.0.join("go");
+    let tail = format!(
+        "i=0; while [ ! -e {go} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\nworker p1\n",
+        go = sh_quote(&go)
+    );
+    let mut tree = Tree::start("late", 1, &[("THROTTLE_THREADS", "2")], &tail);
+    tree.wait_ready();
+    let alone: HashMap<String, i64> = [("p0".to_string(), 2)].into();
+    let was_alone = tree.wait_for(&alone, SETTLE);
+    assert!(
+        was_alone.is_some(),
+        "alone, p0's pool should be the whole budget, 2\n{}",
+        tree.sh
+    );
+    tree.more_lines(&["p0".to_string()], 3);
+    std::fs::write(&go, "").expect("create the go file");
+    let both: HashMap<String, i64> = [("p0".to_string(), 1), ("p1".to_string(), 1)].into();
+    let shrunk = tree.wait_for(&both, SETTLE);
+    assert!(
+        shrunk.is_some(),
+        "after p1 started, both pools should be 1 within {} s; latest {:?}\n{}",
+        SETTLE.as_secs(),
+        tree.latest(),
+        tree.sh
+    );
+    eprintln!(
+        "late start: p0 alone at 2, both at 1 {} ms after p1 was started",
+        shrunk.unwrap().as_millis()
+    );
+    tree.finish();
 }
 
 /// Two processes share B; one is killed with SIGKILL (so it never says

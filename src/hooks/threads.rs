@@ -141,6 +141,7 @@ pub unsafe extern "C" fn pthread_create(
     let rc = unsafe { real(thread, attr, Some(trampoline), start.cast()) };
     if rc == 0 {
         STATS.created.fetch_add(1, Relaxed);
+        crate::tree::threaded();
     } else {
         // SAFETY: no thread was created, so nobody else owns `start`.
         unsafe { libc::free(start.cast()) };
