@@ -224,7 +224,9 @@ fn target_and_census() -> (usize, Option<(Ledger, ledger::Census)>) {
         return (own, None);
     };
     let c = ledger.census_now(Some(slot));
-    let share = c.share(ledger.budget()).unwrap_or(1) as usize;
+    // No rank: the slot is no longer this process's (it left, at exit): its
+    // own cap, as without a tree.
+    let share = c.share(ledger.budget()).map_or(own, |s| s as usize);
     (own.min(share).max(1), Some((ledger, c)))
 }
 
