@@ -71,9 +71,9 @@ pub fn cap() -> usize {
     CAP.load(Relaxed)
 }
 
-/// Threads of this process now (the main thread counts).
-pub fn live() -> usize {
-    STATS.live.load(Relaxed)
+/// Whether a runtime has started threads of its own pool here.
+pub fn pools_started() -> bool {
+    STATS.managed.load(Relaxed) > 0
 }
 
 /// A new cap: this process's share of its tree's budget changed.

@@ -74,6 +74,8 @@ unsafe impl Sync for Ledger {}
 pub struct Census {
     pub claimed: u32,
     pub pending: u32,
+    /// Every member, launchers and idle ones included.
+    pub members: u32,
     /// The asked member's rank among the claimed; a member that has not
     /// claimed ranks as the first after them.
     pub rank: Option<u32>,
@@ -376,11 +378,14 @@ impl Ledger {
         let mut c = Census {
             claimed: 0,
             pending: 0,
+            members: 0,
             rank: None,
         };
         for i in 0..SLOTS {
             let s = self.slot(i);
-            match s.state.load(Acquire) {
+            let state = s.state.load(Acquire);
+            c.members += u32::from(state == MEMBER || state == CLAIMED);
+            match state {
                 CLAIMED => {
                     if asked == Some(i) {
                         c.rank = Some(c.claimed);

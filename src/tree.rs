@@ -295,7 +295,11 @@ fn follow(ledger: Ledger) {
 /// working process that has become multi-threaded decides again whether it
 /// needs a steward (see `decide`).
 pub fn threaded() {
-    if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) || THREADED.swap(true, AcqRel) {
+    if STEWARD.load(Acquire)
+        || !CLAIMED.load(Acquire)
+        || THREADED.load(Relaxed)
+        || THREADED.swap(true, AcqRel)
+    {
         return;
     }
     let Some(ledger) = ledger() else {
@@ -316,11 +320,14 @@ pub fn threaded() {
 ///   alone, then others joined);
 /// - in a tree with other working members, its share is above 1 (more
 ///   joining would shrink it) or one working member fewer would raise it;
-/// - alone, it holds more than 1 and is multi-threaded already (its pools
-///   have threads): workers that start later would shrink it. A
-///   single-threaded process alone gets none, so the steward never makes a
-///   single-threaded program multi-threaded (`unshare`, Python's fork
-///   warning) on its own; it decides again when it creates a thread;
+/// - the only working member but not the only member (a launcher beside it
+///   may start more), it holds more than 1 and a runtime has started its
+///   pool (OpenBLAS's, OpenMP's threads, which stay): workers that start
+///   later would shrink it. A process with no runtime pool alone gets none,
+///   so the steward never makes a single-threaded program multi-threaded
+///   (`unshare`, Python's fork warning), nor stays in a program that waits
+///   for its own raw threads to be gone; it decides again when it creates a
+///   thread;
 /// - a budget file is watched.
 ///
 /// So a process at 1 in a tree with more working members than budget gets
@@ -333,7 +340,10 @@ fn decide(ledger: Ledger, cap: usize, census: ledger::Census) {
     let one_fewer = own.min(ledger::share(budget, working.saturating_sub(1), 0) as usize);
     let pools_above = PEAK_CAP.fetch_max(cap, AcqRel) > cap;
     let contended = working > 1 && (cap > 1 || one_fewer > cap);
-    let alone_threaded = cap > 1 && cap::live() > 1;
+    // Alone among other members (a launcher that may start more), never the
+    // sole member of its ledger (`THROTTLE_THREADS=4 ./app`), and with a
+    // runtime's pool started (threads that stay).
+    let alone_threaded = cap > 1 && cap::pools_started() && census.members > 1;
     let may_change = pools_above || (budget > 1 && (contended || alone_threaded));
     let budget_file = sys::getenv(c"THROTTLE_BUDGET_FILE").is_some();
     debug!(
@@ -437,9 +447,10 @@ fn steward_loop() {
         // The only working member, no budget file, pools in force: nothing
         // to look for on a timer (no dead worker to reclaim, no young one
         // to count), so no wake-ups at all until another member claims.
-        let others = census.is_some_and(|(_, c)| c.claimed > 1 || c.pending > 0);
-        let timer = budget_file.is_some() || others || cap != applied;
-        sys::futex_wait_shared(ledger.generation(), generation, timer.then_some(100));
+        let alone = budget_file.is_none()
+            && cap == applied
+            && census.is_some_and(|(_, c)| c.claimed <= 1 && c.pending == 0);
+        sys::futex_wait_shared(ledger.generation(), generation, (!alone).then_some(100));
     }
 }
 
