@@ -480,7 +480,13 @@ pub fn leave() {
         return;
     };
     ledger.leave(slot, PID.load(Relaxed));
-    if CREATOR.load(Relaxed) && !ledger.any_member() {
+    if !CREATOR.load(Relaxed) {
+        return;
+    }
+    // Members that died without leaving (`os._exit`, as multiprocessing's
+    // workers end) must not keep the file alive after the tree is gone.
+    ledger.reclaim(sys::start_time);
+    if !ledger.any_member() {
         if let Some(path) = LEDGER_PATH.get() {
             let _ = std::fs::remove_file(path);
         }

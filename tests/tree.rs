@@ -694,6 +694,44 @@ fn a_process_working_alone_shrinks_when_another_starts() {
     tree.finish();
 }
 
+/// A tree whose only other members died without a goodbye leaves no ledger
+/// file behind: multiprocessing's workers end by `os._exit`, and the parent
+/// (the ledger's creator) exits right after joining them.
+#[test]
+fn a_pool_that_ends_by_os_exit_leaves_no_ledger_file() {
+    const SCRIPT: &str = r#"
+import os
+from multiprocessing import Pool
+import numpy
+def task(i):
+    a = numpy.ones((64, 64))
+    return float((a @ a).sum())
+if __name__ == "__main__":
+    print("ledger=%s" % os.environ.get("THROTTLE_LEDGER", ""), flush=True)
+    with Pool(2) as p:
+        print("sums=%s" % p.map(task, range(4)), flush=True)
+        p.close()
+        p.join()
+"#;
+    let _serial = serial();
+    for round in 0..5 {
+        let out = Run::new(python())
+            .args(["-c", SCRIPT])
+            .preload(true)
+            .env("THROTTLE_THREADS", "2")
+            .run();
+        out.assert_success();
+        let ledger = out.get("ledger");
+        assert!(!ledger.is_empty(), "no ledger was created\n{out}");
+        let outlived = Path::new(&ledger).exists();
+        let _ = std::fs::remove_file(&ledger);
+        assert!(
+            !outlived,
+            "round {round}: the ledger {ledger} outlived its tree\n{out}"
+        );
+    }
+}
+
 /// Two processes share B; one is killed with SIGKILL (so it never says
 /// goodbye); the survivor's pool grows back to the whole budget.
 ///
