@@ -254,7 +254,8 @@ fn claim_now() {
     let Some((ledger, slot)) = member() else {
         return;
     };
-    if !CLAIMED.swap(true, AcqRel) {
+    // A load first: after the first claim this is every hook's path.
+    if !CLAIMED.load(Acquire) && !CLAIMED.swap(true, AcqRel) {
         ledger.claim(slot);
     }
     follow(ledger);
@@ -277,7 +278,7 @@ pub fn tick() {
 /// process now needs one (see `decide`).
 fn follow(ledger: Ledger) {
     let generation = ledger.generation().load(Acquire);
-    if SEEN.swap(generation, AcqRel) == generation {
+    if SEEN.load(Acquire) == generation || SEEN.swap(generation, AcqRel) == generation {
         return;
     }
     // Only the cap here: a hook may be running inside a runtime's own
