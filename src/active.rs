@@ -39,12 +39,16 @@ static REMEMBERED: [Remembered; 16] = [const {
 }; 16];
 
 /// Called under BUSY only (one writer at a time). A runtime seen for the
-/// first time gets a `fork` handler registered after its own (see
-/// `before_fork`).
-fn remember(get: usize, set: usize, long: bool) {
+/// first time is pinned (never unloaded: its setter is called later without
+/// asking the loader) and gets a `fork` handler registered after its own
+/// (see `before_fork`).
+fn remember(object: &loaded::Object, get: usize, set: usize, long: bool) {
     for r in &REMEMBERED {
         match r.set.load(Acquire) {
             0 => {
+                if !loaded::pin(object) {
+                    return;
+                }
                 r.get.store(get, Relaxed);
                 r.long.store(long, Relaxed);
                 r.set.store(set, Release);
@@ -118,8 +122,7 @@ fn lower_remembered(cap: i64) {
         }
         let get = r.get.load(Relaxed);
         // SAFETY: a runtime's own getter and setter, found in this process
-        // image by `remember` (runtimes that may be called at any time,
-        // never unloaded, as no runtime of the registry is).
+        // image by `remember`, in an object pinned there (RTLD_NODELETE).
         unsafe { lower(get, set, r.long.load(Relaxed), cap) };
     }
 }
@@ -191,7 +194,7 @@ fn apply(object: &loaded::Object, control: &Control, cap: i64, anytime: bool) ->
     let get = loaded::symbol_in(object, &CString::new(control.get).ok()?)?;
     let set = loaded::symbol_in(object, &CString::new(control.set).ok()?)?;
     if anytime {
-        remember(get, set, control.long);
+        remember(object, get, set, control.long);
     }
     // SAFETY: both are this library's own definitions of the registry's
     // getter and setter, whose prototypes are `int f(void)`/`void f(int)`,
@@ -242,7 +245,7 @@ pub fn set_pools(share: usize) -> bool {
 fn set_to(object: &loaded::Object, control: &Control, target: i64) -> Option<()> {
     let get = loaded::symbol_in(object, &CString::new(control.get).ok()?)?;
     let set = loaded::symbol_in(object, &CString::new(control.set).ok()?)?;
-    remember(get, set, control.long);
+    remember(object, get, set, control.long);
     // SAFETY: as in `apply`: the library's own getter and setter.
     unsafe {
         if control.long {

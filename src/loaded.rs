@@ -147,6 +147,27 @@ pub fn symbol_in(object: &Object, name: &CStr) -> Option<usize> {
     (addr != 0 && base == object.base).then_some(addr)
 }
 
+/// Makes `object` impossible to unload (`RTLD_NODELETE`), so that addresses
+/// inside it stay valid for the life of the process. False if it is no
+/// longer loaded.
+pub fn pin(object: &Object) -> bool {
+    // SAFETY: RTLD_NOLOAD never loads anything; with RTLD_NODELETE it marks
+    // the loaded object as never to be unloaded. The reference the call
+    // takes is dropped below (the mark stays).
+    let handle = unsafe {
+        libc::dlopen(
+            object.path.as_ptr(),
+            libc::RTLD_NOLOAD | libc::RTLD_NODELETE | libc::RTLD_LAZY,
+        )
+    };
+    if handle.is_null() {
+        return false;
+    }
+    // SAFETY: the handle came from the dlopen above and is closed once.
+    unsafe { libc::dlclose(handle) };
+    true
+}
+
 /// A definition of `name` outside this library: the next one in the global
 /// scope, else one inside any loaded object (an `RTLD_LOCAL` library such as
 /// numpy's bundled OpenBLAS, which the global scope does not reach).

@@ -58,3 +58,32 @@ fn setter_in_an_rtld_local_library_is_clamped_and_forwarded() {
     assert_eq!(one.num("threads_after_set"), 1, "{one}");
     assert!(capped.throttle_lines().is_empty(), "{capped}");
 }
+
+/// A runtime found by a lookup by handle is remembered, with its setter, for
+/// lowering pools inside `fork`; a program that then `dlclose`s it and forks
+/// must not crash. The runtime is pinned (`RTLD_NODELETE`) when remembered:
+/// under the library it stays loaded; without, it is unloaded.
+#[test]
+fn a_runtime_closed_with_dlclose_before_a_fork_breaks_nothing() {
+    let run = |preload: bool| {
+        let out = Run::c("dlclose_fork")
+            .preload(preload)
+            .env("THROTTLE_THREADS", "2")
+            .run();
+        out.assert_success();
+        out
+    };
+    let plain = run(false);
+    assert_eq!(plain.num("loaded"), 1, "{plain}");
+    let with = run(true);
+    assert_eq!(with.num("forked"), 1, "{with}");
+    assert_eq!(with.num("child_status"), 7, "{with}");
+    assert_eq!(with.num("threads_before"), 2, "lowered to the cap\n{with}");
+    assert_eq!(with.num("still_loaded"), 1, "remembered, so pinned\n{with}");
+    assert!(with.throttle_lines().is_empty(), "{with}");
+    eprintln!(
+        "dlclose: without the library still_loaded={}, with it {}",
+        plain.num("still_loaded"),
+        with.num("still_loaded")
+    );
+}
