@@ -90,7 +90,9 @@ extern "C" fn before_fork() {
     // No panic may cross this C boundary.
     let _ = std::panic::catch_unwind(|| {
         if let Some(share) = crate::tree::share_of_next_child() {
-            lower_remembered(share as i64);
+            if lower_remembered(share as i64) {
+                crate::tree::pools_lowered_in_fork(share);
+            }
         }
     });
 }
@@ -103,6 +105,8 @@ pub fn after_fork_parent() {
     if FORK_HOLDS_BUSY.swap(false, Relaxed) {
         BUSY.store(false, Release);
     }
+    // No panic may cross the fork handler's C boundary.
+    let _ = std::panic::catch_unwind(crate::tree::after_fork_parent);
     FORK_LOWERED.store(false, Release);
 }
 
@@ -114,7 +118,9 @@ pub fn after_fork_child() {
     FORK_LOWERED.store(false, Release);
 }
 
-fn lower_remembered(cap: i64) {
+/// Returns whether any pool was above `cap` (and is now at it).
+fn lower_remembered(cap: i64) -> bool {
+    let mut lowered = false;
     for r in &REMEMBERED {
         let set = r.set.load(Acquire);
         if set == 0 {
@@ -123,8 +129,9 @@ fn lower_remembered(cap: i64) {
         let get = r.get.load(Relaxed);
         // SAFETY: a runtime's own getter and setter, found in this process
         // image by `remember`, in an object pinned there (RTLD_NODELETE).
-        unsafe { lower(get, set, r.long.load(Relaxed), cap) };
+        lowered |= unsafe { lower(get, set, r.long.load(Relaxed), cap) }.is_some();
     }
+    lowered
 }
 
 /// Calls the setter with `cap` if the getter says the pool is larger;

@@ -346,6 +346,19 @@ impl Ledger {
         }
     }
 
+    /// The member in `slot` holds no share any more (it has `exec`ed a new
+    /// program, which claims on its own).
+    pub fn unclaim(&self, slot: usize) {
+        if self
+            .slot(slot)
+            .state
+            .compare_exchange(CLAIMED, MEMBER, AcqRel, Relaxed)
+            .is_ok()
+        {
+            self.changed();
+        }
+    }
+
     pub fn leave(&self, slot: usize, pid: i32) {
         let s = self.slot(slot);
         if s.pid.load(Acquire) != pid {

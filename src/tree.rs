@@ -44,6 +44,11 @@ static CREATOR: AtomicBool = AtomicBool::new(false);
 /// The highest cap this process has had since it claimed: its runtimes may
 /// have sized their pools from it.
 static PEAK_CAP: AtomicUsize = AtomicUsize::new(0);
+/// The share the steward last put in force in the pools (0: none yet); a
+/// `fork` that lowered them writes what it left.
+static APPLIED: AtomicUsize = AtomicUsize::new(0);
+/// Set by a `fork` that lowered this process's pools, for its parent handler.
+static FORK_LOWERED_POOLS: AtomicBool = AtomicBool::new(false);
 /// Set once the process, working, has created a thread (see `threaded`).
 static THREADED: AtomicBool = AtomicBool::new(false);
 /// The ledger generation this process last acted on, to notice changes
@@ -200,6 +205,10 @@ pub fn init(settings: &Resolution) -> usize {
         );
         return settings.cap;
     };
+    // After a fork and an `exec`, the process joins the slot it had, claimed
+    // by the fork child; the new program claims again on its own first work
+    // (a helper that a working process forks and execs, a `tee`, holds none).
+    ledger.unclaim(slot);
     LEDGER.store(
         Box::leak(Box::new(ledger)) as *const Ledger as usize,
         Release,
@@ -375,6 +384,22 @@ pub fn share_of_next_child() -> Option<usize> {
     Some(OWN_CAP.load(Relaxed).min(share).max(1))
 }
 
+/// Inside `fork`: the pools were lowered to `share`, the child's. The
+/// parent's steward puts its own share back once the child has claimed (or,
+/// if it `exec`s something else, unclaimed): started after the fork if the
+/// parent has none.
+pub fn pools_lowered_in_fork(share: usize) {
+    APPLIED.store(share, Release);
+    FORK_LOWERED_POOLS.store(true, Release);
+}
+
+/// After a `fork`, in the parent (from its fork handler).
+pub fn after_fork_parent() {
+    if FORK_LOWERED_POOLS.swap(false, AcqRel) && !STEWARD.swap(true, AcqRel) && !start_steward() {
+        warn!("cannot start the ledger's steward thread; this process keeps its current share");
+    }
+}
+
 /// A seed that spreads this process's CPUs away from its tree's others: its
 /// rank among the working members, else its pid.
 pub fn seed() -> usize {
@@ -415,7 +440,7 @@ fn steward_loop() {
     };
     let budget_file = sys::getenv(c"THROTTLE_BUDGET_FILE").filter(|_| !sys::secure_execution());
     let mut signature = budget_file.as_deref().and_then(file_signature);
-    let mut applied = 0;
+    APPLIED.store(0, Relaxed);
     let mut reclaimed_at = 0;
     loop {
         let generation = ledger.generation().load(Acquire);
@@ -434,6 +459,7 @@ fn steward_loop() {
             }
         }
         let (cap, census) = target_and_census();
+        let applied = APPLIED.load(Acquire);
         if cap != applied {
             cap::set_cap(cap);
             // Pools busy elsewhere (active clamping, a fork): next round.
@@ -442,9 +468,11 @@ fn steward_loop() {
                 if applied != 0 {
                     info!("share is now {cap} (budget {})", ledger.budget());
                 }
-                applied = cap;
+                // A fork may have lowered them meanwhile: then it says so.
+                let _ = APPLIED.compare_exchange(applied, cap, AcqRel, Relaxed);
             }
         }
+        let applied = APPLIED.load(Acquire);
         // The only working member, no budget file, pools in force: nothing
         // to look for on a timer (no dead worker to reclaim, no young one
         // to count), so no wake-ups at all until another member claims.

@@ -694,6 +694,51 @@ fn a_process_working_alone_shrinks_when_another_starts() {
     tree.finish();
 }
 
+/// A working process that forks and `exec`s a helper (`subprocess` with a
+/// `preexec_fn` forks for real) lowers its pools for the fork child, which
+/// claims; the helper, a new program, gives that claim back at its `exec`
+/// and holds no share while it sleeps, so the parent's pool is its whole
+/// budget again.
+#[test]
+fn a_helper_forked_and_execed_holds_no_share() {
+    const SCRIPT: &str = r#"
+import subprocess, time
+import numpy, threadpoolctl
+def pools():
+    return ",".join(str(p["num_threads"]) for p in threadpoolctl.threadpool_info()
+                    if p["internal_api"] == "openblas")
+a = numpy.ones((256, 256))
+a @ a
+print("before=%s" % pools(), flush=True)
+helper = subprocess.Popen(["sleep", "5"], preexec_fn=lambda: None)
+limit = time.monotonic() + 4
+while pools() != "2" and time.monotonic() < limit:
+    time.sleep(0.05)
+print("during=%s" % pools(), flush=True)
+print("helper_running=%d" % (helper.poll() is None), flush=True)
+helper.kill()
+helper.wait()
+"#;
+    let _serial = serial();
+    if cpus() < 2 {
+        eprintln!("skipped: one CPU, a pool of 2 cannot be seen");
+        return;
+    }
+    let out = Run::new(python())
+        .args(["-c", SCRIPT])
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .run();
+    out.assert_success();
+    assert_eq!(out.get("before"), "2", "{out}");
+    assert_eq!(out.num("helper_running"), 1, "{out}");
+    assert_eq!(
+        out.get("during"),
+        "2",
+        "the sleeping helper should hold no share\n{out}"
+    );
+}
+
 /// A tree whose only other members died without a goodbye leaves no ledger
 /// file behind: multiprocessing's workers end by `os._exit`, and the parent
 /// (the ledger's creator) exits right after joining them.
