@@ -739,6 +739,53 @@ helper.wait()
     );
 }
 
+/// Placement: two working members of one tree, each with a share of 1 on a
+/// machine with 2 or more CPUs, are shown disjoint CPUs by their virtual
+/// affinity masks (spread by rank in the tree, as `confine` pins).
+#[test]
+fn members_of_a_tree_are_shown_disjoint_cpus() {
+    let _serial = serial();
+    let n = cpus();
+    if n < 2 {
+        eprintln!("skipped: one CPU, nothing to spread over");
+        return;
+    }
+    let program = common::c_program("placement");
+    let p = sh_quote(&program);
+    let out = Run::new("/bin/sh")
+        // `/bin/true` between them takes a pid: p0's and p1's pids usually
+        // have the same parity, so a mask spread by pid rather than by rank
+        // would show both the same CPU of two.
+        .args(["-c", &format!("{p} p0 1 & /bin/true; {p} p1 1 & wait")])
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .run();
+    out.assert_success();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let masks: Vec<(String, i64, Vec<i64>)> = stdout
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let tag = w.next()?.to_string();
+            let nprocs = w.next()?.strip_prefix("nprocs=")?.parse().ok()?;
+            let cpus = common::num_list(w.next()?.strip_prefix("cpus=")?);
+            Some((tag, nprocs, cpus))
+        })
+        .collect();
+    assert_eq!(masks.len(), 2, "{out}");
+    for (tag, nprocs, cpus) in &masks {
+        assert_eq!(
+            (*nprocs, cpus.len()),
+            (1, 1),
+            "{tag}: a share of 1, one CPU shown\n{out}"
+        );
+    }
+    assert_ne!(
+        masks[0].2, masks[1].2,
+        "the two members were shown the same CPU\n{out}"
+    );
+}
+
 /// A tree whose only other members died without a goodbye leaves no ledger
 /// file behind: multiprocessing's workers end by `os._exit`, and the parent
 /// (the ledger's creator) exits right after joining them.

@@ -44,7 +44,9 @@ unsafe fn narrow(mask: *mut cpu_set_t, size: size_t) {
     let bytes = unsafe { std::slice::from_raw_parts_mut(mask.cast::<u8>(), size) };
     let real = CpuMask::from_bytes(bytes);
     if real.count() > cap::cap() {
-        real.spread_subset(cap::cap(), sys::getpid() as usize)
+        // Spread by rank in the tree (else pid): the processes of one ledger
+        // are shown disjoint CPUs where the mask allows, as `confine` gives.
+        real.spread_subset(cap::cap(), crate::tree::seed())
             .write_bytes(bytes);
     }
 }
