@@ -739,51 +739,82 @@ helper.wait()
     );
 }
 
-/// Placement: two working members of one tree, each with a share of 1 on a
-/// machine with 2 or more CPUs, are shown disjoint CPUs by their virtual
-/// affinity masks (spread by rank in the tree, as `confine` pins).
-#[test]
-fn members_of_a_tree_are_shown_disjoint_cpus() {
-    let _serial = serial();
-    let n = cpus();
-    if n < 2 {
-        eprintln!("skipped: one CPU, nothing to spread over");
-        return;
-    }
+/// Runs two `placement` members under one preloaded shell (B=2): their
+/// lines `TAG nprocs=N cpus=... [real=...]`, as (tag, nprocs, cpus, real).
+fn two_placed_members(extra: &str, env: &[(&str, &str)]) -> Vec<(String, i64, Vec<i64>, Vec<i64>)> {
     let program = common::c_program("placement");
     let p = sh_quote(&program);
-    let out = Run::new("/bin/sh")
-        // `/bin/true` between them takes a pid: p0's and p1's pids usually
-        // have the same parity, so a mask spread by pid rather than by rank
-        // would show both the same CPU of two.
-        .args(["-c", &format!("{p} p0 1 & /bin/true; {p} p1 1 & wait")])
+    // `/bin/true` between them takes a pid: p0's and p1's pids usually have
+    // the same parity, so CPUs spread by pid rather than by rank would be
+    // the same CPU of two.
+    let mut run = Run::new("/bin/sh")
+        .args([
+            "-c",
+            &format!("{p} p0 1 {extra} & /bin/true; {p} p1 1 {extra} & wait"),
+        ])
         .preload(true)
-        .env("THROTTLE_THREADS", "2")
-        .run();
+        .env("THROTTLE_THREADS", "2");
+    for (k, v) in env {
+        run = run.env(k, v);
+    }
+    let out = run.run();
     out.assert_success();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let masks: Vec<(String, i64, Vec<i64>)> = stdout
+    let members: Vec<_> = stdout
         .lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
             let tag = w.next()?.to_string();
             let nprocs = w.next()?.strip_prefix("nprocs=")?.parse().ok()?;
             let cpus = common::num_list(w.next()?.strip_prefix("cpus=")?);
-            Some((tag, nprocs, cpus))
+            let real = w
+                .next()
+                .and_then(|r| r.strip_prefix("real="))
+                .map(common::num_list)
+                .unwrap_or_default();
+            Some((tag, nprocs, cpus, real))
         })
         .collect();
-    assert_eq!(masks.len(), 2, "{out}");
-    for (tag, nprocs, cpus) in &masks {
+    assert_eq!(members.len(), 2, "{out}");
+    for (tag, nprocs, cpus, _) in &members {
         assert_eq!(
             (*nprocs, cpus.len()),
             (1, 1),
             "{tag}: a share of 1, one CPU shown\n{out}"
         );
     }
-    assert_ne!(
-        masks[0].2, masks[1].2,
-        "the two members were shown the same CPU\n{out}"
-    );
+    members
+}
+
+/// Placement: two working members of one tree, each with a share of 1 on a
+/// machine with 2 or more CPUs, are shown disjoint CPUs by their virtual
+/// affinity masks (spread by rank in the tree).
+#[test]
+fn members_of_a_tree_are_shown_disjoint_cpus() {
+    let _serial = serial();
+    if cpus() < 2 {
+        eprintln!("skipped: one CPU, nothing to spread over");
+        return;
+    }
+    let m = two_placed_members("", &[]);
+    assert_ne!(m[0].2, m[1].2, "both were shown the same CPU: {m:?}");
+}
+
+/// Placement under `confine`: the same two members each start 2 spinning
+/// threads (over their share of 1), which are pinned, as the kernel reports
+/// through the raw system call, to one CPU each, disjoint between members.
+#[test]
+fn confine_pins_members_of_a_tree_to_disjoint_cpus() {
+    let _serial = serial();
+    if cpus() < 2 {
+        eprintln!("skipped: one CPU, nothing to spread over");
+        return;
+    }
+    let m = two_placed_members("threads", &[("THROTTLE_POLICY", "confine")]);
+    for (tag, _, _, real) in &m {
+        assert_eq!(real.len(), 1, "{tag}: confined to one CPU: {m:?}");
+    }
+    assert_ne!(m[0].3, m[1].3, "both were pinned to the same CPU: {m:?}");
 }
 
 /// A tree whose only other members died without a goodbye leaves no ledger
