@@ -245,12 +245,8 @@ fn target() -> usize {
 
 /// Called by the hooks on real work (a CPU-count query, a thread, a setter,
 /// an OpenMP region): the first time, this process takes its share; after
-/// that, until a steward runs, a change in the ledger is applied here.
-///
-/// The steward thread is started only when the share can change and someone
-/// else wants part of it: a budget above 1 and another working member, or a
-/// budget file to watch. A process alone in its tree never gets one (no
-/// extra thread for programs that check they are single-threaded).
+/// that, until a steward runs, a change in the ledger is applied here (and
+/// whether a steward is needed decided again: see `decide`).
 pub fn claim() {
     if STEWARD.load(Acquire) {
         return;
