@@ -577,6 +577,27 @@ fn scope_process_gives_every_process_the_whole_budget() {
     );
 }
 
+/// `pools()` for the scripts below: the OpenBLAS pool sizes threadpoolctl
+/// sees, comma-separated.
+const POOLS_PY: &str = r#"
+import threadpoolctl
+def pools():
+    return ",".join(str(p["num_threads"]) for p in threadpoolctl.threadpool_info()
+                    if p["internal_api"] == "openblas")
+"#;
+
+/// Runs `python -c POOLS_PY + script` under the library with a budget of 2;
+/// asserts it succeeded.
+fn python_at_budget_2(script: &str) -> common::Output {
+    let out = Run::new(python())
+        .args(["-c", &format!("{POOLS_PY}{script}")])
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .run();
+    out.assert_success();
+    out
+}
+
 /// Seed 003's shape: a numpy parent alone in its tree sizes its pool from the
 /// whole budget, then starts a `multiprocessing.Pool`. Each worker is a fork
 /// child: it must start at its own share, before its first BLAS call (it
@@ -588,12 +609,8 @@ fn scope_process_gives_every_process_the_whole_budget() {
 fn pool_workers_start_at_their_share_and_the_parent_grows_back() {
     const SCRIPT: &str = r#"
 import os, time
-import numpy, threadpoolctl
+import numpy
 from multiprocessing import Pool
-
-def pools():
-    return ",".join(str(p["num_threads"]) for p in threadpoolctl.threadpool_info()
-                    if p["internal_api"] == "openblas")
 
 def task(i):
     first = pools()
@@ -617,12 +634,7 @@ if __name__ == "__main__":
         eprintln!("skipped: one CPU, a parent's pool of 2 cannot be seen");
         return;
     }
-    let out = Run::new(python())
-        .args(["-c", SCRIPT])
-        .preload(true)
-        .env("THROTTLE_THREADS", "2")
-        .run();
-    out.assert_success();
+    let out = python_at_budget_2(SCRIPT);
     assert_eq!(
         out.get("parent_before"),
         "2",
@@ -703,10 +715,7 @@ fn a_process_working_alone_shrinks_when_another_starts() {
 fn a_helper_forked_and_execed_holds_no_share() {
     const SCRIPT: &str = r#"
 import subprocess, time
-import numpy, threadpoolctl
-def pools():
-    return ",".join(str(p["num_threads"]) for p in threadpoolctl.threadpool_info()
-                    if p["internal_api"] == "openblas")
+import numpy
 a = numpy.ones((256, 256))
 a @ a
 print("before=%s" % pools(), flush=True)
@@ -724,12 +733,7 @@ helper.wait()
         eprintln!("skipped: one CPU, a pool of 2 cannot be seen");
         return;
     }
-    let out = Run::new(python())
-        .args(["-c", SCRIPT])
-        .preload(true)
-        .env("THROTTLE_THREADS", "2")
-        .run();
-    out.assert_success();
+    let out = python_at_budget_2(SCRIPT);
     assert_eq!(out.get("before"), "2", "{out}");
     assert_eq!(out.num("helper_running"), 1, "{out}");
     assert_eq!(
@@ -838,12 +842,7 @@ if __name__ == "__main__":
 "#;
     let _serial = serial();
     for round in 0..5 {
-        let out = Run::new(python())
-            .args(["-c", SCRIPT])
-            .preload(true)
-            .env("THROTTLE_THREADS", "2")
-            .run();
-        out.assert_success();
+        let out = python_at_budget_2(SCRIPT);
         let ledger = out.get("ledger");
         assert!(!ledger.is_empty(), "no ledger was created\n{out}");
         let outlived = Path::new(&ledger).exists();
