@@ -231,6 +231,31 @@ LEDGER_STATE="$(ledger_status)"
 log "$NCPU CPUs; R=$R; ledger under \`throttle run\` with no number: $LEDGER_STATE"
 SUMMARY=()
 
+# measure DIR OUT ERR CMD...: runs CMD (stdout to OUT, stderr to ERR) while
+# sampling its runnable threads into DIR/runnable; sets M_STATUS (its exit
+# status), M_WALL and M_CPU (seconds; CPU of the whole tree, user+sys) and
+# M_RUNNABLE (mean runnable threads).
+measure() {
+    local dir="$1" out="$2" err="$3" cpu0 start end pid sampler
+    shift 3
+    mkdir -p "$dir"
+    M_STATUS=0
+    cpu_children
+    cpu0="$CPU_NOW"
+    start="$(now)"
+    "$@" >"$out" 2>"$err" &
+    pid="$!"
+    runnable "$pid" >"$dir/runnable" &
+    sampler="$!"
+    wait "$pid" || M_STATUS=$?
+    end="$(now)"
+    cpu_children # before the sampler is reaped: its ps and awk are not the workload's
+    M_CPU="$(awk -v a="$cpu0" -v b="$CPU_NOW" 'BEGIN { printf "%.2f", b - a }')"
+    wait "$sampler" || true
+    M_WALL="$(elapsed "$start" "$end")"
+    M_RUNNABLE="$(mean_of "$dir/runnable")"
+}
+
 # --- seed 000: P processes from one shell --------------------------------------
 # The launcher: P background processes and a wait, each one's status checked.
 # shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
@@ -247,21 +272,10 @@ exit "$rc"'
 seed000_run() {
     local name="$1" rep="$2"
     shift 2
-    local dir="$TMP/seed000/$name.$rep" start end cpu0 cpu i out status=0
-    mkdir -p "$dir"
-    cpu_children
-    cpu0="$CPU_NOW"
-    start="$(now)"
-    "${CLEAN_ENV[@]}" "$@" bash -c "$LAUNCH" launch "$P" "$PY" "$ROOT/scripts/workloads/seed000.py" "$dir" \
-        2>"$dir/launcher.err" &
-    local pid="$!" sampler
-    runnable "$pid" >"$dir/runnable" &
-    sampler="$!"
-    wait "$pid" || status=$?
-    end="$(now)"
-    cpu_children # before the sampler is reaped: its ps and awk are not the workload's
-    cpu="$(awk -v a="$cpu0" -v b="$CPU_NOW" 'BEGIN { printf "%.2f", b - a }')"
-    wait "$sampler" || true
+    local dir="$TMP/seed000/$name.$rep" i out status
+    measure "$dir" /dev/null "$dir/launcher.err" \
+        "${CLEAN_ENV[@]}" "$@" bash -c "$LAUNCH" launch "$P" "$PY" "$ROOT/scripts/workloads/seed000.py" "$dir"
+    status="$M_STATUS"
     for ((i = 1; i <= P; i++)); do
         out="$(cat "$dir/$i.out" 2>/dev/null || true)"
         if [ "$status" -ne 0 ] || ! [[ "$out" =~ ^-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$ ]]; then
@@ -270,7 +284,7 @@ seed000_run() {
             die "seed000 $name: the run failed"
         fi
     done
-    echo "$(elapsed "$start" "$end") $cpu $(mean_of "$dir/runnable")"
+    echo "$M_WALL $M_CPU $M_RUNNABLE"
 }
 
 if want seed000; then
@@ -341,28 +355,17 @@ seed003_run() {
     done
     [ "$#" -gt 0 ] && shift
     args=("$@")
-    local dir="$TMP/seed003/$name.$rep" start end cpu0 cpu out status=0
-    mkdir -p "$dir"
-    cpu_children
-    cpu0="$CPU_NOW"
-    start="$(now)"
-    "${CLEAN_ENV[@]}" "${prefix[@]}" "$PY" "$ROOT/scripts/workloads/seed003.py" \
-        --tasks "$SEED003_TASKS" --size "$SEED003_SIZE" "${args[@]}" >"$dir/out" 2>"$dir/err" &
-    local pid="$!" sampler
-    runnable "$pid" >"$dir/runnable" &
-    sampler="$!"
-    wait "$pid" || status=$?
-    end="$(now)"
-    cpu_children # before the sampler is reaped: its ps and awk are not the workload's
-    cpu="$(awk -v a="$cpu0" -v b="$CPU_NOW" 'BEGIN { printf "%.2f", b - a }')"
-    wait "$sampler" || true
+    local dir="$TMP/seed003/$name.$rep" out status
+    measure "$dir" "$dir/out" "$dir/err" "${CLEAN_ENV[@]}" "${prefix[@]}" "$PY" \
+        "$ROOT/scripts/workloads/seed003.py" --tasks "$SEED003_TASKS" --size "$SEED003_SIZE" "${args[@]}"
+    status="$M_STATUS"
     out="$(cat "$dir/out")"
     if [ "$status" -ne 0 ] || ! [[ "$out" =~ ^tasks=$SEED003_TASKS\ size=$SEED003_SIZE\ pool=([a-z0-9]+)\ checksum= ]]; then
         log "seed003 $name: printed '${out:0:100}' (status $status); its stderr:"
         tail -n 5 "$dir/err" | sed 's/^/    /' >&2
         die "seed003 $name: the run failed"
     fi
-    echo "$(elapsed "$start" "$end") $cpu ${BASH_REMATCH[1]} $(mean_of "$dir/runnable")"
+    echo "$M_WALL $M_CPU ${BASH_REMATCH[1]} $M_RUNNABLE"
 }
 
 if want seed003; then
