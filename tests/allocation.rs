@@ -9,10 +9,10 @@ mod common;
 use common::{Output, Run};
 
 fn cpus(env: &[(&str, &str)]) -> Output {
-    let mut run = Run::c("cpus").preload(true).env("THROTTLE_REPORT", "1");
-    for (k, v) in env {
-        run = run.env(k, v);
-    }
+    let run = Run::c("cpus")
+        .preload(true)
+        .env("THROTTLE_REPORT", "1")
+        .envs(env);
     let out = run.run();
     out.assert_success();
     out

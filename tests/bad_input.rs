@@ -17,14 +17,12 @@ use common::Run;
 fn check(env: &[(&str, &str)], mentions: &[&str]) -> Vec<String> {
     let mut problems = Vec::new();
     for code in ["0", "3"] {
-        let mut with = Run::c("print_hello").arg(code).preload(true);
-        let mut without = Run::c("print_hello").arg(code);
-        for (k, v) in env {
-            with = with.env(k, v);
-            without = without.env(k, v);
-        }
-        let with = with.run();
-        let without = without.run();
+        let with = Run::c("print_hello")
+            .arg(code)
+            .preload(true)
+            .envs(env)
+            .run();
+        let without = Run::c("print_hello").arg(code).envs(env).run();
         let lines = with.throttle_lines();
         let mut bad = Vec::new();
         if lines.len() != 1 {

@@ -9,10 +9,10 @@ use common::{Output, Run};
 const N: i64 = 16;
 
 fn concurrency(preload: bool, env: &[(&str, &str)]) -> Output {
-    let mut run = Run::c("concurrency").arg(N.to_string()).preload(preload);
-    for (k, v) in env {
-        run = run.env(k, v);
-    }
+    let run = Run::c("concurrency")
+        .arg(N.to_string())
+        .preload(preload)
+        .envs(env);
     let out = run.run();
     out.assert_success();
     assert_eq!(out.num("other_errors"), 0, "{out}");

@@ -9,14 +9,12 @@ mod common;
 use common::{real_affinity_count, Run};
 
 fn confine_run(env: &[(&str, &str)]) -> common::Output {
-    let mut run = Run::c("confine")
+    let run = Run::c("confine")
         .arg("4")
         .preload(true)
         .env("THROTTLE_THREADS", "1")
-        .env("THROTTLE_REPORT", "1");
-    for (k, v) in env {
-        run = run.env(k, v);
-    }
+        .env("THROTTLE_REPORT", "1")
+        .envs(env);
     let out = run.run();
     out.assert_success();
     out

@@ -8,10 +8,7 @@ mod common;
 use common::{num_list, real_affinity_count, real_nprocs_conf, real_nprocs_onln, Output, Run};
 
 fn cpus(preload: bool, env: &[(&str, &str)]) -> Output {
-    let mut run = Run::c("cpus").preload(preload);
-    for (k, v) in env {
-        run = run.env(k, v);
-    }
+    let run = Run::c("cpus").preload(preload).envs(env);
     let out = run.run();
     out.assert_success();
     out
@@ -129,10 +126,7 @@ fn disable_leaves_real_counts() {
 }
 
 fn openblas(preload: bool, env: &[(&str, &str)]) -> Output {
-    let mut run = Run::c("openblas_linked").preload(preload);
-    for (k, v) in env {
-        run = run.env(k, v);
-    }
+    let run = Run::c("openblas_linked").preload(preload).envs(env);
     let out = run.run();
     out.assert_success();
     assert_eq!(out.num("dgemm_ok"), 1, "{out}");

@@ -29,10 +29,10 @@ pool.join()
 "#;
 
 fn run(preload: bool, env: &[(&str, &str)]) -> Output {
-    let mut r = Run::new(python()).args(["-c", SCRIPT]).preload(preload);
-    for (k, v) in env {
-        r = r.env(k, v);
-    }
+    let r = Run::new(python())
+        .args(["-c", SCRIPT])
+        .preload(preload)
+        .envs(env);
     let out = r.run();
     out.assert_success();
     out

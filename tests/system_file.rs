@@ -42,12 +42,10 @@ impl Variant {
     /// Writes the system file, then runs a C program under this variant.
     fn run(&self, conf: &str, program: &str, env: &[(&str, &str)]) -> Output {
         std::fs::write(&self.conf, conf).unwrap();
-        let mut run = Run::c(program)
+        let run = Run::c(program)
             .env("LD_PRELOAD", &self.lib)
-            .env("THROTTLE_REPORT", "1");
-        for (k, v) in env {
-            run = run.env(k, v);
-        }
+            .env("THROTTLE_REPORT", "1")
+            .envs(env);
         run.run()
     }
 }

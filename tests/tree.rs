@@ -124,10 +124,10 @@ impl Tree {
         }
         sh.push_str(tail);
         sh.push_str("\nwait\necho shell_done\n");
-        let mut run = Run::new("/bin/sh").args(["-c", &sh]).preload(true);
-        for (k, v) in env {
-            run = run.env(k, v);
-        }
+        let run = Run::new("/bin/sh")
+            .args(["-c", &sh])
+            .preload(true)
+            .envs(env);
         let sh = run.spawn();
         Tree {
             dir,
@@ -751,16 +751,14 @@ fn two_placed_members(extra: &str, env: &[(&str, &str)]) -> Vec<(String, i64, Ve
     // `/bin/true` between them takes a pid: p0's and p1's pids usually have
     // the same parity, so CPUs spread by pid rather than by rank would be
     // the same CPU of two.
-    let mut run = Run::new("/bin/sh")
+    let run = Run::new("/bin/sh")
         .args([
             "-c",
             &format!("{p} p0 1 {extra} & /bin/true; {p} p1 1 {extra} & wait"),
         ])
         .preload(true)
-        .env("THROTTLE_THREADS", "2");
-    for (k, v) in env {
-        run = run.env(k, v);
-    }
+        .env("THROTTLE_THREADS", "2")
+        .envs(env);
     let out = run.run();
     out.assert_success();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

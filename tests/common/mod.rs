@@ -234,6 +234,11 @@ impl Run {
         self
     }
 
+    /// Every `(name, value)` of `vars`, as `env` one by one.
+    pub fn envs(self, vars: &[(&str, &str)]) -> Self {
+        vars.iter().fold(self, |run, (k, v)| run.env(k, v))
+    }
+
     pub fn preload(mut self, preload: bool) -> Self {
         self.preload = preload;
         self
