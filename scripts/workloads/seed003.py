@@ -1,17 +1,23 @@
 """Seed 003: a process pool mapping a BLAS-heavy numpy task over many matrices.
 
-The program of seed 003 ("combine BLAS threads and multiprocessing"): each
-task creates two square matrices of random floats and multiplies them
-(`item1.dot(item2)`), returning the product; the tasks run one after another
-in the main process, or on a `multiprocessing.Pool` through `apply_async`,
-as in the seed. Scaled down by --size and --tasks (the seed: 2000 and 100).
+The programs of seed 003 ("combine BLAS threads and multiprocessing"), scaled
+down by --size and --tasks (the seed: 2000 and 100). With a pool, as in the
+seed's pooled programs, each task creates two square matrices of random
+floats and multiplies them (`item1.dot(item2)`), returning the product, and
+the tasks go to a `multiprocessing.Pool` through `apply_async`. Without one,
+as in the seed's other programs, the main process first creates all the
+matrices (two lists, `data1` and `data2`), then multiplies them pair by pair.
 
-Usage: seed003.py [--pool N|default|none] [--tasks T] [--size N]
+Usage: seed003.py [--pool N|default|none] [--streamed] [--tasks T] [--size N]
 
   --pool N        a Pool(N) of N worker processes
   --pool default  Pool() with no argument: sized by os.cpu_count(), as a
                   program that was never tuned does (the default)
-  --pool none     no pool: the tasks run in the main process
+  --pool none     no pool: the seed's no-pool program, in the main process
+  --streamed      with --pool none: run the pooled program's tasks one after
+                  another in the main process instead, each pair created just
+                  before its product and freed after it (not one of the
+                  seed's programs: a rewrite of it that touches less memory)
 
 The number of BLAS threads is never set here: it comes from the environment
 (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, ...) or from OpenBLAS's own default,
@@ -66,10 +72,19 @@ def main():
     parser.add_argument("--pool", type=pool_arg, default="default")
     parser.add_argument("--tasks", type=positive, default=100)
     parser.add_argument("--size", type=positive, default=2000)
+    parser.add_argument("--streamed", action="store_true")
     args = parser.parse_args()
+    if args.streamed and args.pool != "none":
+        parser.error("--streamed needs --pool none")
 
-    if args.pool == "none":
+    if args.pool == "none" and args.streamed:
         results = [task(args.size) for _ in range(args.tasks)]
+        workers = "none"
+    elif args.pool == "none":
+        # load data, then apply the operation to each pair, as the seed does
+        data1 = [load_data(args.size) for _ in range(args.tasks)]
+        data2 = [load_data(args.size) for _ in range(args.tasks)]
+        results = [operation(item1, item2) for item1, item2 in zip(data1, data2)]
         workers = "none"
     else:
         pool = Pool() if args.pool == "default" else Pool(args.pool)
