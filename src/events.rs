@@ -32,9 +32,10 @@ pub const MAX_LINE: usize = 4096;
 pub const PER_KIND: u32 = 100;
 
 /// Bounds on each string field, in escaped bytes, so that a line always fits:
-/// the identity (host, job ids, exe, argv0) stays under 2.5 KiB.
+/// the identity (host, job ids, exe, argv0, script) stays under 2.5 KiB.
 const MAX_EXE: usize = 1024;
-const MAX_ARGV0: usize = 512;
+const MAX_ARGV0: usize = 256;
+const MAX_SCRIPT: usize = 256;
 const MAX_HOST: usize = 256;
 const MAX_JOB: usize = 96;
 const MAX_SETTER: usize = 128;
@@ -53,7 +54,8 @@ static DEV: AtomicU64 = AtomicU64::new(0);
 static INO: AtomicU64 = AtomicU64::new(0);
 
 /// The fields every event carries after `pid`, formatted once at
-/// initialisation: `"host":..,"exe":..,"argv0":..` and the job ids present.
+/// initialisation: `"host":..,"exe":..,"argv0":..`, `"script":..` for an
+/// interpreter, and the job ids present.
 const IDENTITY_BYTES: usize = 2560;
 static mut IDENTITY: [u8; IDENTITY_BYTES] = [0; IDENTITY_BYTES];
 static IDENTITY_LEN: AtomicUsize = AtomicUsize::new(0);
@@ -301,13 +303,24 @@ fn identity() {
     // SAFETY: the buffer is valid for writes of its length; readlink does not
     // NUL-terminate, so its return value is the length.
     let n = unsafe { libc::readlink(c"/proc/self/exe".as_ptr(), exe.as_mut_ptr().cast(), 4096) };
-    if let Some(exe) = usize::try_from(n).ok().and_then(|n| exe.get(..n)) {
+    let exe = usize::try_from(n).ok().and_then(|n| exe.get(..n));
+    if let Some(exe) = exe {
         line.str("exe", exe, MAX_EXE);
     }
     let mut cmdline = [0u8; 4096];
     if let Some(n) = read_file(c"/proc/self/cmdline", &mut cmdline) {
         let argv = cmdline.get(..n).unwrap_or(&[]);
         line.str("argv0", until_nul(argv), MAX_ARGV0);
+        // A full buffer may end inside an argument: leave that one out.
+        let complete = match argv.iter().rposition(|&b| b == 0) {
+            Some(last) if n == cmdline.len() => &argv[..=last],
+            _ => argv,
+        };
+        match script_of(exe.unwrap_or(&[]), complete) {
+            Some(Script::Path(path)) => line.str("script", path, MAX_SCRIPT),
+            Some(Script::Module(name)) => line.str("module", name, MAX_SCRIPT),
+            None => {}
+        }
     }
     if line.overflow {
         return;
@@ -328,6 +341,76 @@ fn identity() {
         );
     }
     IDENTITY_LEN.store(fields.len(), Relaxed);
+}
+
+/// What an interpreter runs, from its arguments.
+#[derive(Debug, PartialEq)]
+enum Script<'a> {
+    /// A script file: `python3 train.py`, `Rscript fit.R`, `bash job.sh`.
+    Path(&'a [u8]),
+    /// A Python module: `python3 -m pkg.main`.
+    Module(&'a [u8]),
+}
+
+/// Interpreters whose script the event log names, by the name of their
+/// executable without a version (`python3.11` is `python`).
+const INTERPRETERS: [&[u8]; 13] = [
+    b"python", b"pypy", b"perl", b"ruby", b"Rscript", b"julia", b"node", b"lua", b"tclsh", b"bash",
+    b"sh", b"dash", b"zsh",
+];
+
+/// The script an interpreter runs, so that the event log can tell one
+/// Python program from another (they all have the same `exe`). `exe` is
+/// the resolved executable, `argv` the NUL-separated command line.
+///
+/// Python's options are parsed as Python does: `-m MOD` names a module,
+/// `-c CODE` and `-` (standard input) name no script, and `-W`, `-X` and
+/// `--check-hash-based-pycs` take a value. Other interpreters' options are
+/// not known here, so their script is named only when it comes first
+/// (`Rscript fit.R`, not `Rscript --vanilla fit.R`): code given inline
+/// (`bash -c ...`, `perl -e ...`) is never recorded.
+fn script_of<'a>(exe: &[u8], argv: &'a [u8]) -> Option<Script<'a>> {
+    let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
+    let name_end = base
+        .iter()
+        .rposition(|b| !(b.is_ascii_digit() || *b == b'.'))?
+        + 1;
+    let name = &base[..name_end];
+    if !INTERPRETERS.contains(&name) {
+        return None;
+    }
+    let mut args = argv.split(|&b| b == 0).skip(1).filter(|a| !a.is_empty());
+    if name != b"python" && name != b"pypy" {
+        return args.next().filter(|a| a[0] != b'-').map(Script::Path);
+    }
+    while let Some(arg) = args.next() {
+        match arg {
+            b"-" => return None,
+            b"--" => return args.next().map(Script::Path),
+            b"--check-hash-based-pycs" => {
+                args.next();
+                continue;
+            }
+            [b'-', b'-', ..] => continue,
+            [b'-', flags @ ..] => {
+                for (i, &flag) in flags.iter().enumerate() {
+                    if !matches!(flag, b'c' | b'm' | b'W' | b'X') {
+                        continue;
+                    }
+                    // The option's value: the rest of this argument, or the next.
+                    let rest = &flags[i + 1..];
+                    let value = if rest.is_empty() { args.next()? } else { rest };
+                    match flag {
+                        b'm' => return Some(Script::Module(value)),
+                        b'c' => return None,
+                        _ => break,
+                    }
+                }
+            }
+            _ => return Some(Script::Path(arg)),
+        }
+    }
+    None
 }
 
 fn until_nul(bytes: &[u8]) -> &[u8] {
@@ -654,6 +737,97 @@ mod tests {
         assert_eq!(line.as_bytes(), b"2000-02-29T12:00:00.999Z");
     }
 
+    fn script(exe: &str, argv: &[&str]) -> Option<String> {
+        let mut cmdline = Vec::new();
+        for arg in argv {
+            cmdline.extend_from_slice(arg.as_bytes());
+            cmdline.push(0);
+        }
+        script_of(exe.as_bytes(), &cmdline).map(|s| match s {
+            Script::Path(p) => String::from_utf8_lossy(p).into_owned(),
+            Script::Module(m) => format!("-m {}", String::from_utf8_lossy(m)),
+        })
+    }
+
+    #[test]
+    fn python_scripts_and_modules_are_named() {
+        let py = "/usr/bin/python3.11";
+        assert_eq!(
+            script(py, &["python", "train.py", "-n", "4"]).as_deref(),
+            Some("train.py")
+        );
+        assert_eq!(
+            script(py, &["python3", "-u", "-O", "a.py"]).as_deref(),
+            Some("a.py")
+        );
+        assert_eq!(
+            script(py, &["python", "-W", "ignore", "b.py"]).as_deref(),
+            Some("b.py")
+        );
+        assert_eq!(
+            script(py, &["python", "-Wignore", "-X", "dev", "c.py"]).as_deref(),
+            Some("c.py")
+        );
+        assert_eq!(
+            script(py, &["python", "-m", "pkg.main", "x.py"]).as_deref(),
+            Some("-m pkg.main")
+        );
+        assert_eq!(
+            script(py, &["python", "-um", "pkg"]).as_deref(),
+            Some("-m pkg")
+        );
+        assert_eq!(script(py, &["python", "-mpkg"]).as_deref(), Some("-m pkg"));
+        assert_eq!(
+            script(py, &["python", "--", "-odd.py"]).as_deref(),
+            Some("-odd.py")
+        );
+        assert_eq!(
+            script(py, &["python", "--check-hash-based-pycs", "never", "d.py"]).as_deref(),
+            Some("d.py")
+        );
+        assert_eq!(
+            script("/opt/pypy3.10", &["pypy", "e.py"]).as_deref(),
+            Some("e.py")
+        );
+        // Inline code, standard input, a bare interpreter, a missing value.
+        assert_eq!(script(py, &["python", "-c", "import secret"]), None);
+        assert_eq!(script(py, &["python", "-uc", "print(1)"]), None);
+        assert_eq!(script(py, &["python", "-"]), None);
+        assert_eq!(script(py, &["python"]), None);
+        assert_eq!(script(py, &["python", "-m"]), None);
+        assert_eq!(script(py, &["python", "-i"]), None);
+    }
+
+    #[test]
+    fn other_interpreters_name_a_script_given_first() {
+        assert_eq!(
+            script("/usr/bin/Rscript", &["Rscript", "fit.R"]).as_deref(),
+            Some("fit.R")
+        );
+        assert_eq!(
+            script("/usr/bin/bash", &["bash", "job.sh", "1"]).as_deref(),
+            Some("job.sh")
+        );
+        assert_eq!(
+            script("/usr/bin/dash", &["sh", "run.sh"]).as_deref(),
+            Some("run.sh")
+        );
+        assert_eq!(script("/usr/bin/perl", &["perl", "-e", "print 1"]), None);
+        assert_eq!(script("/usr/bin/bash", &["bash", "-c", "echo hi"]), None);
+        assert_eq!(
+            script("/usr/bin/Rscript", &["Rscript", "--vanilla", "fit.R"]),
+            None
+        );
+        // Not an interpreter: no script, whatever its arguments.
+        assert_eq!(script("/usr/bin/solver", &["solver", "in.dat"]), None);
+        assert_eq!(
+            script("/usr/bin/python-config", &["python-config", "x"]),
+            None
+        );
+        assert_eq!(script("/usr/bin/3", &["3", "x"]), None);
+        assert_eq!(script("", &[]), None);
+    }
+
     #[test]
     fn the_largest_identity_and_event_fit_in_a_line() {
         let mut identity: Line<{ IDENTITY_BYTES + 1 }> = Line::new();
@@ -664,6 +838,7 @@ mod tests {
         }
         identity.str("exe", &[b'"'; 4096], MAX_EXE);
         identity.str("argv0", &[0x80; 4096], MAX_ARGV0);
+        identity.str("script", &[0x80; 4096], MAX_SCRIPT);
         assert!(!identity.overflow);
         let mut line: Line<MAX_LINE> = Line::new();
         line.push(

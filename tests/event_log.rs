@@ -365,3 +365,71 @@ fn odd_program_paths_are_escaped() {
     report.assert_success();
     assert!(report.stdout_str().contains("no job"), "{report}");
 }
+
+/// Every Python process has the same `exe`: the log names the script or
+/// module each one runs (never inline `-c` code), and the report gives each
+/// script its own row.
+#[test]
+fn python_processes_are_told_apart_by_their_script() {
+    let dir = scratch("scripts");
+    let log = dir.join("events.jsonl");
+    std::fs::write(dir.join("train.py"), "print('ran=train')\n").unwrap();
+    std::fs::write(dir.join("score.py"), "print('ran=score')\n").unwrap();
+    let train = dir.join("train.py").to_str().unwrap().to_string();
+    let score = dir.join("score.py").to_str().unwrap().to_string();
+    let runs: [(&[&str], &str); 4] = [
+        (&["-u", &train], "ran=train"),
+        (&[&score, "--fast"], "ran=score"),
+        (&["-m", "json.tool", "--help"], "usage"),
+        (&["-c", "print('ran=inline secret')"], "ran=inline"),
+    ];
+    for (args, printed) in runs {
+        let out = Run::new(common::python())
+            .args(args.iter().copied())
+            .preload(true)
+            .env("THROTTLE_LOG_FILE", &log)
+            .run();
+        out.assert_success();
+        assert!(out.stdout_str().contains(printed), "{out}");
+    }
+    let events = events(&log);
+    let starts: Vec<_> = events
+        .iter()
+        .filter(|e| text(e, "event") == "start")
+        .collect();
+    assert_eq!(starts.len(), 4, "{events:?}");
+    let named: Vec<(Option<&str>, Option<&str>)> = starts
+        .iter()
+        .map(|e| {
+            let field = |key| match e.get(key) {
+                Some(Value::Str(s)) => Some(s.as_str()),
+                _ => None,
+            };
+            (field("script"), field("module"))
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (Some(train.as_str()), None),
+            (Some(score.as_str()), None),
+            (None, Some("json.tool")),
+            (None, None)
+        ]
+    );
+    let bytes = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !bytes.contains("secret"),
+        "inline code reached the log:\n{bytes}"
+    );
+
+    let report = throttle(&["report", log.to_str().unwrap()]);
+    report.assert_success();
+    let stdout = report.stdout_str();
+    for suffix in [&format!(" {train}"), &format!(" {score}"), " -m json.tool"] {
+        assert!(
+            stdout.lines().any(|l| l.ends_with(suffix)),
+            "no row for{suffix}\n{report}"
+        );
+    }
+}

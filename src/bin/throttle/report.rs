@@ -298,6 +298,12 @@ impl Log {
                 .or_else(|| text(&event, "argv0"))
                 .unwrap_or("?")
                 .to_string();
+            // An interpreter's processes are told apart by what they run.
+            if let Some(script) = text(&event, "script") {
+                p.program = format!("{} {script}", p.program);
+            } else if let Some(module) = text(&event, "module") {
+                p.program = format!("{} -m {module}", p.program);
+            }
         }
         if let Some(cap) = count(&event, "cap") {
             p.cap = Some(cap);
@@ -827,6 +833,34 @@ mod tests {
         assert!(text.contains("libopenblas.so.0 (asked for 64"), "{text}");
         let json = json_report(&l, 1);
         assert!(json.contains("\"max_requested\":64"), "{json}");
+    }
+
+    #[test]
+    fn an_interpreter_s_scripts_are_told_apart() {
+        let exit = |pid: u32, what: &str| {
+            format!(
+                r#"{{"event":"exit","pid":{pid},"host":"n1","exe":"/usr/bin/python3.11",{what}"cap":2,"peak":2}}"#
+            )
+        };
+        let lines = [
+            exit(1, r#""script":"train.py","#),
+            exit(2, r#""script":"train.py","#),
+            exit(3, r#""module":"pkg.main","#),
+            exit(4, ""),
+        ];
+        let l = log(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let names: Vec<_> = programs(&l)
+            .iter()
+            .map(|p| (p.program.clone(), p.processes))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("/usr/bin/python3.11".to_string(), 1),
+                ("/usr/bin/python3.11 -m pkg.main".to_string(), 1),
+                ("/usr/bin/python3.11 train.py".to_string(), 2),
+            ]
+        );
     }
 
     #[test]
