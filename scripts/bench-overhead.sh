@@ -8,15 +8,14 @@
 # each and the ratios, measured side by side in one run.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT=bench-overhead
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
+cargo_on_path
 
 N="${N:-20000}"
 R="${R:-7}"
-log() { echo "bench-overhead: $*" >&2; }
 
 cargo build --release --quiet
 LIB="$ROOT/target/release/libthrottle.so"

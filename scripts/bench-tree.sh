@@ -27,19 +27,12 @@
 # Tables and one summary line go to stdout, progress to stderr.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT=bench-tree
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-# A rustup install lives in ~/.cargo/bin, which non-login shells may lack.
-if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
-
-log() { echo "bench-tree: $*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+cargo_on_path
 
 usage() {
     cat <<'USAGE'

@@ -23,13 +23,9 @@
 # install created, if they are empty; nothing else.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-
-die() {
-    echo "install: $*" >&2
-    exit 1
-}
-log() { echo "install: $*" >&2; }
+SCRIPT=install
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat >&2 <<'EOF'
@@ -125,9 +121,7 @@ fi
 
 # ------------------------------------------------------------------ install
 if [ "$BUILD" -eq 1 ]; then
-    if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
-        export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-    fi
+    cargo_on_path
     command -v cargo >/dev/null 2>&1 || die "cargo not found: run scripts/setup.sh, or pass --from BUILD_DIR"
     log "cargo build --release"
     (cd "$ROOT" && cargo build --release >&2)

@@ -10,11 +10,11 @@
 #   THROTTLE_TEST_MKL=1 scripts/matrix.sh  # MKL too (after THROTTLE_TEST_MKL=1 scripts/setup.sh)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT=matrix
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
+cargo_on_path
 export THROTTLE_TEST_PYTHON="${THROTTLE_TEST_PYTHON:-$ROOT/.venv/bin/python}"
 
 cargo build --release >&2

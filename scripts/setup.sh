@@ -3,10 +3,10 @@
 # Idempotent: a second run installs nothing and only prints the versions.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT=setup
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-
-log() { echo "setup: $*" >&2; }
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -112,10 +112,7 @@ else
 fi
 
 # --- Rust toolchain --------------------------------------------------------
-# A rustup install lives in ~/.cargo/bin, which non-login shells may lack.
-if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
+cargo_on_path
 if ! command -v cargo >/dev/null 2>&1; then
     log "cargo not on PATH: trying Debian's toolchain (apt-get install -y cargo rustc rustfmt rust-clippy)"
     apt_install cargo rustc rustfmt rust-clippy

@@ -3,15 +3,12 @@
 # and the full test suite (unit, C and Python integration tests).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT="test"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-# A rustup install lives in ~/.cargo/bin, which non-login shells may lack.
-if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
-
-log() { echo "test: $*" >&2; }
+cargo_on_path
 
 "$ROOT/scripts/setup.sh"
 
