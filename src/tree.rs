@@ -270,13 +270,20 @@ fn claim_now() {
 /// lookup by handle): a process that already works notices a change in its
 /// tree there, while it has no steward. Never claims.
 pub fn tick() {
-    if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) {
+    if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) || in_vfork_child() {
         return;
     }
     if let Some(ledger) = ledger() {
         // Called from hooks: no panic may reach their C boundary.
         let _ = std::panic::catch_unwind(|| follow(ledger));
     }
+}
+
+/// Whether this is the child of a `vfork` (Python's `subprocess` calls
+/// `sysconf` there): it shares the parent's memory until it `exec`s, and may
+/// start no thread nor change the parent's state. It has a pid of its own.
+fn in_vfork_child() -> bool {
+    sys::getpid() != PID.load(Relaxed)
 }
 
 /// Applies a change of the ledger, if any, and starts the steward if this
@@ -363,6 +370,23 @@ fn decide(ledger: Ledger, cap: usize, census: ledger::Census) {
         }
     );
     if (may_change || budget_file) && !STEWARD.swap(true, AcqRel) && !start_steward() {
+        warn!("cannot start the ledger's steward thread; this process keeps its current share");
+    }
+}
+
+/// Before this process starts another program (`posix_spawn`, `vfork`,
+/// `system`, `popen`: no `fork` handler runs), which may join the tree and
+/// work beside it. A working process with a runtime's pool above 1 and no
+/// steward (the sole member of its ledger, which `decide` leaves without
+/// one, since nothing else could join) starts one now: when the program
+/// claims, it lowers this process's pools to its share, and puts them back
+/// when the program is gone. A process at 1, or whose threads are all its
+/// own (the `pthread_create` hook applies its share there), needs none.
+pub fn before_spawn() {
+    if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) || cap::cap() <= 1 || !cap::pools_started() {
+        return;
+    }
+    if member().is_some() && !STEWARD.swap(true, AcqRel) && !start_steward() {
         warn!("cannot start the ledger's steward thread; this process keeps its current share");
     }
 }

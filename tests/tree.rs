@@ -743,6 +743,105 @@ helper.wait()
     );
 }
 
+/// A process working alone (the sole member of its tree, so it has no
+/// steward) starts a second numpy program and keeps working beside it. No
+/// `fork` handler runs for `vfork` (`subprocess`), `posix_spawn` or
+/// `system`, and no hooked call happens in the parent meanwhile (the witness
+/// is a getter looked up once): it must still drop to its share, 1, while
+/// the program works, and grow back to 2 when it is gone.
+fn a_sole_worker_follows_the_program_it_starts(method: &str) {
+    const SCRIPT: &str = r#"
+import os, shlex, sys, threading, time, subprocess
+import numpy
+from threadpoolctl import ThreadpoolController
+
+CHILD = """
+import os, sys, time, numpy
+a = numpy.ones((256, 256))
+a @ a
+open(os.path.join(sys.argv[1], "claimed"), "w").close()
+limit = time.monotonic() + 60
+while not os.path.exists(os.path.join(sys.argv[1], "stop")) and time.monotonic() < limit:
+    a @ a
+"""
+
+method, scratch = sys.argv[1], sys.argv[2]
+# Looked up once: ctypes keeps the function, later calls reach no hook.
+blas = ThreadpoolController().select(internal_api="openblas").lib_controllers[0]
+a = numpy.ones((256, 256))
+a @ a
+print("before=%d" % blas.get_num_threads(), flush=True)
+
+cmd = [sys.executable, "-c", CHILD, scratch]
+if method == "subprocess":
+    wait = subprocess.Popen(cmd).wait
+elif method == "posix_spawn":
+    pid = os.posix_spawn(cmd[0], cmd, os.environ)
+    wait = lambda: os.waitpid(pid, 0)
+else:
+    runner = threading.Thread(target=os.system, args=(shlex.join(cmd),))
+    runner.start()
+    wait = runner.join
+
+def working_until(value, seconds):
+    limit = time.monotonic() + seconds
+    while blas.get_num_threads() != value and time.monotonic() < limit:
+        a @ a
+        time.sleep(0.01)
+    return blas.get_num_threads()
+
+claimed = os.path.join(scratch, "claimed")
+limit = time.monotonic() + 60
+while not os.path.exists(claimed) and time.monotonic() < limit:
+    time.sleep(0.02)
+print("child_claimed=%d" % os.path.exists(claimed), flush=True)
+print("during=%d" % working_until(1, 5), flush=True)
+open(os.path.join(scratch, "stop"), "w").close()
+wait()
+print("after=%d" % working_until(2, 5), flush=True)
+"#;
+    let _serial = serial();
+    if cpus() < 2 {
+        eprintln!("skipped: one CPU, a pool of 2 cannot be seen");
+        return;
+    }
+    let scratch = TempDir::new(&format!("tree-spawn-{method}"));
+    let out = Run::new(python())
+        .args(["-c", SCRIPT, method])
+        .arg(&scratch.0)
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .run();
+    out.assert_success();
+    assert_eq!(out.get("before"), "2", "alone: the whole budget\n{out}");
+    assert_eq!(out.num("child_claimed"), 1, "{out}");
+    assert_eq!(
+        out.get("during"),
+        "1",
+        "with the program it started ({method}) working beside it, the parent's share is 1\n{out}"
+    );
+    assert_eq!(
+        out.get("after"),
+        "2",
+        "the program gone, the parent's pool should grow back to 2\n{out}"
+    );
+}
+
+#[test]
+fn a_sole_worker_follows_a_program_started_by_subprocess() {
+    a_sole_worker_follows_the_program_it_starts("subprocess");
+}
+
+#[test]
+fn a_sole_worker_follows_a_program_started_by_posix_spawn() {
+    a_sole_worker_follows_the_program_it_starts("posix_spawn");
+}
+
+#[test]
+fn a_sole_worker_follows_a_program_started_by_system() {
+    a_sole_worker_follows_the_program_it_starts("system");
+}
+
 /// Runs two `placement` members under one preloaded shell (B=2): their
 /// lines `TAG nprocs=N cpus=... [real=...]`, as (tag, nprocs, cpus, real).
 fn two_placed_members(extra: &str, env: &[(&str, &str)]) -> Vec<(String, i64, Vec<i64>, Vec<i64>)> {

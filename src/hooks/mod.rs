@@ -8,6 +8,7 @@ pub mod cpus;
 pub mod dlsym;
 pub mod openmp;
 pub mod setters;
+pub mod spawn;
 pub mod tbb;
 pub mod threads;
 
