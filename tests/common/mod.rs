@@ -98,6 +98,7 @@ fn lib_sources(dep_info: &Path) -> Vec<PathBuf> {
 fn extra_flags(name: &str) -> &'static [&'static str] {
     match name {
         "openblas_linked" => &["-lopenblas"],
+        "spawners" => &["-fopenmp"],
         _ => &[],
     }
 }
