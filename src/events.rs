@@ -379,13 +379,18 @@ fn script_of<'a>(exe: &[u8], argv: &'a [u8]) -> Option<Script<'a>> {
     if !INTERPRETERS.contains(&name) {
         return None;
     }
-    let mut args = argv.split(|&b| b == 0).skip(1).filter(|a| !a.is_empty());
+    // Each argument ends in a NUL: no piece after the last one.
+    let argv = argv.strip_suffix(&[0]).unwrap_or(argv);
+    let mut args = argv.split(|&b| b == 0).skip(1);
     if name != b"python" && name != b"pypy" {
-        return args.next().filter(|a| a[0] != b'-').map(Script::Path);
+        return args
+            .next()
+            .filter(|a| !a.is_empty() && a.first() != Some(&b'-'))
+            .map(Script::Path);
     }
     while let Some(arg) = args.next() {
         match arg {
-            b"-" => return None,
+            b"-" | b"" => return None,
             b"--" => return args.next().map(Script::Path),
             b"--check-hash-based-pycs" => {
                 args.next();
@@ -796,6 +801,11 @@ mod tests {
         assert_eq!(script(py, &["python"]), None);
         assert_eq!(script(py, &["python", "-m"]), None);
         assert_eq!(script(py, &["python", "-i"]), None);
+        // An empty argument is a value like any other.
+        assert_eq!(
+            script(py, &["python", "-W", "", "f.py"]).as_deref(),
+            Some("f.py")
+        );
     }
 
     #[test]

@@ -270,7 +270,7 @@ fn claim_now() {
 /// lookup by handle): a process that already works notices a change in its
 /// tree there, while it has no steward. Never claims.
 pub fn tick() {
-    if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) || in_vfork_child() {
+    if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) {
         return;
     }
     if let Some(ledger) = ledger() {
@@ -290,7 +290,12 @@ fn in_vfork_child() -> bool {
 /// process now needs one (see `decide`).
 fn follow(ledger: Ledger) {
     let generation = ledger.generation().load(Acquire);
-    if SEEN.load(Acquire) == generation || SEEN.swap(generation, AcqRel) == generation {
+    // The pid check (a system call) only once something changed; before the
+    // swap, since a vfork child would write the parent's SEEN.
+    if SEEN.load(Acquire) == generation
+        || in_vfork_child()
+        || SEEN.swap(generation, AcqRel) == generation
+    {
         return;
     }
     // Only the cap here: a hook may be running inside a runtime's own
@@ -369,8 +374,8 @@ fn decide(ledger: Ledger, cap: usize, census: ledger::Census) {
             ""
         }
     );
-    if (may_change || budget_file) && !STEWARD.swap(true, AcqRel) && !start_steward() {
-        warn!("cannot start the ledger's steward thread; this process keeps its current share");
+    if may_change || budget_file {
+        ensure_steward();
     }
 }
 
@@ -386,8 +391,8 @@ pub fn before_spawn() {
     if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) || cap::cap() <= 1 || !cap::pools_started() {
         return;
     }
-    if member().is_some() && !STEWARD.swap(true, AcqRel) && !start_steward() {
-        warn!("cannot start the ledger's steward thread; this process keeps its current share");
+    if member().is_some() {
+        ensure_steward();
     }
 }
 
@@ -415,8 +420,8 @@ pub fn pools_lowered_in_fork(share: usize) {
 
 /// After a `fork`, in the parent (from its fork handler).
 pub fn after_fork_parent() {
-    if FORK_LOWERED_POOLS.swap(false, AcqRel) && !STEWARD.swap(true, AcqRel) && !start_steward() {
-        warn!("cannot start the ledger's steward thread; this process keeps its current share");
+    if FORK_LOWERED_POOLS.swap(false, AcqRel) {
+        ensure_steward();
     }
 }
 
@@ -426,6 +431,13 @@ pub fn seed() -> usize {
     member()
         .and_then(|(l, slot)| l.rank_of(slot))
         .unwrap_or_else(|| sys::getpid() as usize)
+}
+
+/// Starts the steward unless one has been started already.
+fn ensure_steward() {
+    if !STEWARD.swap(true, AcqRel) && !start_steward() {
+        warn!("cannot start the ledger's steward thread; this process keeps its current share");
+    }
 }
 
 fn start_steward() -> bool {
