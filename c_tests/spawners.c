@@ -9,7 +9,7 @@
  * steward thread (named "libthrottle") at the first of these calls.
  *
  * Prints: pool= vfork_exec= vfork_exit= spawn= spawnp= system= popen=
- * stewards= errors= */
+ * stewards= errors= pid= */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <omp.h>
@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
     if (system(NULL) == 0)
         errors++;
     printf("pool=%d\nvfork_exec=%d\nvfork_exit=%d\nspawn=%d\nspawnp=%d\nsystem=%d\npopen=%d\n"
-           "stewards=%d\nerrors=%d\n",
-           pool, vfork_exec, vfork_exit, spawn, spawnp, sys, pop, stewards(), errors);
+           "stewards=%d\nerrors=%d\npid=%d\n",
+           pool, vfork_exec, vfork_exit, spawn, spawnp, sys, pop, stewards(), errors, getpid());
     return errors != 0;
 }

@@ -421,7 +421,7 @@ if want seed003; then
     echo "  best of the rows with a pool, as the program has: ($best_pool); (e) / ($best_pool) = $(div "${m3[e]}" "${m3[$best_pool]}")"
     echo "  (f) is not one of the seed's programs: (b) with the pooled program's tasks in one process, each pair of"
     echo "      matrices made just before its product and freed after it; for reference, (e) / (f) = $(div "${m3[e]}" "${m3[f]}")"
-    echo "  ledger: $LEDGER_STATE; exit reports of the (e) parents (Pool workers end by os._exit: no report), $caps; other libthrottle lines: $nwarn"
+    echo "  ledger: $LEDGER_STATE; exit reports of the (e) runs (each parent and its Pool workers), $caps; other libthrottle lines: $nwarn"
     echo
     SUMMARY+=("seed003 (e)/best($best) $e_best ($(verdict "$e_best" "<=" 1.10))")
 fi

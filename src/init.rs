@@ -18,6 +18,12 @@ const INACTIVE: u8 = 3;
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static INIT_TID: AtomicI32 = AtomicI32::new(0);
 static REPORT: AtomicBool = AtomicBool::new(false);
+/// This process's pid, for telling a `vfork` child (which shares our memory)
+/// from us; updated in `fork` children.
+static OWN_PID: AtomicI32 = AtomicI32::new(0);
+/// Set by whichever of `exit` (the destructor) and `_exit` (the hook) runs
+/// the end-of-process work first: it runs once.
+static ENDED: AtomicBool = AtomicBool::new(false);
 static mut SOURCE: &str = "none";
 
 /// Whether the library is enforcing: initialises on first use. False while
@@ -57,6 +63,7 @@ fn initialise() {
 /// down the runtimes that initialised before us (only from here: see
 /// active.rs).
 extern "C" fn on_load() {
+    crate::hooks::exit::prepare();
     if active() {
         let _ = std::panic::catch_unwind(|| crate::active::clamp_loaded(true));
     }
@@ -100,6 +107,7 @@ fn run() -> bool {
         warn!("cannot allocate a thread-specific key; not enforcing");
         return false;
     }
+    OWN_PID.store(sys::getpid(), Relaxed);
     // SAFETY: registering handlers with no arguments; they reset atomics.
     unsafe { libc::pthread_atfork(None, Some(after_fork_parent), Some(after_fork_child)) };
     // SAFETY: written once, here, before STATE becomes ACTIVE and so before
@@ -241,6 +249,8 @@ extern "C" fn after_fork_parent() {
 }
 
 extern "C" fn after_fork_child() {
+    OWN_PID.store(sys::getpid(), Relaxed);
+    ENDED.store(false, Relaxed);
     cap::after_fork_child();
     crate::active::after_fork_child();
     let _ = std::panic::catch_unwind(crate::tree::after_fork_child);
@@ -248,18 +258,33 @@ extern "C" fn after_fork_child() {
 }
 
 extern "C" fn on_exit() {
-    if STATE.load(Acquire) != ACTIVE {
+    end_of_process();
+}
+
+/// `_exit` is about to end the process (hooks/exit.rs). Nothing in a `vfork`
+/// child, which shares this process's memory: it is not us that ends.
+pub fn before_exit_now() {
+    if OWN_PID.load(Relaxed) == sys::getpid() {
+        end_of_process();
+    }
+}
+
+/// What a process does as it ends, by `exit` or by `_exit`, once: the event
+/// log's `exit` event, leaving the ledger, the exit report. Allocates nothing
+/// and takes no lock, since `_exit` may be called from a signal handler.
+fn end_of_process() {
+    if STATE.load(Acquire) != ACTIVE || ENDED.swap(true, AcqRel) {
         return;
     }
     // The event log's `exit` event, whether or not THROTTLE_REPORT is set. No
     // panic may cross this C boundary.
     let _ = std::panic::catch_unwind(events::exit);
+    let (budget, ledger) = crate::tree::budget();
     let _ = std::panic::catch_unwind(crate::tree::leave);
     if !REPORT.load(Relaxed) {
         return;
     }
     let s = &cap::STATS;
-    let (budget, ledger) = crate::tree::budget();
     log::always(format_args!(
         "report pid={} cap={} source={} peak={} live={} created={} over_cap={} waited={} refused={} confined={} managed={} budget={budget} ledger={}",
         sys::getpid(),

@@ -33,6 +33,11 @@ impl Next {
         Some(found)
     }
 
+    /// The address [`Next::get`] found, if it has run: no lookup here.
+    pub fn cached(&self) -> Option<usize> {
+        Some(self.addr.load(Ordering::Acquire)).filter(|&a| a != 0)
+    }
+
     /// Like [`Next::get`], but when the global scope has no other definition,
     /// also looks inside every loaded object: a runtime's setter may live only
     /// in an `RTLD_LOCAL` library (numpy's and scipy's bundled OpenBLAS).

@@ -140,13 +140,49 @@ pub fn futex_wake_all_shared(word: &std::sync::atomic::AtomicU32) {
 }
 
 /// A process's start time, in clock ticks after boot (/proc/PID/stat field
-/// 22): with the pid, it names one process for its whole life.
+/// 22): with the pid, it names one process for its whole life. Allocates
+/// nothing and takes no lock: an `_exit` called from a signal handler reaches
+/// it (see `tree::leave`).
 pub fn start_time(pid: libc::pid_t) -> Option<u64> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; STAT_BYTES];
+    let stat = read_stat(format_args!("/proc/{pid}/stat\0"), &mut buf)?;
+    parse_stat_start(stat)
+}
+
+/// Field 22 of a `stat` line, counted after the last `)` (the command name
+/// may hold anything); only when field 23 follows, so that a line cut short
+/// by the buffer never yields a cut number.
+fn parse_stat_start(stat: &[u8]) -> Option<u64> {
     let close = stat.iter().rposition(|&b| b == b')')?;
-    // Fields after the command: state is field 3, starttime field 22.
-    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
-    rest.split(' ').nth(19)?.parse().ok()
+    let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
+    let start = fields.nth(19)?;
+    fields.next()?;
+    std::str::from_utf8(start).ok()?.parse().ok()
+}
+
+/// Enough of a `stat` file for fields 1 to 23: a command name of at most 64
+/// bytes and 21 numbers of at most 20 digits.
+const STAT_BYTES: usize = 1024;
+
+/// Reads the start of a /proc `stat` file, named by `path` (formatted with
+/// its NUL), into `buf`: no allocation, async-signal-safe calls only.
+fn read_stat<'b>(path: std::fmt::Arguments, buf: &'b mut [u8; STAT_BYTES]) -> Option<&'b [u8]> {
+    let mut name = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut name[..]);
+    std::io::Write::write_fmt(&mut cursor, path).ok()?;
+    // SAFETY: `name` holds a NUL-terminated string written just above.
+    let fd = unsafe { libc::open(name.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `buf` is valid for writes of its length; `fd` is closed once.
+    // /proc hands a stat file over in one read.
+    let n = unsafe {
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        n
+    };
+    buf.get(..usize::try_from(n).ok()?)
 }
 
 /// A process's CPU time so far (all its threads, user and system), in ns:
@@ -228,23 +264,11 @@ pub fn count_tasks() -> Option<usize> {
 /// The scheduler state letter of one thread (`R`, `S`, `D`, ...), from
 /// `/proc/self/task/<tid>/stat`.
 pub fn task_state(tid: libc::pid_t) -> Option<u8> {
-    let mut path = [0u8; 48];
-    let mut cursor = std::io::Cursor::new(&mut path[..]);
-    std::io::Write::write_fmt(&mut cursor, format_args!("/proc/self/task/{tid}/stat\0")).ok()?;
-    // SAFETY: `path` holds a NUL-terminated string written just above.
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
-    let mut buf = [0u8; 512];
-    // SAFETY: `buf` is valid for writes of its length; `fd` is closed once.
-    let n = unsafe {
-        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-        libc::close(fd);
-        n
-    };
-    let stat = buf.get(..usize::try_from(n).ok()?)?;
-    parse_stat_state(stat)
+    let mut buf = [0u8; STAT_BYTES];
+    parse_stat_state(read_stat(
+        format_args!("/proc/self/task/{tid}/stat\0"),
+        &mut buf,
+    )?)
 }
 
 /// The state field follows the last `)`: the command name may hold anything.
@@ -344,6 +368,23 @@ mod tests {
         assert_eq!(parse_stat_state(b"12 (a) b) c) S 1 2"), Some(b'S'));
         assert_eq!(parse_stat_state(b"12 (x) R 1"), Some(b'R'));
         assert_eq!(parse_stat_state(b"garbage"), None);
+    }
+
+    #[test]
+    fn stat_start_is_field_22_and_never_a_cut_number() {
+        // Fields 3 to 23 after the command name: 22 is 4400, 23 is 7.
+        let tail = "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4400 7 8";
+        assert_eq!(
+            parse_stat_start(format!("9 (a) b) {tail}").as_bytes()),
+            Some(4400)
+        );
+        let whole = format!("9 (x) {tail}");
+        assert_eq!(parse_stat_start(whole.as_bytes()), Some(4400));
+        // Cut inside field 22, or right after it: no answer.
+        let cut = whole.find(" 4400").unwrap() + 3;
+        assert_eq!(parse_stat_start(&whole.as_bytes()[..cut]), None);
+        assert_eq!(parse_stat_start(&whole.as_bytes()[..cut + 2]), None);
+        assert_eq!(parse_stat_start(b"garbage"), None);
     }
 
     #[test]

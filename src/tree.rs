@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering:
 const NONE: usize = usize::MAX;
 
 static LEDGER: AtomicUsize = AtomicUsize::new(0);
-static LEDGER_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+static LEDGER_PATH: std::sync::OnceLock<CString> = std::sync::OnceLock::new();
 static SLOT: AtomicUsize = AtomicUsize::new(NONE);
 static PID: AtomicI32 = AtomicI32::new(0);
 /// The process's own resolved cap: its share never exceeds it.
@@ -82,7 +82,7 @@ fn new_path() -> String {
 }
 
 /// Removes this user's ledgers left behind by trees whose creator died
-/// without cleaning up (killed, or ended with `_exit` like dash): creator
+/// without cleaning up (killed, or ended by a raw `exit_group`): creator
 /// gone and no live member. A few at a time, only when creating a ledger.
 fn sweep_stale() {
     // SAFETY: geteuid has no preconditions.
@@ -216,7 +216,9 @@ pub fn init(settings: &Resolution) -> usize {
     PID.store(pid, Relaxed);
     SLOT.store(slot, Release);
     info!("ledger {path}: budget {}, slot {slot}", ledger.budget());
-    let _ = LEDGER_PATH.set(path);
+    if let Ok(path) = CString::new(path) {
+        let _ = LEDGER_PATH.set(path);
+    }
     // Until it claims, a member starts from what it would get if it did.
     target()
 }
@@ -535,21 +537,30 @@ pub fn budget() -> (usize, bool) {
 }
 
 /// At exit: give the slot back; the creator removes the ledger when it was
-/// the last member.
+/// the last member. Allocates nothing and takes no lock: `_exit`, which may
+/// be called from a signal handler, runs it too (hooks/exit.rs).
 pub fn leave() {
-    let Some((ledger, slot)) = member() else {
+    let Some(ledger) = ledger() else {
         return;
     };
+    // No longer a member, for the threads still running meanwhile: the slot
+    // may go to another process as soon as it is free.
+    let slot = SLOT.swap(NONE, AcqRel);
+    if slot == NONE {
+        return;
+    }
     ledger.leave(slot, PID.load(Relaxed));
     if !CREATOR.load(Relaxed) {
         return;
     }
-    // Members that died without leaving (`os._exit`, as multiprocessing's
-    // workers end) must not keep the file alive after the tree is gone.
+    // Members that died without leaving (killed) must not keep the file
+    // alive after the tree is gone.
     ledger.reclaim(sys::start_time);
     if !ledger.any_member() {
         if let Some(path) = LEDGER_PATH.get() {
-            let _ = std::fs::remove_file(path);
+            // SAFETY: a NUL-terminated path. unlink, not remove_file: no
+            // allocation here (see the doc comment).
+            unsafe { libc::unlink(path.as_ptr()) };
         }
     }
 }

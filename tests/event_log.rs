@@ -1,7 +1,8 @@
 //! The event log (`THROTTLE_LOG_FILE`) and `throttle report`: many processes
 //! append to one log at once without ever interleaving a line, every line is
-//! strict JSON, each process writes one start (or fork) and one exit event,
-//! the report names the program, its cap and its peak, and an unusable path
+//! strict JSON, each process writes one start (or fork) and one exit event
+//! (also one that ends by `_exit`: Python's `os._exit`, `multiprocessing`'s
+//! workers, a signal handler), the report names the program, its cap and its peak, and an unusable path
 //! costs the program nothing but one warning.
 
 mod common;
@@ -431,5 +432,137 @@ fn python_processes_are_told_apart_by_their_script() {
             stdout.lines().any(|l| l.ends_with(suffix)),
             "no row for{suffix}\n{report}"
         );
+    }
+}
+
+/// A process that ends by `_exit` runs no destructor: the library's `_exit`
+/// hook writes its exit event and report. Python's `os._exit` keeps its
+/// status and its output, as without the library.
+#[test]
+fn a_process_ended_by_os_exit_writes_its_exit_event_and_report() {
+    let dir = scratch("os_exit");
+    let log = dir.join("events.jsonl");
+    let code = "import os\nprint('out', flush=True)\nos._exit(7)\n";
+    let plain = Run::new(common::python()).args(["-c", code]).run();
+    assert_eq!(plain.code(), 7, "{plain}");
+    let out = Run::new(common::python())
+        .args(["-c", code])
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .env("THROTTLE_REPORT", "1")
+        .env("THROTTLE_LOG_FILE", &log)
+        .run();
+    assert_eq!(out.code(), 7, "{out}");
+    assert_eq!(out.stdout_str(), plain.stdout_str(), "{out}");
+    assert!(out.throttle_lines().is_empty(), "{out}");
+    let pid = out.report_num("pid");
+    let events = events(&log);
+    let streams = by_pid(&events);
+    assert_eq!(
+        streams.keys().copied().collect::<Vec<_>>(),
+        [pid],
+        "{events:?}"
+    );
+    assert_complete(pid, &streams[&pid]);
+}
+
+/// Every `multiprocessing` worker started by `fork` ends by `os._exit` (when
+/// the pool is closed and joined; `terminate`, as leaving a `with` block
+/// does, kills them with SIGTERM instead): each now has a complete stream in the log (its `fork` event, its `exit` event
+/// with its peak) and an exit report, and `throttle report` counts it as
+/// finished.
+#[test]
+fn multiprocessing_workers_log_their_exit() {
+    let dir = scratch("pool_exit");
+    let log = dir.join("events.jsonl");
+    let code = "import multiprocessing as mp, os\n\
+                def task(i):\n    return os.getpid(), i * i\n\
+                if __name__ == '__main__':\n    \
+                    pool = mp.get_context('fork').Pool(2)\n    \
+                    results = pool.map(task, range(40), chunksize=1)\n    \
+                    pool.close()\n    \
+                    pool.join()\n    \
+                    print('total=%d' % sum(r for _, r in results))\n    \
+                    print('workers=%s' % ','.join(sorted({str(p) for p, _ in results})))\n";
+    std::fs::write(dir.join("pool.py"), code).unwrap();
+    let script = dir.join("pool.py");
+    let plain = Run::new(common::python()).arg(&script).run();
+    plain.assert_success();
+    let out = Run::new(common::python())
+        .arg(&script)
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .env("THROTTLE_REPORT", "1")
+        .env("THROTTLE_LOG_FILE", &log)
+        .run();
+    out.assert_success();
+    assert_eq!(out.get("total"), plain.get("total"), "{out}");
+    assert!(out.throttle_lines().is_empty(), "{out}");
+    let workers: Vec<i64> = common::num_list(&out.get("workers"));
+    assert!(!workers.is_empty(), "{out}");
+    let reported: Vec<i64> = common::reports(&out.stderr_str())
+        .iter()
+        .map(|r| common::report_num(r, "pid", &out))
+        .collect();
+    let events = events(&log);
+    let streams = by_pid(&events);
+    // Pool(2) has two workers; a worker that took no task is in the log
+    // and the reports too, so count those, not only the ones that answered.
+    assert_eq!(reported.len(), 3, "the parent and 2 workers\n{out}");
+    assert_eq!(streams.len(), 3, "{events:?}");
+    for pid in &workers {
+        assert!(reported.contains(pid), "no report from worker {pid}\n{out}");
+        let stream = &streams[pid];
+        assert_complete(*pid, stream);
+        assert_eq!(text(stream[0], "event"), "fork", "{stream:?}");
+    }
+    let report = throttle(&["report", log.to_str().unwrap()]);
+    report.assert_success();
+    let stdout = report.stdout_str();
+    assert!(!stdout.contains("without an exit event"), "{report}");
+}
+
+/// `_exit` from a signal handler that interrupts malloc in a threaded
+/// program: the hook's end-of-process work (exit event, leaving the ledger,
+/// removing it as its creator, the report) allocates nothing and takes no
+/// lock, so the program ends with its status every time instead of hanging
+/// (`c_tests/exit_in_handler.c`; a hook that allocated hung in about half
+/// of the rounds). The ledger is made in a runtime directory of the test's
+/// own, which must be empty after each round.
+#[test]
+fn an_exit_from_a_signal_handler_ends_the_program_every_time() {
+    use std::os::unix::fs::PermissionsExt;
+    const ROUNDS: usize = 20;
+    let dir = scratch("handler");
+    let log = dir.join("events.jsonl");
+    let runtime = dir.join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for round in 0..ROUNDS {
+        let out = Run::c("exit_in_handler")
+            .preload(true)
+            .env("THROTTLE_THREADS", "2")
+            .env("THROTTLE_REPORT", "1")
+            .env("THROTTLE_LOG_FILE", &log)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .run();
+        assert_eq!(out.code(), 5, "round {round}\n{out}");
+        assert_eq!(out.stdout_str(), "cpus=2\n", "round {round}\n{out}");
+        assert_eq!(out.report()["ledger"], "yes", "round {round}\n{out}");
+        let left: Vec<_> = std::fs::read_dir(&runtime)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "round {round}: the ledger stayed: {left:?}\n{out}"
+        );
+    }
+    let events = events(&log);
+    let streams = by_pid(&events);
+    assert_eq!(streams.len(), ROUNDS, "{events:?}");
+    for (pid, stream) in &streams {
+        assert_complete(*pid, stream);
     }
 }

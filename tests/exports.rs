@@ -40,7 +40,8 @@ fn defined_symbols(path: &Path) -> HashSet<String> {
 }
 
 /// Every setter DESIGN.md section 6 names, the OpenMP team entry points, the
-/// CPU-count queries, pthread_create and dlsym.
+/// CPU-count queries, pthread_create, dlsym, the ways to start a program and
+/// the ways to end without `exit` (`vfork` on x86_64 only).
 const HOOKS: &[&str] = &[
     "pthread_create",
     "sysconf",
@@ -71,6 +72,14 @@ const HOOKS: &[&str] = &[
     "bli_thread_set_num_threads",
     "bli_thread_set_ways",
     "flexiblas_set_num_threads",
+    "posix_spawn",
+    "posix_spawnp",
+    "system",
+    "popen",
+    #[cfg(target_arch = "x86_64")]
+    "vfork",
+    "_exit",
+    "_Exit",
 ];
 
 #[test]

@@ -604,7 +604,7 @@ fn python_at_budget_2(script: &str) -> common::Output {
 /// inherits the parent's pool size, and nothing in a numpy loop would call
 /// the library again), so the witness reads 1 and no OpenBLAS thread is ever
 /// started in a worker. When the workers are gone (they end by `os._exit`,
-/// without a goodbye) the parent's pool grows back.
+/// which the library's `_exit` hook sees) the parent's pool grows back.
 #[test]
 fn pool_workers_start_at_their_share_and_the_parent_grows_back() {
     const SCRIPT: &str = r#"
@@ -918,9 +918,10 @@ fn confine_pins_members_of_a_tree_to_disjoint_cpus() {
     assert_ne!(m[0].3, m[1].3, "both were pinned to the same CPU: {m:?}");
 }
 
-/// A tree whose only other members died without a goodbye leaves no ledger
-/// file behind: multiprocessing's workers end by `os._exit`, and the parent
-/// (the ledger's creator) exits right after joining them.
+/// A tree whose only other members ended by `os._exit` (multiprocessing's
+/// workers: no destructor runs, only the library's `_exit` hook) leaves no
+/// ledger file behind: the parent (the ledger's creator) exits right after
+/// joining them.
 #[test]
 fn a_pool_that_ends_by_os_exit_leaves_no_ledger_file() {
     const SCRIPT: &str = r#"
@@ -949,6 +950,53 @@ if __name__ == "__main__":
             "round {round}: the ledger {ledger} outlived its tree\n{out}"
         );
     }
+}
+
+/// A member that ends by `os._exit` (no destructor runs) gives its slot back
+/// as it ends, not when another member next looks for the dead: at budget 1
+/// no process has a steward, so nothing else would. The parent claims, its
+/// fork child claims and ends by `os._exit`; once it is reaped, `throttle
+/// info` (run by the parent, so in its tree) lists the parent, working, and
+/// not the child.
+#[test]
+fn a_member_ended_by_os_exit_leaves_the_ledger_at_once() {
+    const SCRIPT: &str = r#"
+import os, subprocess, sys
+os.cpu_count()
+child = os.fork()
+if child == 0:
+    os.cpu_count()
+    os._exit(3)
+_, status = os.waitpid(child, 0)
+print("parent=%d\nchild=%d\nstatus=%d" % (os.getpid(), child, os.waitstatus_to_exitcode(status)))
+info = subprocess.run([sys.argv[1], "info"], capture_output=True, text=True)
+print("info_status=%d" % info.returncode)
+print(info.stdout, end="")
+"#;
+    let out = Run::new(python())
+        .args(["-c", SCRIPT])
+        .arg(throttle_bin())
+        .preload(true)
+        .env("THROTTLE_THREADS", "1")
+        .run();
+    out.assert_success();
+    assert_eq!(out.num("status"), 3, "{out}");
+    assert_eq!(out.num("info_status"), 0, "{out}");
+    let stdout = out.stdout_str();
+    let row = |pid: i64| {
+        stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|w| w.first() == Some(&pid.to_string().as_str()))
+    };
+    let (parent, child) = (out.num("parent"), out.num("child"));
+    assert!(stdout.contains("ledger:    /"), "no ledger\n{out}");
+    assert_eq!(
+        row(parent).and_then(|w| w.get(1).map(|s| s.to_string())),
+        Some("working".to_string()),
+        "{out}"
+    );
+    assert_eq!(row(child), None, "the child still holds a slot\n{out}");
 }
 
 /// Two processes share B; one is killed with SIGKILL (so it never says

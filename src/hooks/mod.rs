@@ -6,6 +6,7 @@
 pub mod cpus;
 #[cfg(target_arch = "x86_64")]
 pub mod dlsym;
+pub mod exit;
 pub mod openmp;
 pub mod setters;
 pub mod spawn;
