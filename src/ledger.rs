@@ -98,6 +98,8 @@ impl Census {
 #[allow(dead_code)]
 pub struct Member {
     pub pid: i32,
+    /// Its start time (clock ticks after boot): with the pid, who it is.
+    pub start: u64,
     pub role: Role,
     pub applied: u32,
 }
@@ -497,6 +499,7 @@ impl Ledger {
                 };
                 Some(Member {
                     pid,
+                    start: s.start.load(Acquire),
                     role,
                     applied: s.applied.load(Acquire),
                 })

@@ -952,51 +952,74 @@ if __name__ == "__main__":
     }
 }
 
-/// A member that ends by `os._exit` (no destructor runs) gives its slot back
-/// as it ends, not when another member next looks for the dead: at budget 1
-/// no process has a steward, so nothing else would. The parent claims, its
-/// fork child claims and ends by `os._exit`; once it is reaped, `throttle
-/// info` (run by the parent, so in its tree) lists the parent, working, and
-/// not the child.
-#[test]
-fn a_member_ended_by_os_exit_leaves_the_ledger_at_once() {
-    const SCRIPT: &str = r#"
-import os, subprocess, sys
+/// At budget 1 (no process has a steward, so no member looks for the
+/// dead): the parent claims, its fork child claims and then ends by `how`
+/// (Python code run in the child); once the child is reaped, the parent runs
+/// `throttle info` (in its tree). Returns the run, the child's exit status
+/// and the `state` column of the parent's and the child's rows (None: no
+/// row).
+fn info_after_a_child_ends(how: &str) -> (common::Output, i64, Option<String>, Option<String>) {
+    let script = format!(
+        r#"
+import os, signal, subprocess, sys
 os.cpu_count()
 child = os.fork()
 if child == 0:
     os.cpu_count()
-    os._exit(3)
+    {how}
 _, status = os.waitpid(child, 0)
 print("parent=%d\nchild=%d\nstatus=%d" % (os.getpid(), child, os.waitstatus_to_exitcode(status)))
 info = subprocess.run([sys.argv[1], "info"], capture_output=True, text=True)
 print("info_status=%d" % info.returncode)
 print(info.stdout, end="")
-"#;
+"#
+    );
     let out = Run::new(python())
-        .args(["-c", SCRIPT])
+        .args(["-c", &script])
         .arg(throttle_bin())
         .preload(true)
         .env("THROTTLE_THREADS", "1")
         .run();
     out.assert_success();
-    assert_eq!(out.num("status"), 3, "{out}");
     assert_eq!(out.num("info_status"), 0, "{out}");
     let stdout = out.stdout_str();
-    let row = |pid: i64| {
+    assert!(stdout.contains("ledger:    /"), "no ledger\n{out}");
+    let state = |pid: i64| {
         stdout
             .lines()
             .map(|l| l.split_whitespace().collect::<Vec<_>>())
             .find(|w| w.first() == Some(&pid.to_string().as_str()))
+            .and_then(|w| w.get(1).map(|s| s.to_string()))
     };
-    let (parent, child) = (out.num("parent"), out.num("child"));
-    assert!(stdout.contains("ledger:    /"), "no ledger\n{out}");
-    assert_eq!(
-        row(parent).and_then(|w| w.get(1).map(|s| s.to_string())),
-        Some("working".to_string()),
+    let (parent, child) = (state(out.num("parent")), state(out.num("child")));
+    let status = out.num("status");
+    (out, status, parent, child)
+}
+
+/// A member that ends by `os._exit` (no destructor runs) gives its slot back
+/// as it ends, not when another member next looks for the dead: `throttle
+/// info` right after lists the parent, working, and not the child.
+#[test]
+fn a_member_ended_by_os_exit_leaves_the_ledger_at_once() {
+    let (out, status, parent, child) = info_after_a_child_ends("os._exit(3)");
+    assert_eq!(status, 3, "{out}");
+    assert_eq!(parent.as_deref(), Some("working"), "{out}");
+    assert_eq!(child, None, "the child still holds a slot\n{out}");
+}
+
+/// A member killed with `SIGKILL` cannot leave: until a steward reclaims
+/// its slot, `throttle info` shows it as gone, not working.
+#[test]
+fn throttle_info_shows_a_killed_member_as_gone() {
+    let (out, status, parent, child) =
+        info_after_a_child_ends("os.kill(os.getpid(), signal.SIGKILL)");
+    assert_eq!(status, -9, "{out}");
+    assert_eq!(parent.as_deref(), Some("working"), "{out}");
+    assert_eq!(child.as_deref(), Some("gone"), "{out}");
+    assert!(
+        out.stdout_str().contains("and 1 gone without leaving"),
         "{out}"
     );
-    assert_eq!(row(child), None, "the child still holds a slot\n{out}");
 }
 
 /// Two processes share B; one is killed with SIGKILL (so it never says

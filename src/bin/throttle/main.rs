@@ -314,31 +314,44 @@ fn print_ledger(r: &config::Resolution) {
         }
     };
     let members = ledger.members();
-    let count = |role| members.iter().filter(|m| m.role == role).count();
+    // A member killed without leaving keeps its slot (and, if it worked, a
+    // share) until a member with a steward reclaims it: shown as gone.
+    let gone = |m: &ledger::Member| sys::start_time(m.pid) != Some(m.start);
+    let count = |role| {
+        members
+            .iter()
+            .filter(|m| m.role == role && !gone(m))
+            .count()
+    };
     let (working, about) = (
         count(ledger::Role::Working),
         count(ledger::Role::AboutToWork),
     );
+    let dead = members.iter().filter(|m| gone(m)).count();
     println!("ledger:    {path}");
     println!(
-        "           budget {} shared by {working} working and {about} about to work, of {} member processes",
+        "           budget {} shared by {working} working and {about} about to work, of {} member processes{}",
         ledger.budget(),
-        members.len()
+        members.len() - dead,
+        if dead > 0 {
+            format!(" (and {dead} gone without leaving, not yet reclaimed)")
+        } else {
+            String::new()
+        }
     );
     println!("    pid  state          share  command");
     for m in &members {
         let command = std::fs::read_to_string(format!("/proc/{}/comm", m.pid)).unwrap_or_default();
         let (state, share) = match m.role {
+            _ if gone(m) => ("gone", "-".to_string()),
             ledger::Role::Working => ("working", m.applied.max(1).to_string()),
             ledger::Role::AboutToWork => ("about to work", "-".to_string()),
             ledger::Role::Launcher => ("launcher", "-".to_string()),
             ledger::Role::Idle => ("idle", "-".to_string()),
         };
-        println!(
-            "  {:>5}  {state:<13}  {share:>5}  {}",
-            m.pid,
-            command.trim()
-        );
+        // A gone member's pid may belong to another process now.
+        let command = if gone(m) { "" } else { command.trim() };
+        println!("  {:>5}  {state:<13}  {share:>5}  {command}", m.pid);
     }
 }
 
