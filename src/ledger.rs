@@ -301,19 +301,23 @@ impl Ledger {
         crate::sys::futex_wake_all_shared(g);
     }
 
+    /// The slot process `pid`, started at `start`, holds already (it has
+    /// `exec`ed since it joined).
+    pub fn slot_of(&self, pid: i32, start: u64) -> Option<usize> {
+        (0..SLOTS).find(|&i| {
+            let s = self.slot(i);
+            matches!(s.state.load(Acquire), MEMBER | CLAIMED)
+                && s.pid.load(Acquire) == pid
+                && s.start.load(Acquire) == start
+        })
+    }
+
     /// Takes a slot for process `pid` (child of `ppid`) started at `start`:
     /// the one it already has (after an `exec`, the same process joins
     /// again), else a free one.
     pub fn join(&self, pid: i32, ppid: i32, start: u64) -> Option<usize> {
-        for i in 0..SLOTS {
-            let s = self.slot(i);
-            let state = s.state.load(Acquire);
-            if (state == MEMBER || state == CLAIMED)
-                && s.pid.load(Acquire) == pid
-                && s.start.load(Acquire) == start
-            {
-                return Some(i);
-            }
+        if let Some(i) = self.slot_of(pid, start) {
+            return Some(i);
         }
         for i in 0..SLOTS {
             let s = self.slot(i);

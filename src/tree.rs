@@ -81,6 +81,14 @@ fn new_path() -> String {
     }
 }
 
+/// The creator's pid in a ledger's file name (`new_path`), given from just
+/// after `ledger-` or from the whole name.
+fn creator_in_name(name: &str) -> Option<i32> {
+    let rest = name.rsplit('/').next()?;
+    let rest = rest.split_once("ledger-").map_or(rest, |(_, r)| r);
+    rest.split('-').next()?.parse().ok()
+}
+
 /// Removes this user's ledgers left behind by trees whose creator died
 /// without cleaning up (killed, or ended by a raw `exit_group`): creator
 /// gone and no live member. A few at a time, only when creating a ledger.
@@ -104,7 +112,7 @@ fn sweep_stale() {
             let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix.as_str())) else {
                 continue;
             };
-            let Some(creator) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            let Some(creator) = creator_in_name(rest) else {
                 continue;
             };
             if sys::start_time(creator).is_some() {
@@ -197,8 +205,17 @@ pub fn init(settings: &Resolution) -> usize {
         }
     };
     let pid = sys::getpid();
-    let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, parent(), start))
-    else {
+    let start = sys::start_time(pid);
+    // The creator that `exec`ed another program (`throttle run -- env X=1
+    // cmd`, a shell's `exec`) is still the creator: the same process, in the
+    // slot it took, and named in the file's name. It removes the ledger at
+    // the end, after reclaiming members that never left.
+    if start.and_then(|start| ledger.slot_of(pid, start)).is_some()
+        && creator_in_name(&path) == Some(pid)
+    {
+        CREATOR.store(true, Relaxed);
+    }
+    let Some(slot) = start.and_then(|start| ledger.join(pid, parent(), start)) else {
         warn!(
             "ledger '{path}' is full; using a per-process cap of {}",
             settings.cap

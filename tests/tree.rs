@@ -82,6 +82,14 @@ fn cpus() -> i64 {
     real_nprocs_onln().min(real_affinity_count())
 }
 
+/// How a launcher starts one worker: `{program} TAG {stop}`, both parts
+/// quoted for the shell; `dir` is the tree's scratch directory.
+struct WorkerCommand {
+    program: String,
+    stop: String,
+    dir: PathBuf,
+}
+
 /// A tree of Python workers under one preloaded shell.
 struct Tree {
     dir: TempDir,
@@ -107,22 +115,38 @@ impl Tree {
         tail: &str,
         extra: &str,
     ) -> Tree {
+        Tree::start_full(name, workers, env, |_| tail.to_string(), extra)
+    }
+
+    /// As `start_with`, with the tail made by `tail` from the worker's
+    /// command line (shell-quoted, the tag to be appended, then the stop
+    /// file): for a launcher that starts workers itself.
+    fn start_full(
+        name: &str,
+        workers: usize,
+        env: &[(&str, &str)],
+        tail: impl FnOnce(&WorkerCommand) -> String,
+        extra: &str,
+    ) -> Tree {
         let dir = TempDir::new(&format!("tree-{name}"));
         let script = dir.0.join("worker.py");
         std::fs::write(&script, WORKER).expect("write the worker script");
         let stop = dir.0.join("stop");
         let tags: Vec<String> = (0..workers).map(|i| format!("p{i}")).collect();
+        let command = WorkerCommand {
+            program: format!("{} {}", sh_quote(python()), sh_quote(&script)),
+            stop: sh_quote(&stop),
+            dir: dir.0.clone(),
+        };
         // `worker TAG` starts one worker in the background (the tail may too).
         let mut sh = format!(
-            "echo ledger=${{THROTTLE_LEDGER-}}\nworker() {{ {} {} \"$1\" {} {extra} & echo pid_$1=$!; }}\n",
-            sh_quote(python()),
-            sh_quote(&script),
-            sh_quote(&stop)
+            "echo ledger=${{THROTTLE_LEDGER-}}\nworker() {{ {} \"$1\" {} {extra} & echo pid_$1=$!; }}\n",
+            command.program, command.stop
         );
         for tag in &tags {
             sh.push_str(&format!("worker {tag}\n"));
         }
-        sh.push_str(tail);
+        sh.push_str(&tail(&command));
         sh.push_str("\nwait\necho shell_done\n");
         let run = Run::new("/bin/sh")
             .args(["-c", &sh])
@@ -549,6 +573,70 @@ fn six_processes_share_a_budget_of_12() {
     );
 }
 
+/// A launcher named by the issue starts the 6 workers itself, under one
+/// preloaded shell with a budget of 12: GNU parallel (a Perl program that
+/// forks helpers and runs each job through a shell) or make (`make -j6`).
+/// The launcher holds no share, so each worker gets 12/6 = 2 (its CPU count
+/// on a smaller machine). Had the launcher claimed a share too, 7 claimers
+/// would split 12 as 2,2,2,2,2,1,1 and two workers would stay at 1.
+fn six_workers_under_a_launcher(name: &str, launcher: impl FnOnce(&WorkerCommand) -> String) {
+    let _serial = serial();
+    let want = 2.min(cpus());
+    let mut tree = Tree::start_full(name, 0, &[("THROTTLE_THREADS", "12")], launcher, "");
+    tree.tags = (0..6).map(|i| format!("p{i}")).collect();
+    tree.wait_ready();
+    let all: HashMap<String, i64> = tree.tags.iter().map(|t| (t.clone(), want)).collect();
+    let settled = tree.wait_for(&all, SETTLE);
+    assert!(
+        settled.is_some(),
+        "not every pool settled to {want} within {} s: {:?}\n{}",
+        SETTLE.as_secs(),
+        tree.latest(),
+        tree.sh
+    );
+    // Not a passing value: two more rounds from everyone, still `want`.
+    tree.more_lines(&tree.tags.clone(), 2);
+    let latest = tree.latest();
+    for tag in &tree.tags {
+        assert_eq!(
+            latest.get(tag).map(|v| v.iter().all(|&n| n == want)),
+            Some(true),
+            "{tag}: {latest:?}\n{}",
+            tree.sh
+        );
+    }
+    tree.finish();
+}
+
+#[test]
+fn gnu_parallel_holds_no_share() {
+    six_workers_under_a_launcher("parallel", |w| {
+        format!(
+            "parallel -j6 --line-buffer {} {{}} {} ::: p0 p1 p2 p3 p4 p5\n",
+            w.program, w.stop
+        )
+    });
+}
+
+#[test]
+fn make_holds_no_share() {
+    six_workers_under_a_launcher("make", |w| {
+        let tags = "p0 p1 p2 p3 p4 p5";
+        let makefile = w.dir.join("Makefile");
+        std::fs::write(
+            &makefile,
+            format!(".PHONY: all {tags}\nall: {tags}\n{tags}:\n\t$(WORKER) $@ $(STOP)\n"),
+        )
+        .expect("write the Makefile");
+        format!(
+            "make -s -j6 -f {} WORKER={} STOP={}\n",
+            sh_quote(&makefile),
+            sh_quote(&w.program),
+            sh_quote(&w.stop)
+        )
+    });
+}
+
 /// `THROTTLE_SCOPE=process` opts out: with B=2 each of the 6 processes gets
 /// the whole budget, 2 (its CPU count on a 1-CPU machine).
 #[test]
@@ -950,6 +1038,47 @@ if __name__ == "__main__":
             "round {round}: the ledger {ledger} outlived its tree\n{out}"
         );
     }
+}
+
+/// The ledger's creator `exec`s another program (`throttle run -- env X=1
+/// cmd` does, as does a shell's `exec`): the same process is still the
+/// creator. A member of its tree is killed with SIGKILL (it never leaves);
+/// at the end the creator reclaims it and removes the ledger. The ledger is
+/// made in a runtime directory of the test's own, empty afterwards.
+#[test]
+fn a_creator_that_execs_still_removes_its_ledger() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("tree-creator-exec");
+    let runtime = dir.0.join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let ready = dir.0.join("ready");
+    let script = format!(
+        "echo ledger=$THROTTLE_LEDGER\n\
+         (touch {ready}; exec sleep 60) &\n\
+         i=0; while [ ! -e {ready} ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done\n\
+         kill -9 $!\nwait\necho done=1\n",
+        ready = sh_quote(&ready)
+    );
+    let out = Run::new("env")
+        .args(["X=1", "/bin/sh", "-c", &script])
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .run();
+    out.assert_success();
+    assert_eq!(out.num("done"), 1, "{out}");
+    let ledger = out.get("ledger");
+    assert!(
+        ledger.starts_with(runtime.to_str().unwrap()),
+        "the ledger is not in the test's runtime directory: {ledger:?}\n{out}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&runtime)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "the ledger stayed: {left:?}\n{out}");
 }
 
 /// At budget 1 (no process has a steward, so no member looks for the
