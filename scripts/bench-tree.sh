@@ -3,10 +3,11 @@
 # side by side with its comparison configurations, alternating, R times, and
 # reported as medians.
 #
-#   seed000  seed 000's numpy script as P concurrent processes started by ONE
-#            shell under `throttle run -- bash -c '...'` with no thread count
-#            (the budget is this machine's CPUs, shared by the tree), against
-#            the hand-tuned run (*_NUM_THREADS=1, no library) and plain.
+#   seed000  seed 000's numpy script as P concurrent processes started by GNU
+#            parallel, as in the seed, under `throttle run --` with no thread
+#            count (the budget is this machine's CPUs, shared by the tree),
+#            against the hand-tuned run (*_NUM_THREADS=1, no library) and
+#            plain.
 #   seed003  seed 003's four programs, which combine a process pool with BLAS
 #            threads (pool or not, BLAS threads 1 or nproc), and the untuned
 #            pooled program (Pool(), no variables) under `throttle run --`,
@@ -251,16 +252,13 @@ measure() {
     M_RUNNABLE="$(mean_of "$dir/runnable")"
 }
 
-# --- seed 000: P processes from one shell --------------------------------------
-# The launcher: P background processes and a wait, each one's status checked.
-# shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
-LAUNCH='p=$1 py=$2 workload=$3 dir=$4 pids=() rc=0
-for ((i = 1; i <= p; i++)); do
-    "$py" "$workload" "$i" >"$dir/$i.out" 2>"$dir/$i.err" &
-    pids+=("$!")
-done
-for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
-exit "$rc"'
+# --- seed 000: P processes from GNU parallel ------------------------------------
+# The launcher, as in the seed (`seq 10 | parallel -j32 'python test.py {}'`):
+# GNU parallel running P jobs at once, each job's output kept apart. Its exit
+# status is the number of jobs that failed. The paths reach the jobs' shell
+# through the environment, so that no path is ever parsed as shell code.
+# shellcheck disable=SC2016 # expanded by the jobs' shell
+JOB='"$S0_PY" "$S0_WORKLOAD" {} >"$S0_DIR/{}.out" 2>"$S0_DIR/{}.err"'
 
 # seed000_run NAME REP CMD...: the launcher under CMD (a prefix); prints
 # "WALL CPU RUNNABLE": wall and CPU seconds, mean runnable threads.
@@ -269,7 +267,8 @@ seed000_run() {
     shift 2
     local dir="$TMP/seed000/$name.$rep" i out status
     measure "$dir" /dev/null "$dir/launcher.err" \
-        "${CLEAN_ENV[@]}" "$@" bash -c "$LAUNCH" launch "$P" "$PY" "$ROOT/scripts/workloads/seed000.py" "$dir"
+        "${CLEAN_ENV[@]}" "$@" env S0_PY="$PY" S0_WORKLOAD="$ROOT/scripts/workloads/seed000.py" S0_DIR="$dir" \
+        parallel -j "$P" "$JOB" ::: $(seq "$P")
     status="$M_STATUS"
     for ((i = 1; i <= P; i++)); do
         out="$(cat "$dir/$i.out" 2>/dev/null || true)"
@@ -319,11 +318,11 @@ if want seed000; then
     caps="$(reports "$TMP"/seed000/throttle.*/[0-9]*.err)"
     nwarn="$(warnings "$TMP"/seed000/throttle.*/*.err)"
 
-    echo "seed 000: $P concurrent processes from one shell, $NCPU CPUs, SEED000_ITERS=$SEED000_ITERS, median of $R (alternated)"
+    echo "seed 000: $P concurrent processes started by GNU parallel -j $P, $NCPU CPUs, SEED000_ITERS=$SEED000_ITERS, median of $R (alternated)"
     row0() { printf '%-48s %8s %8s %9s  %s\n' "$@"; }
     row0 "configuration" "wall s" "cpu s" "runnable" "wall s of each run"
     row0 "plain (no variables, no library)" "$m_plain" "$c_plain" "$r_plain" "${s0[plain]}"
-    row0 "throttle run -- bash -c '$P x python &; wait'" "$m_thr" "$c_thr" "$r_thr" "${s0[throttle]}"
+    row0 "throttle run -- parallel -j $P python ..." "$m_thr" "$c_thr" "$r_thr" "${s0[throttle]}"
     row0 "hand-tuned OMP/OPENBLAS/MKL_NUM_THREADS=1" "$m_tuned" "$c_tuned" "$r_tuned" "${s0[tuned]}"
     row0 "ratio throttle / hand-tuned (target <= 1.10)" "$thr_tuned" "$(div "$c_thr" "$c_tuned")" "" \
         "target $(verdict "$thr_tuned" "<=" 1.10) (on wall time)"

@@ -45,7 +45,7 @@ is_installed() {
 }
 
 # --- apt packages --------------------------------------------------------
-APT_PACKAGES=(gcc make libc6-dev python3 python3-venv python3-pip
+APT_PACKAGES=(gcc make parallel libc6-dev python3 python3-venv python3-pip
     libopenblas-dev libopenblas0-pthread procps
     libopenblas0-openmp libblis4-pthread libblis4-openmp g++ clang libomp-dev libtbb-dev)
 missing=()
