@@ -182,6 +182,8 @@ pub struct Resolution {
     pub log_file: Option<Vec<u8>>,
     pub disabled: bool,
     pub scope: Scope,
+    /// `THROTTLE_LAUNCHERS`: program names added to the built-in launchers.
+    pub launchers: Vec<String>,
     pub consulted: Vec<Consulted>,
     /// One line each, to print as `libthrottle: <line>` at level warn.
     pub warnings: Vec<String>,
@@ -206,6 +208,26 @@ pub fn check_count(raw: &str) -> Result<usize, String> {
         Ok(n) if n <= MAX_CAP as u64 => Ok(n as usize),
         _ => Err(format!("is out of range (1 to {MAX_CAP})")),
     }
+}
+
+/// `THROTTLE_LAUNCHERS`: comma-separated program names (as `ps` shows them,
+/// or a script's file name), each 1 to 64 of `A-Z a-z 0-9 . _ + -`.
+fn check_launchers(raw: &str) -> Result<Vec<String>, String> {
+    raw.split(',')
+        .map(|name| {
+            let valid = (1..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
+            if valid {
+                Ok(name.to_string())
+            } else {
+                Err(format!(
+                    "is not a comma-separated list of program names ('{name}')"
+                ))
+            }
+        })
+        .collect()
 }
 
 fn check_wait_ms(raw: &str) -> Result<u64, String> {
@@ -624,6 +646,9 @@ pub fn resolve<I: Inputs>(inputs: &I) -> Resolution {
             _ => Err("is not one of tree, process".to_string()),
         })
         .unwrap_or(Scope::Tree);
+    let launchers = r
+        .env("THROTTLE_LAUNCHERS", check_launchers)
+        .unwrap_or_default();
 
     let system_at = r.consulted.len();
     let system = r
@@ -716,6 +741,7 @@ pub fn resolve<I: Inputs>(inputs: &I) -> Resolution {
         log_file,
         disabled,
         scope,
+        launchers,
         consulted: r.consulted,
         warnings: r.warnings,
     }
@@ -946,6 +972,10 @@ mod tests {
             ("THROTTLE_LOG", "loud"),
             ("THROTTLE_DISABLE", "yes please"),
             ("THROTTLE_SCOPE", "global"),
+            ("THROTTLE_LAUNCHERS", ""),
+            ("THROTTLE_LAUNCHERS", "ibrun,"),
+            ("THROTTLE_LAUNCHERS", "bin/ibrun"),
+            ("THROTTLE_LAUNCHERS", "a b"),
         ] {
             let r = resolve(&fake(&[(var, val)]));
             assert_eq!(r.warnings.len(), 1, "{var}={val:?}");
@@ -955,6 +985,20 @@ mod tests {
                 (Policy::Wait, DEFAULT_WAIT_MS, LogLevel::Warn, false)
             );
         }
+    }
+
+    #[test]
+    fn launchers_are_a_list_of_program_names() {
+        let r = resolve(&fake(&[(
+            "THROTTLE_LAUNCHERS",
+            "ibrun,mpiexec.slurm,torchrun",
+        )]));
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert_eq!(r.launchers, ["ibrun", "mpiexec.slurm", "torchrun"]);
+        assert!(resolve(&fake(&[])).launchers.is_empty());
+        let long = "x".repeat(65);
+        assert!(check_launchers(&long).is_err());
+        assert!(check_launchers(&long[1..]).is_ok());
     }
 
     #[test]

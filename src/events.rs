@@ -299,29 +299,19 @@ fn identity() {
             line.str(key, value, MAX_JOB);
         }
     }
-    let mut exe = [0u8; 4096];
-    // SAFETY: the buffer is valid for writes of its length; readlink does not
-    // NUL-terminate, so its return value is the length.
-    let n = unsafe { libc::readlink(c"/proc/self/exe".as_ptr(), exe.as_mut_ptr().cast(), 4096) };
-    let exe = usize::try_from(n).ok().and_then(|n| exe.get(..n));
-    if let Some(exe) = exe {
-        line.str("exe", exe, MAX_EXE);
-    }
-    let mut cmdline = [0u8; 4096];
-    if let Some(n) = read_file(c"/proc/self/cmdline", &mut cmdline) {
-        let argv = cmdline.get(..n).unwrap_or(&[]);
-        line.str("argv0", until_nul(argv), MAX_ARGV0);
-        // A full buffer may end inside an argument: leave that one out.
-        let complete = match argv.iter().rposition(|&b| b == 0) {
-            Some(last) if n == cmdline.len() => &argv[..=last],
-            _ => argv,
-        };
-        match script_of(exe.unwrap_or(&[]), complete) {
+    with_program(|program| {
+        if let Some(exe) = program.exe {
+            line.str("exe", exe, MAX_EXE);
+        }
+        if let Some(argv0) = program.argv0 {
+            line.str("argv0", argv0, MAX_ARGV0);
+        }
+        match program.script {
             Some(Script::Path(path)) => line.str("script", path, MAX_SCRIPT),
             Some(Script::Module(name)) => line.str("module", name, MAX_SCRIPT),
             None => {}
         }
-    }
+    });
     if line.overflow {
         return;
     }
@@ -343,9 +333,46 @@ fn identity() {
     IDENTITY_LEN.store(fields.len(), Relaxed);
 }
 
+/// What this process runs, as the kernel has it (`/proc/self/exe` and
+/// `cmdline`, read into buffers on the stack).
+pub struct Program<'a> {
+    /// The executable, symbolic links resolved.
+    pub exe: Option<&'a [u8]>,
+    /// The name it was started by.
+    pub argv0: Option<&'a [u8]>,
+    /// For an interpreter, the script or module it runs.
+    pub script: Option<Script<'a>>,
+}
+
+/// Calls `f` with what this process runs.
+pub fn with_program<R>(f: impl FnOnce(&Program) -> R) -> R {
+    let mut exe = [0u8; 4096];
+    // SAFETY: the buffer is valid for writes of its length; readlink does not
+    // NUL-terminate, so its return value is the length.
+    let n = unsafe { libc::readlink(c"/proc/self/exe".as_ptr(), exe.as_mut_ptr().cast(), 4096) };
+    let exe = usize::try_from(n).ok().and_then(|n| exe.get(..n));
+    let mut cmdline = [0u8; 4096];
+    let (argv0, script) = match read_file(c"/proc/self/cmdline", &mut cmdline) {
+        Some(n) => {
+            let argv = cmdline.get(..n).unwrap_or(&[]);
+            // A full buffer may end inside an argument: leave that one out.
+            let complete = match argv.iter().rposition(|&b| b == 0) {
+                Some(last) if n == cmdline.len() => &argv[..=last],
+                _ => argv,
+            };
+            (
+                Some(until_nul(argv)),
+                script_of(exe.unwrap_or(&[]), complete),
+            )
+        }
+        None => (None, None),
+    };
+    f(&Program { exe, argv0, script })
+}
+
 /// What an interpreter runs, from its arguments.
 #[derive(Debug, PartialEq)]
-enum Script<'a> {
+pub enum Script<'a> {
     /// A script file: `python3 train.py`, `Rscript fit.R`, `bash job.sh`.
     Path(&'a [u8]),
     /// A Python module: `python3 -m pkg.main`.

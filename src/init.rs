@@ -3,7 +3,7 @@
 //! constructor runs first and may already create threads or count CPUs).
 //! Also the `fork` handler and the exit report.
 
-use crate::config::{self, Resolution};
+use crate::config::{self, Policy, Resolution};
 use crate::log::{self, debug, info, warn};
 use crate::runtimes::{self, SizingVar};
 use crate::{cap, envsize, events, sys};
@@ -98,11 +98,20 @@ fn run() -> bool {
         warn!("cannot read the affinity mask; not enforcing");
         return false;
     };
+    // A launcher (srun, mpirun) holds no share and is never held back.
+    let launcher = crate::launchers::this_process_is_one(&settings.launchers);
+    let policy = match &launcher {
+        Some(name) => {
+            info!("{name} is a launcher: no share of the tree's budget, threads not capped");
+            Policy::Audit
+        }
+        None => settings.policy,
+    };
     // Before claiming, a member of a tree starts from the share it would get.
-    let start_cap = crate::tree::init(&settings);
+    let start_cap = crate::tree::init(&settings, launcher.is_some());
     right_size_environment(start_cap.min(mask.count()));
     let live = sys::count_tasks().unwrap_or(1);
-    cap::configure(start_cap, settings.policy, settings.wait_ms, live, mask);
+    cap::configure(start_cap, policy, settings.wait_ms, live, mask);
     if !crate::hooks::threads::prepare() {
         warn!("cannot allocate a thread-specific key; not enforcing");
         return false;
@@ -119,13 +128,13 @@ fn run() -> bool {
         settings.cap,
         source_label(&settings),
         settings.scope,
-        settings.policy.name(),
+        policy.name(),
         settings.wait_ms
     );
     events::open(
         settings.log_file.as_deref(),
         source_label(&settings),
-        settings.policy.name(),
+        policy.name(),
     );
     events::start(live, settings.wait_ms);
     true

@@ -30,6 +30,7 @@ mod events;
 mod hooks;
 #[cfg(not(test))]
 mod init;
+mod launchers;
 mod ledger;
 mod loaded;
 mod lock;

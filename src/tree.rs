@@ -39,6 +39,8 @@ static PID: AtomicI32 = AtomicI32::new(0);
 /// The process's own resolved cap: its share never exceeds it.
 static OWN_CAP: AtomicUsize = AtomicUsize::new(1);
 static CLAIMED: AtomicBool = AtomicBool::new(false);
+/// A launcher (`launchers.rs`): in the tree, never a member.
+static LAUNCHER: AtomicBool = AtomicBool::new(false);
 static STEWARD: AtomicBool = AtomicBool::new(false);
 static CREATOR: AtomicBool = AtomicBool::new(false);
 /// The highest cap this process has had since it claimed: its runtimes may
@@ -139,7 +141,7 @@ fn is_users_dir(dir: &str, uid: u32) -> bool {
 }
 
 /// Joins (or creates) the tree's ledger. Returns the cap to start with.
-pub fn init(settings: &Resolution) -> usize {
+pub fn init(settings: &Resolution, launcher: bool) -> usize {
     OWN_CAP.store(settings.cap, Relaxed);
     if settings.scope == Scope::Process {
         return settings.cap;
@@ -206,14 +208,24 @@ pub fn init(settings: &Resolution) -> usize {
     };
     let pid = sys::getpid();
     let start = sys::start_time(pid);
+    let had = start.and_then(|start| ledger.slot_of(pid, start));
     // The creator that `exec`ed another program (`throttle run -- env X=1
-    // cmd`, a shell's `exec`) is still the creator: the same process, in the
-    // slot it took, and named in the file's name. It removes the ledger at
-    // the end, after reclaiming members that never left.
-    if start.and_then(|start| ledger.slot_of(pid, start)).is_some()
-        && creator_in_name(&path) == Some(pid)
-    {
+    // cmd`, a shell's `exec`) is still the creator: the same process, named
+    // in the file's name. It removes the ledger at the end, after reclaiming
+    // members that never left.
+    if creator_in_name(&path) == Some(pid) {
         CREATOR.store(true, Relaxed);
+    }
+    if launcher {
+        // In the tree (what it starts joins the ledger through its
+        // environment; as the creator it removes the ledger at the end), but
+        // not a member: the slot it had before an `exec` is given back.
+        LAUNCHER.store(true, Relaxed);
+        if let Some(slot) = had {
+            ledger.leave(slot, pid);
+        }
+        publish(ledger, pid, path);
+        return settings.cap;
     }
     let Some(slot) = start.and_then(|start| ledger.join(pid, parent(), start)) else {
         warn!(
@@ -226,18 +238,23 @@ pub fn init(settings: &Resolution) -> usize {
     // by the fork child; the new program claims again on its own first work
     // (a helper that a working process forks and execs, a `tee`, holds none).
     ledger.unclaim(slot);
+    SLOT.store(slot, Release);
+    info!("ledger {path}: budget {}, slot {slot}", ledger.budget());
+    publish(ledger, pid, path);
+    // Until it claims, a member starts from what it would get if it did.
+    target()
+}
+
+/// Makes `ledger` this process's, for the hooks and for `leave`.
+fn publish(ledger: Ledger, pid: i32, path: String) {
     LEDGER.store(
         Box::leak(Box::new(ledger)) as *const Ledger as usize,
         Release,
     );
     PID.store(pid, Relaxed);
-    SLOT.store(slot, Release);
-    info!("ledger {path}: budget {}, slot {slot}", ledger.budget());
     if let Ok(path) = CString::new(path) {
         let _ = LEDGER_PATH.set(path);
     }
-    // Until it claims, a member starts from what it would get if it did.
-    target()
 }
 
 fn parent() -> i32 {
@@ -547,9 +564,10 @@ fn reload(ledger: &Ledger) {
 
 /// The budget this process's cap comes from, and whether it is a tree's.
 pub fn budget() -> (usize, bool) {
-    match member() {
-        Some((ledger, _)) => (ledger.budget() as usize, true),
-        None => (OWN_CAP.load(Relaxed), false),
+    match (member(), ledger()) {
+        (Some((ledger, _)), _) => (ledger.budget() as usize, true),
+        (None, Some(ledger)) if LAUNCHER.load(Relaxed) => (ledger.budget() as usize, true),
+        _ => (OWN_CAP.load(Relaxed), false),
     }
 }
 
@@ -561,12 +579,11 @@ pub fn leave() {
         return;
     };
     // No longer a member, for the threads still running meanwhile: the slot
-    // may go to another process as soon as it is free.
+    // may go to another process as soon as it is free. (A launcher has none.)
     let slot = SLOT.swap(NONE, AcqRel);
-    if slot == NONE {
-        return;
+    if slot != NONE {
+        ledger.leave(slot, PID.load(Relaxed));
     }
-    ledger.leave(slot, PID.load(Relaxed));
     if !CREATOR.load(Relaxed) {
         return;
     }
@@ -595,11 +612,13 @@ pub fn after_fork_child() {
     SEEN.store(u32::MAX, Relaxed);
     CREATOR.store(false, Relaxed);
     SLOT.store(NONE, Release);
-    let Some(ledger) = ledger() else {
-        return;
-    };
     let pid = sys::getpid();
     PID.store(pid, Relaxed);
+    // A launcher's child runs the launcher until it `exec`s (and then
+    // decides afresh): not a member either.
+    let Some(ledger) = ledger().filter(|_| !LAUNCHER.load(Relaxed)) else {
+        return;
+    };
     let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, parent(), start))
     else {
         return;

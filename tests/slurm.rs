@@ -34,6 +34,7 @@ print("ld_preload=%s" % os.environ.get("LD_PRELOAD", ""))
 OWN = {"THROTTLE_LEDGER", "THROTTLE_SAVED_ENV"}
 print("throttle_vars=%s" % ",".join(sorted(k for k in os.environ if k.startswith("THROTTLE_") and k not in OWN)))
 print("slurm_cpus_per_task=%s" % os.environ.get("SLURM_CPUS_PER_TASK", ""))
+print("throttle_ledger=%s" % os.environ.get("THROTTLE_LEDGER", ""))
 print("cpu_count=%d" % os.cpu_count())
 import numpy
 a = numpy.ones((256, 256))
@@ -235,33 +236,46 @@ fn slurm_taskprolog_sizes_python_numpy_and_pool_to_the_allocation() {
     // srun -c 1
     let one = srun("1");
 
-    // sbatch --cpus-per-task=1, output to a file; --wait makes sbatch return
-    // when the job has ended (bounded by the helper's timeout).
-    let job_out = tmp.0.join("sbatch.out");
-    let job_err = tmp.0.join("sbatch.err");
-    let out = cluster
-        .client("sbatch")
-        .args(["--wait", "--cpus-per-task=1", "--time=5", "-o"])
-        .arg(&job_out)
-        .arg("-e")
-        .arg(&job_err)
-        .arg("--wrap")
-        .arg(format!("{} {}", python.display(), probe.display()))
-        .run();
-    let stdout = fs::read_to_string(&job_out).unwrap_or_default();
-    let stderr = fs::read_to_string(&job_err).unwrap_or_default();
-    let text = format!(
-        "{out}\n--- job stdout ({}):\n{stdout}--- job stderr ({}):\n{stderr}---\n{}",
-        job_out.display(),
-        job_err.display(),
-        cluster.logs()
-    );
-    assert!(out.status.success(), "sbatch failed\n{text}");
-    let batch = Job {
-        values: kv(&stdout),
-        stderr,
-        text,
+    // sbatch --cpus-per-task=CPUS --wrap COMMAND, output to files named by
+    // `name`; --wait makes sbatch return when the job has ended (bounded by
+    // the helper's timeout).
+    let sbatch = |name: &str, cpus: &str, command: &str| -> Job {
+        let job_out = tmp.0.join(format!("{name}.out"));
+        let job_err = tmp.0.join(format!("{name}.err"));
+        let out = cluster
+            .client("sbatch")
+            .args([
+                "--wait",
+                &format!("--cpus-per-task={cpus}"),
+                "--time=5",
+                "-o",
+            ])
+            .arg(&job_out)
+            .arg("-e")
+            .arg(&job_err)
+            .arg("--wrap")
+            .arg(command)
+            .run();
+        let stdout = fs::read_to_string(&job_out).unwrap_or_default();
+        let stderr = fs::read_to_string(&job_err).unwrap_or_default();
+        let text = format!(
+            "{out}\n--- job stdout ({}):\n{stdout}--- job stderr ({}):\n{stderr}---\n{}",
+            job_out.display(),
+            job_err.display(),
+            cluster.logs()
+        );
+        assert!(out.status.success(), "sbatch ({name}) failed\n{text}");
+        Job {
+            values: kv(&stdout),
+            stderr,
+            text,
+        }
     };
+    let batch = sbatch(
+        "sbatch",
+        "1",
+        &format!("{} {}", python.display(), probe.display()),
+    );
 
     // srun -c 2, where the machine has 2 CPUs.
     let cpus = real_nprocs_onln().min(real_affinity_count());
@@ -271,6 +285,22 @@ fn slurm_taskprolog_sizes_python_numpy_and_pool_to_the_allocation() {
         eprintln!("NOTE: `srun -c 2` skipped: this machine has {cpus} CPU(s)");
         None
     };
+    // The same step started by `srun` from a batch script, as jobs do: the
+    // batch shell (preloaded by the TaskProlog) makes the job's ledger, and
+    // srun, preloaded too, passes it on to the task. srun is a launcher: it
+    // holds no share (its own threads are not the job's work), so the task
+    // gets the whole allocation, 2.
+    let step_in_batch = (cpus >= 2).then(|| {
+        sbatch(
+            "step",
+            "2",
+            &format!(
+                "srun -n 1 -c 2 --time=5 {} {}",
+                python.display(),
+                probe.display()
+            ),
+        )
+    });
 
     // An admin's view: the same job with an event log (the only variable
     // set, and only here), summarised by the installed `throttle report`,
@@ -348,6 +378,14 @@ fn slurm_taskprolog_sizes_python_numpy_and_pool_to_the_allocation() {
     batch.assert_sized_to(1, "sbatch --cpus-per-task=1");
     if let Some(two) = &two {
         two.assert_sized_to(2, "srun -c 2");
+    }
+    if let Some(step) = &step_in_batch {
+        assert!(
+            step.get("throttle_ledger").starts_with('/'),
+            "the step's task is in the batch script's tree\n{}",
+            step.text
+        );
+        step.assert_sized_to(2, "srun -c 2 from sbatch --cpus-per-task=2");
     }
 
     // Stopping leaves no daemon of this cluster behind.

@@ -637,6 +637,120 @@ fn make_holds_no_share() {
     });
 }
 
+/// argv: PYTHON WORKER STOP TAG...: a launcher written in Python, which asks
+/// for the CPU count and starts a thread (either would make it claim a
+/// share), then runs one worker per TAG and waits for them.
+const LAUNCH_PY: &str = r#"
+import os, subprocess, sys, threading, time
+os.cpu_count()
+threading.Thread(target=time.sleep, args=(0.2,)).start()
+python, worker, stop = sys.argv[1:4]
+workers = [subprocess.Popen([python, worker, tag, stop]) for tag in sys.argv[4:]]
+sys.exit(max(w.wait() for w in workers))
+"#;
+
+/// The latest pools of 2 workers started by `launch.py` (LAUNCH_PY) under
+/// one preloaded shell with a budget of 4 and `env`, once both have
+/// printed 3 more rounds after their start.
+fn two_workers_under_launch_py(name: &str, env: &[(&str, &str)]) -> BTreeMap<String, Vec<i64>> {
+    let mut vars = vec![("THROTTLE_THREADS", "4")];
+    vars.extend_from_slice(env);
+    let mut tree = Tree::start_full(
+        name,
+        0,
+        &vars,
+        |w| {
+            let launch = w.dir.join("launch.py");
+            std::fs::write(&launch, LAUNCH_PY).expect("write the launcher");
+            format!(
+                "{} {} {} {} p0 p1\n",
+                sh_quote(python()),
+                sh_quote(&launch),
+                w.program,
+                w.stop
+            )
+        },
+        "",
+    );
+    tree.tags = vec!["p0".to_string(), "p1".to_string()];
+    tree.wait_ready();
+    tree.more_lines(&tree.tags.clone(), 3);
+    let latest = tree.latest();
+    tree.finish();
+    latest
+}
+
+/// `THROTTLE_LAUNCHERS` names a site's own launcher (here a Python script,
+/// by its file name): it holds no share, so at budget 4 its 2 workers get 2
+/// each. Without it, the launcher claims like any process that asks for its
+/// CPU count and, first to claim, takes 2 of the 4, leaving 1 to each
+/// worker: the control that shows the test can tell.
+#[test]
+fn a_launcher_named_by_throttle_launchers_holds_no_share() {
+    if cpus() < 2 {
+        eprintln!("skipped: one CPU, every share would be 1");
+        return;
+    }
+    let _serial = serial();
+    let named =
+        two_workers_under_launch_py("launcher-named", &[("THROTTLE_LAUNCHERS", "launch.py")]);
+    for tag in ["p0", "p1"] {
+        assert_eq!(named.get(tag), Some(&vec![2]), "{tag}: {named:?}");
+    }
+    let control = two_workers_under_launch_py("launcher-control", &[]);
+    assert!(
+        control.values().any(|pools| pools == &vec![1]),
+        "the unnamed launcher claimed nothing? {control:?}"
+    );
+}
+
+/// A launcher that is the first preloaded process (`throttle run -- mpirun
+/// ...`) still makes the ledger, so that what it starts shares one budget,
+/// and removes it at the end, though it never was a member.
+#[test]
+fn a_launcher_that_makes_the_ledger_shares_it_and_removes_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("tree-launcher-creator");
+    let runtime = dir.0.join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let launch = dir.0.join("launch.py");
+    std::fs::write(&launch, LAUNCH_PY).unwrap();
+    let worker = dir.0.join("worker.py");
+    std::fs::write(
+        &worker,
+        "import os, sys\n\
+         line = 'ledger_%s=%s\\n' % (sys.argv[1], os.environ.get('THROTTLE_LEDGER', ''))\n\
+         os.write(1, line.encode())\n",
+    )
+    .unwrap();
+    let out = Run::new(python())
+        .arg(&launch)
+        .arg(python())
+        .arg(&worker)
+        .args(["unused", "p0", "p1"])
+        .preload(true)
+        .env("THROTTLE_THREADS", "4")
+        .env("THROTTLE_LAUNCHERS", "launch.py")
+        .env("THROTTLE_REPORT", "1")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .run();
+    out.assert_success();
+    let (p0, p1) = (out.get("ledger_p0"), out.get("ledger_p1"));
+    assert!(p0.starts_with(runtime.to_str().unwrap()), "{out}");
+    assert_eq!(p0, p1, "one ledger for both\n{out}");
+    let left: Vec<_> = std::fs::read_dir(&runtime)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "the ledger stayed: {left:?}\n{out}");
+    // Three reports: the workers' and the launcher's, all in the tree.
+    let reports = common::reports(&out.stderr_str());
+    assert_eq!(reports.len(), 3, "{out}");
+    assert!(reports.iter().all(|r| r["ledger"] == "yes"), "{out}");
+}
+
 /// `THROTTLE_SCOPE=process` opts out: with B=2 each of the 6 processes gets
 /// the whole budget, 2 (its CPU count on a 1-CPU machine).
 #[test]
