@@ -531,13 +531,10 @@ fn multiprocessing_workers_log_their_exit() {
 /// own, which must be empty after each round.
 #[test]
 fn an_exit_from_a_signal_handler_ends_the_program_every_time() {
-    use std::os::unix::fs::PermissionsExt;
     const ROUNDS: usize = 20;
     let dir = scratch("handler");
     let log = dir.join("events.jsonl");
-    let runtime = dir.join("runtime");
-    std::fs::create_dir(&runtime).unwrap();
-    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let runtime = common::runtime_dir(&dir);
     for round in 0..ROUNDS {
         let out = Run::c("exit_in_handler")
             .preload(true)
@@ -549,11 +546,7 @@ fn an_exit_from_a_signal_handler_ends_the_program_every_time() {
         assert_eq!(out.code(), 5, "round {round}\n{out}");
         assert_eq!(out.stdout_str(), "cpus=2\n", "round {round}\n{out}");
         assert_eq!(out.report()["ledger"], "yes", "round {round}\n{out}");
-        let left: Vec<_> = std::fs::read_dir(&runtime)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
+        let left = common::dir_entries(&runtime);
         assert!(
             left.is_empty(),
             "round {round}: the ledger stayed: {left:?}\n{out}"

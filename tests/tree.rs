@@ -709,11 +709,8 @@ fn a_launcher_named_by_throttle_launchers_holds_no_share() {
 /// and removes it at the end, though it never was a member.
 #[test]
 fn a_launcher_that_makes_the_ledger_shares_it_and_removes_it() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("tree-launcher-creator");
-    let runtime = dir.0.join("runtime");
-    std::fs::create_dir(&runtime).unwrap();
-    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let runtime = common::runtime_dir(&dir.0);
     let launch = dir.0.join("launch.py");
     std::fs::write(&launch, LAUNCH_PY).unwrap();
     let worker = dir.0.join("worker.py");
@@ -739,11 +736,7 @@ fn a_launcher_that_makes_the_ledger_shares_it_and_removes_it() {
     let (p0, p1) = (out.get("ledger_p0"), out.get("ledger_p1"));
     assert!(p0.starts_with(runtime.to_str().unwrap()), "{out}");
     assert_eq!(p0, p1, "one ledger for both\n{out}");
-    let left: Vec<_> = std::fs::read_dir(&runtime)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let left = common::dir_entries(&runtime);
     assert!(left.is_empty(), "the ledger stayed: {left:?}\n{out}");
     // Three reports: the workers' and the launcher's, all in the tree.
     let reports = common::reports(&out.stderr_str());
@@ -1161,11 +1154,8 @@ if __name__ == "__main__":
 /// made in a runtime directory of the test's own, empty afterwards.
 #[test]
 fn a_creator_that_execs_still_removes_its_ledger() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("tree-creator-exec");
-    let runtime = dir.0.join("runtime");
-    std::fs::create_dir(&runtime).unwrap();
-    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let runtime = common::runtime_dir(&dir.0);
     let ready = dir.0.join("ready");
     let script = format!(
         "echo ledger=$THROTTLE_LEDGER\n\
@@ -1187,11 +1177,7 @@ fn a_creator_that_execs_still_removes_its_ledger() {
         ledger.starts_with(runtime.to_str().unwrap()),
         "the ledger is not in the test's runtime directory: {ledger:?}\n{out}"
     );
-    let left: Vec<_> = std::fs::read_dir(&runtime)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let left = common::dir_entries(&runtime);
     assert!(left.is_empty(), "the ledger stayed: {left:?}\n{out}");
 }
 

@@ -570,6 +570,25 @@ pub fn c_program_with(src: &str, out_name: &str, compiler: &str, flags: &[String
     out
 }
 
+/// A directory for `XDG_RUNTIME_DIR` inside `parent`: mode 0700, as the
+/// library wants of a runtime directory before it makes a ledger there, so
+/// that a test can see the ledger files its tree leaves (or not).
+pub fn runtime_dir(parent: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = parent.join("runtime");
+    std::fs::create_dir(&dir).expect("create the runtime directory");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .expect("chmod 0700 the runtime directory");
+    dir
+}
+
+/// What a directory holds.
+pub fn dir_entries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
 /// A temporary directory, removed when dropped.
 pub struct TempDir(pub PathBuf);
 
