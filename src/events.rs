@@ -370,6 +370,19 @@ pub fn with_program<R>(f: impl FnOnce(&Program) -> R) -> R {
     f(&Program { exe, argv0, script })
 }
 
+/// Whether this process runs a launcher (`launchers.rs`): by its
+/// executable, the name it was started by, or its script or module; the
+/// name that matched, if so.
+pub fn launcher(extra: &[String]) -> Option<String> {
+    with_program(|p| {
+        let script = match p.script {
+            Some(Script::Path(path)) | Some(Script::Module(path)) => Some(path),
+            None => None,
+        };
+        crate::launchers::matching(&[p.exe, p.argv0, script], extra)
+    })
+}
+
 /// What an interpreter runs, from its arguments.
 #[derive(Debug, PartialEq)]
 pub enum Script<'a> {

@@ -99,7 +99,7 @@ fn run() -> bool {
         return false;
     };
     // A launcher (srun, mpirun) holds no share and is never held back.
-    let launcher = crate::launchers::this_process_is_one(&settings.launchers);
+    let launcher = events::launcher(&settings.launchers);
     let policy = match &launcher {
         Some(name) => {
             info!("{name} is a launcher: no share of the tree's budget, threads not capped");

@@ -6,8 +6,7 @@
 //! still creates the ledger when it is the first preloaded process
 //! (`throttle run -- mpirun -np 4 ./app`), so that what it starts shares one
 //! budget. Shells, GNU parallel and make need no entry: they never claim.
-
-use crate::events::{self, Script};
+//! (Which program this process runs: `events::launcher`.)
 
 /// Slurm's commands; MPI launchers (Open MPI's `mpirun` is `orterun` or
 /// `prterun` once its links are resolved, MPICH's is `mpiexec.hydra`) and
@@ -29,21 +28,9 @@ pub const BUILT_IN: [&str; 14] = [
     "flux",
 ];
 
-/// Whether this process runs a launcher, built in or named in `extra`
-/// (`THROTTLE_LAUNCHERS`); the name that matched, if so.
-pub fn this_process_is_one(extra: &[String]) -> Option<String> {
-    events::with_program(|p| {
-        let script = match p.script {
-            Some(Script::Path(path)) | Some(Script::Module(path)) => Some(path),
-            None => None,
-        };
-        matching(&[p.exe, p.argv0, script], extra)
-    })
-}
-
 /// The first of `names` (paths: only the file name counts) that is a
-/// launcher's.
-fn matching(names: &[Option<&[u8]>], extra: &[String]) -> Option<String> {
+/// launcher's, built in or named in `extra` (`THROTTLE_LAUNCHERS`).
+pub fn matching(names: &[Option<&[u8]>], extra: &[String]) -> Option<String> {
     names.iter().flatten().find_map(|path| {
         let base = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
         BUILT_IN

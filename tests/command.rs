@@ -103,3 +103,34 @@ fn info_into_a_closed_pipe_is_quiet() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// `throttle info PROGRAM` says whether PROGRAM is a launcher (it holds no
+/// share of its tree's budget): a built-in one by its name (here a copy of
+/// `true` named `srun`), one named in `THROTTLE_LAUNCHERS`, and no other.
+#[test]
+fn info_says_which_programs_are_launchers() {
+    let dir = common::TempDir::new("info-launchers");
+    for name in ["srun", "ibrun"] {
+        std::fs::copy("/bin/true", dir.0.join(name)).expect("copy /bin/true");
+    }
+    let says = |program: &std::path::Path, env: &[(&str, &str)]| -> Option<String> {
+        let out = throttle([std::ffi::OsStr::new("info"), program.as_os_str()])
+            .envs(env)
+            .run();
+        out.assert_success();
+        out.stdout_str()
+            .lines()
+            .find(|l| l.contains("a launcher"))
+            .map(str::trim)
+            .map(str::to_string)
+    };
+    let srun = says(&dir.0.join("srun"), &[]);
+    assert!(srun.is_some_and(|l| l.starts_with("a launcher (srun)")));
+    assert_eq!(says(&dir.0.join("ibrun"), &[]), None);
+    let ibrun = says(
+        &dir.0.join("ibrun"),
+        &[("THROTTLE_LAUNCHERS", "ibrun,torchrun")],
+    );
+    assert!(ibrun.is_some_and(|l| l.starts_with("a launcher (ibrun)")));
+    assert_eq!(says(std::path::Path::new("/bin/true"), &[]), None);
+}

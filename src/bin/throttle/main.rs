@@ -18,6 +18,8 @@ mod elf;
 #[allow(dead_code)]
 #[path = "../../envsize.rs"]
 mod envsize;
+#[path = "../../launchers.rs"]
+mod launchers;
 #[allow(dead_code)]
 #[path = "../../ledger.rs"]
 mod ledger;
@@ -290,7 +292,7 @@ fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
     print_ledger(&r);
     if let Some(program) = args.first() {
         println!();
-        print_linkage(Path::new(program));
+        print_linkage(Path::new(program), &r.launchers);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -355,7 +357,7 @@ fn print_ledger(r: &config::Resolution) {
     }
 }
 
-fn print_linkage(program: &Path) {
+fn print_linkage(program: &Path, launchers: &[String]) {
     let resolved = if program.components().count() > 1 {
         Some(program.to_path_buf())
     } else {
@@ -385,6 +387,20 @@ fn print_linkage(program: &Path) {
         Err(e) => format!("cannot be inspected: {e}"),
     };
     println!("program:   {}: {verdict}", path.display());
+    // As the library judges it at run time (the resolved executable or the
+    // name typed); a script launcher is known by its script's name.
+    let resolved = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+    if let Some(name) = launchers::matching(
+        &[
+            Some(resolved.as_os_str().as_bytes()),
+            Some(program.as_os_str().as_bytes()),
+        ],
+        launchers,
+    ) {
+        println!(
+            "           a launcher ({name}): in its tree, but holds no share and its threads are not capped"
+        );
+    }
 }
 
 #[cfg(test)]
