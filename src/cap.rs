@@ -35,6 +35,8 @@ pub static STATS: Stats = Stats {
 };
 
 static CAP: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// A launcher's threads are counted, never held back (`launchers.rs`).
+static UNCAPPED: AtomicBool = AtomicBool::new(false);
 static POLICY: AtomicU8 = AtomicU8::new(0);
 static WAIT_MS: AtomicU64 = AtomicU64::new(0);
 
@@ -69,6 +71,12 @@ pub fn configure(cap: usize, policy: Policy, wait_ms: u64, live: usize, mask: Cp
 
 pub fn cap() -> usize {
     CAP.load(Relaxed)
+}
+
+/// Whether creations over the cap are only counted (a launcher), whatever
+/// the policy.
+pub fn set_uncapped(uncapped: bool) {
+    UNCAPPED.store(uncapped, Relaxed);
 }
 
 /// Whether a runtime has started threads of its own pool here.
@@ -115,7 +123,12 @@ pub fn admit(managed: bool) -> Admission {
         return Admission::Create(None);
     }
     STATS.over_cap.fetch_add(1, Relaxed);
-    match policy() {
+    let policy = if UNCAPPED.load(Relaxed) {
+        Policy::Audit
+    } else {
+        policy()
+    };
+    match policy {
         Policy::Audit => {
             take_slot();
             Admission::Create(None)

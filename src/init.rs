@@ -111,7 +111,8 @@ fn run() -> bool {
     let start_cap = crate::tree::init(&settings, launcher.is_some());
     right_size_environment(start_cap.min(mask.count()));
     let live = sys::count_tasks().unwrap_or(1);
-    cap::configure(start_cap, policy, settings.wait_ms, live, mask);
+    cap::configure(start_cap, settings.policy, settings.wait_ms, live, mask);
+    cap::set_uncapped(launcher.is_some());
     if !crate::hooks::threads::prepare() {
         warn!("cannot allocate a thread-specific key; not enforcing");
         return false;

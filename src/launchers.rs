@@ -5,7 +5,8 @@
 //! the census, and its own threads are never held back (policy `audit`). It
 //! still creates the ledger when it is the first preloaded process
 //! (`throttle run -- mpirun -np 4 ./app`), so that what it starts shares one
-//! budget. Shells, GNU parallel and make need no entry: they never claim.
+//! budget. Its `fork` children are ordinary members. Shells, GNU parallel
+//! and make need no entry: they never claim.
 //! (Which program this process runs: `events::launcher`.)
 
 /// Slurm's commands; MPI launchers (Open MPI's `mpirun` is `orterun` or

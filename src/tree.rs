@@ -614,9 +614,13 @@ pub fn after_fork_child() {
     SLOT.store(NONE, Release);
     let pid = sys::getpid();
     PID.store(pid, Relaxed);
-    // A launcher's child runs the launcher until it `exec`s (and then
-    // decides afresh): not a member either.
-    let Some(ledger) = ledger().filter(|_| !LAUNCHER.load(Relaxed)) else {
+    // A launcher's child is an ordinary member: it may compute (a Python
+    // launcher's `multiprocessing` worker); if it `exec`s a launcher, that
+    // one leaves the slot again.
+    if LAUNCHER.swap(false, Relaxed) {
+        cap::set_uncapped(false);
+    }
+    let Some(ledger) = ledger() else {
         return;
     };
     let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, parent(), start))

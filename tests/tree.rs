@@ -744,6 +744,45 @@ fn a_launcher_that_makes_the_ledger_shares_it_and_removes_it() {
     assert!(reports.iter().all(|r| r["ledger"] == "yes"), "{out}");
 }
 
+/// Under `THROTTLE_POLICY=fail` and a budget of 1: a launcher's own thread
+/// over the cap is created (a launcher is never held back), while its fork
+/// child, an ordinary member, is refused one (Python raises).
+#[test]
+fn a_launcher_is_never_held_back_but_its_fork_child_is_capped() {
+    const SCRIPT: &str = r#"
+import os, threading, time
+def start():
+    try:
+        threading.Thread(target=time.sleep, args=(0.05,)).start()
+        return "started"
+    except RuntimeError:
+        return "refused"
+print("launcher=%s" % start(), flush=True)
+child = os.fork()
+if child == 0:
+    print("child=%s" % start(), flush=True)
+    os._exit(0)
+os.waitpid(child, 0)
+"#;
+    let dir = TempDir::new("tree-launcher-fork");
+    let script = dir.0.join("launch_fork.py");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let run = |launchers: &str| {
+        let out = Run::new(python())
+            .arg(&script)
+            .preload(true)
+            .env("THROTTLE_THREADS", "1")
+            .env("THROTTLE_POLICY", "fail")
+            .env("THROTTLE_LAUNCHERS", launchers)
+            .run();
+        out.assert_success();
+        (out.get("launcher"), out.get("child"))
+    };
+    assert_eq!(run("launch_fork.py"), ("started".into(), "refused".into()));
+    // Not named: the same program is capped too.
+    assert_eq!(run("other"), ("refused".into(), "refused".into()));
+}
+
 /// `THROTTLE_SCOPE=process` opts out: with B=2 each of the 6 processes gets
 /// the whole budget, 2 (its CPU count on a 1-CPU machine).
 #[test]
