@@ -79,6 +79,10 @@ pub fn set_uncapped(uncapped: bool) {
     UNCAPPED.store(uncapped, Relaxed);
 }
 
+pub fn uncapped() -> bool {
+    UNCAPPED.load(Relaxed)
+}
+
 /// Whether a runtime has started threads of its own pool here.
 pub fn pools_started() -> bool {
     STATS.managed.load(Relaxed) > 0

@@ -653,7 +653,13 @@ pub fn exit() {
 
 /// In a `fork` child: the descriptor is inherited; the counters start again,
 /// and the child's first event will be a `fork` event with its own pid.
-pub fn after_fork_child() {
+/// `policy`: the child's, when it differs from the parent's (a launcher's
+/// child is capped under the real policy).
+pub fn after_fork_child(policy: Option<&'static str>) {
+    if let Some(policy) = policy {
+        // SAFETY: in the fork child, the only thread, before any event.
+        unsafe { POLICY = policy };
+    }
     for written in &WRITTEN {
         written.store(0, Relaxed);
     }

@@ -25,6 +25,9 @@ static OWN_PID: AtomicI32 = AtomicI32::new(0);
 /// the end-of-process work first: it runs once.
 static ENDED: AtomicBool = AtomicBool::new(false);
 static mut SOURCE: &str = "none";
+/// The policy of members (a launcher's own is `audit`), for its fork
+/// children.
+static mut MEMBER_POLICY: &str = "wait";
 
 /// Whether the library is enforcing: initialises on first use. False while
 /// this very thread is initialising (a hook reached from inside
@@ -121,8 +124,11 @@ fn run() -> bool {
     // SAFETY: registering handlers with no arguments; they reset atomics.
     unsafe { libc::pthread_atfork(None, Some(after_fork_parent), Some(after_fork_child)) };
     // SAFETY: written once, here, before STATE becomes ACTIVE and so before
-    // anything reads it.
-    unsafe { SOURCE = source_label(&settings) };
+    // anything reads them.
+    unsafe {
+        SOURCE = source_label(&settings);
+        MEMBER_POLICY = settings.policy.name();
+    }
     REPORT.store(settings.report, Relaxed);
     info!(
         "cap={start_cap} budget={} source={} scope={:?} policy={} wait_ms={} live={live}",
@@ -261,10 +267,12 @@ extern "C" fn after_fork_parent() {
 extern "C" fn after_fork_child() {
     OWN_PID.store(sys::getpid(), Relaxed);
     ENDED.store(false, Relaxed);
+    let was_launcher = cap::uncapped();
     cap::after_fork_child();
     crate::active::after_fork_child();
     let _ = std::panic::catch_unwind(crate::tree::after_fork_child);
-    events::after_fork_child();
+    // SAFETY: written once before STATE became ACTIVE.
+    events::after_fork_child(was_launcher.then(|| unsafe { MEMBER_POLICY }));
 }
 
 extern "C" fn on_exit() {

@@ -746,7 +746,9 @@ fn a_launcher_that_makes_the_ledger_shares_it_and_removes_it() {
 
 /// Under `THROTTLE_POLICY=fail` and a budget of 1: a launcher's own thread
 /// over the cap is created (a launcher is never held back), while its fork
-/// child, an ordinary member, is refused one (Python raises).
+/// child, an ordinary member, is refused one (Python raises). The event log
+/// says so: `policy` is `audit` in the launcher's `start` event and `fail`
+/// in its child's `fork` event.
 #[test]
 fn a_launcher_is_never_held_back_but_its_fork_child_is_capped() {
     const SCRIPT: &str = r#"
@@ -767,20 +769,45 @@ os.waitpid(child, 0)
     let dir = TempDir::new("tree-launcher-fork");
     let script = dir.0.join("launch_fork.py");
     std::fs::write(&script, SCRIPT).unwrap();
+    let log = dir.0.join("events.jsonl");
     let run = |launchers: &str| {
+        let _ = std::fs::remove_file(&log);
         let out = Run::new(python())
             .arg(&script)
             .preload(true)
             .env("THROTTLE_THREADS", "1")
             .env("THROTTLE_POLICY", "fail")
             .env("THROTTLE_LAUNCHERS", launchers)
+            .env("THROTTLE_LOG_FILE", &log)
             .run();
         out.assert_success();
-        (out.get("launcher"), out.get("child"))
+        let events = std::fs::read_to_string(&log).unwrap_or_default();
+        let policy_of = |event: &str| {
+            events
+                .lines()
+                .find(|l| l.contains(&format!("\"event\":\"{event}\"")))
+                .and_then(|l| l.split("\"policy\":\"").nth(1))
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_string)
+        };
+        (
+            (out.get("launcher"), out.get("child")),
+            (policy_of("start"), policy_of("fork")),
+        )
     };
-    assert_eq!(run("launch_fork.py"), ("started".into(), "refused".into()));
+    let fail = || Some("fail".to_string());
+    assert_eq!(
+        run("launch_fork.py"),
+        (
+            ("started".into(), "refused".into()),
+            (Some("audit".into()), fail())
+        )
+    );
     // Not named: the same program is capped too.
-    assert_eq!(run("other"), ("refused".into(), "refused".into()));
+    assert_eq!(
+        run("other"),
+        (("refused".into(), "refused".into()), (fail(), fail()))
+    );
 }
 
 /// `THROTTLE_SCOPE=process` opts out: with B=2 each of the 6 processes gets
