@@ -272,7 +272,8 @@ extern "C" fn after_fork_child() {
     crate::active::after_fork_child();
     let _ = std::panic::catch_unwind(crate::tree::after_fork_child);
     // SAFETY: written once before STATE became ACTIVE.
-    events::after_fork_child(was_launcher.then(|| unsafe { MEMBER_POLICY }));
+    let member_policy = unsafe { MEMBER_POLICY };
+    events::after_fork_child(was_launcher.then_some(member_policy));
 }
 
 extern "C" fn on_exit() {
