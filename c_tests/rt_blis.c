@@ -44,6 +44,12 @@ const char *bli_info_get_version_str(void);
 #define N 96
 static double a[N * N], b[N * N], c[N * N];
 
+static void product(void) {
+    int n = N;
+    double one = 1.0, zero = 0.0;
+    dgemm_("N", "N", &n, &n, &n, &one, a, &n, b, &n, &zero, c, &n);
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "default";
     const char *lib = rt_lib_path("libblis");
@@ -74,31 +80,12 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    for (int i = 0; i < N * N; i++) {
-        a[i] = 1.0;
-        b[i] = 2.0;
-    }
-    int n = N;
-    double one = 1.0, zero = 0.0;
-    rt_monitor_start();
-    double t0 = rt_now();
-    int iters = 0;
-    do {
-        dgemm_("N", "N", &n, &n, &n, &one, a, &n, b, &n, &zero, c, &n);
-        iters++;
-    } while (rt_now() - t0 < RT_SECONDS);
-    rt_monitor_stop();
-    int ok = 1;
-    for (int i = 0; i < N * N; i++)
-        if (c[i] != 2.0 * N)
-            ok = 0;
+    rt_time_products(N, a, b, c, product);
     dim_t ways = bli_thread_get_jc_nt() * bli_thread_get_pc_nt() * bli_thread_get_ic_nt() *
                  bli_thread_get_jr_nt() * bli_thread_get_ir_nt();
     dim_t nt = bli_thread_get_num_threads();
     printf("num_threads=%ld\n", nt);
     printf("ways=%ld\n", ways);
     printf("reported=%ld\n", ways > 0 ? ways : nt);
-    printf("iterations=%d\n", iters);
-    printf("result_ok=%d\n", ok);
     return 0;
 }

@@ -41,6 +41,10 @@ void MKL_Get_Version_String(char *buf, int len);
 #define N 512
 static double a[N * N], b[N * N], c[N * N];
 
+static void product(void) {
+    cblas_dgemm(RowMajor, NoTrans, NoTrans, N, N, N, 1.0, a, N, b, N, 0.0, c, N);
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "default";
     const char *lib = rt_lib_path("libmkl_rt");
@@ -83,24 +87,7 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    for (int i = 0; i < N * N; i++) {
-        a[i] = 1.0;
-        b[i] = 2.0;
-    }
-    rt_monitor_start();
-    double t0 = rt_now();
-    int iters = 0;
-    do {
-        cblas_dgemm(RowMajor, NoTrans, NoTrans, N, N, N, 1.0, a, N, b, N, 0.0, c, N);
-        iters++;
-    } while (rt_now() - t0 < RT_SECONDS);
-    rt_monitor_stop();
-    int ok = 1;
-    for (int i = 0; i < N * N; i++)
-        if (c[i] != 2.0 * N)
-            ok = 0;
+    rt_time_products(N, a, b, c, product);
     printf("reported=%d\n", MKL_Get_Max_Threads());
-    printf("iterations=%d\n", iters);
-    printf("result_ok=%d\n", ok);
     return 0;
 }

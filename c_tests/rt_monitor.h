@@ -197,7 +197,33 @@ static double rt_now(void) {
 }
 
 /* Bounded by the clock, not the work: every run stays short whatever the
- * thread count. Keeps going at least `min_iters` times. */
+ * thread count. */
 #define RT_SECONDS 0.3
+
+/* What the BLAS programs time: `product` multiplies the n x n matrices `a`
+ * (filled with ones here) and `b` (twos) into `c`; it runs over and over
+ * under the monitor for RT_SECONDS, and at least twice. Prints
+ * iterations= and result_ok= (every entry of c is 2n). */
+static inline void rt_time_products(int n, double *a, double *b, const double *c,
+                                    void (*product)(void)) {
+    for (int i = 0; i < n * n; i++) {
+        a[i] = 1.0;
+        b[i] = 2.0;
+    }
+    rt_monitor_start();
+    double t0 = rt_now();
+    int iters = 0;
+    do {
+        product();
+        iters++;
+    } while (rt_now() - t0 < RT_SECONDS || iters < 2);
+    rt_monitor_stop();
+    int ok = 1;
+    for (int i = 0; i < n * n; i++)
+        if (c[i] != 2.0 * n)
+            ok = 0;
+    printf("iterations=%d\n", iters);
+    printf("result_ok=%d\n", ok);
+}
 
 #endif
