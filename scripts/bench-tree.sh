@@ -178,10 +178,10 @@ mean_of() { awk '{ s += $1; n++ } END { if (n) printf "%.1f", s / n; else print 
 # reports FILES...: what the libthrottle exit-report lines in FILES say, as
 # counts of processes: by peak (the most threads a process had: 2 means its
 # BLAS pool started 2 threads), by cap at exit (after the last rebalance), by
-# budget and by ledger.
+# the largest cap it had (max_cap), by budget and by ledger.
 reports() {
     { grep -h '^libthrottle: report ' "$@" 2>/dev/null || true; } |
-        awk 'BEGIN { nk = split("peak cap budget ledger", keys, " ") }
+        awk 'BEGIN { nk = split("peak cap max_cap budget ledger", keys, " ") }
              { for (k = 1; k <= nk; k++) v[keys[k]] = "-"
                for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] in v) v[kv[1]] = kv[2] }
                for (k = 1; k <= nk; k++) {

@@ -35,6 +35,9 @@ pub static STATS: Stats = Stats {
 };
 
 static CAP: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// The largest cap set since the process started (its exit report's
+/// `max_cap`: a tree member's share falls as others join).
+static MAX_CAP: AtomicUsize = AtomicUsize::new(0);
 /// A launcher's threads are counted, never held back (`launchers.rs`).
 static UNCAPPED: AtomicBool = AtomicBool::new(false);
 static POLICY: AtomicU8 = AtomicU8::new(0);
@@ -60,6 +63,7 @@ pub fn configure(cap: usize, policy: Policy, wait_ms: u64, live: usize, mask: Cp
     // or confined; readers only run after `configure` has returned.
     unsafe { ORIGINAL_MASK = mask };
     CAP.store(cap.max(1), Relaxed);
+    MAX_CAP.store(cap.max(1), Relaxed);
     POLICY.store(
         POLICIES.iter().position(|&p| p == policy).unwrap_or(0) as u8,
         Relaxed,
@@ -91,6 +95,12 @@ pub fn pools_started() -> bool {
 /// A new cap: this process's share of its tree's budget changed.
 pub fn set_cap(cap: usize) {
     CAP.store(cap.max(1), Relaxed);
+    MAX_CAP.fetch_max(cap.max(1), Relaxed);
+}
+
+/// The largest cap this process has had: set, or in force now.
+pub fn max_cap() -> usize {
+    MAX_CAP.load(Relaxed).max(cap())
 }
 
 fn policy() -> Policy {
@@ -263,6 +273,9 @@ pub fn after_fork_child() {
     CONFINEMENT.reset_after_fork();
     STATS.live.store(1, Relaxed);
     STATS.peak.store(1, Relaxed);
+    // The inherited cap counts while it is in force (`max_cap`), not once
+    // the child's own share replaces it.
+    MAX_CAP.store(0, Relaxed);
     for counter in [
         &STATS.created,
         &STATS.over_cap,

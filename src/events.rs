@@ -639,6 +639,7 @@ pub fn exit() {
     let mut line = Line::new();
     begin(&mut line, "exit");
     line.num("cap", cap::cap());
+    line.num("max_cap", cap::max_cap());
     line.num("peak", s.peak.load(Relaxed));
     line.num("live", s.live.load(Relaxed));
     line.num("created", s.created.load(Relaxed));

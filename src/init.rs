@@ -305,9 +305,10 @@ fn end_of_process() {
     }
     let s = &cap::STATS;
     log::always(format_args!(
-        "report pid={} cap={} source={} peak={} live={} created={} over_cap={} waited={} refused={} confined={} managed={} budget={budget} ledger={}",
+        "report pid={} cap={} max_cap={} source={} peak={} live={} created={} over_cap={} waited={} refused={} confined={} managed={} budget={budget} ledger={}",
         sys::getpid(),
         cap::cap(),
+        cap::max_cap(),
         // SAFETY: written once before STATE became ACTIVE.
         unsafe { SOURCE },
         s.peak.load(Relaxed),

@@ -1438,6 +1438,61 @@ fn budget_file_change_resizes_a_running_process() {
     tree.finish();
 }
 
+/// The exit report's `max_cap` is the largest cap the process had, `cap` the
+/// one at exit: a process whose budget file goes from 4 to 1 while it runs
+/// (it rewrites the file itself, atomically, and waits for `os.cpu_count()`
+/// to say 1) reports `cap=1 max_cap=4` (its CPU count was min(4, CPUs)), and
+/// its event log's `exit` event says the same.
+#[test]
+fn the_exit_report_keeps_the_largest_cap() {
+    const SCRIPT: &str = r#"
+import os, sys, time
+path = sys.argv[1]
+first = os.cpu_count()
+with open(path + ".new", "w") as f:
+    f.write("1\n")
+os.replace(path + ".new", path)
+deadline = time.monotonic() + 30
+while os.cpu_count() != 1 and time.monotonic() < deadline:
+    time.sleep(0.02)
+print("first=%d\nlast=%d" % (first, os.cpu_count()))
+"#;
+    let _serial = serial();
+    let n = cpus();
+    if n < 2 {
+        eprintln!("skipped: one CPU, the cap cannot fall");
+        return;
+    }
+    let dir = TempDir::new("max-cap-test");
+    let budget = dir.0.join("budget");
+    std::fs::write(&budget, "4\n").expect("write the budget file");
+    let log = dir.0.join("events.jsonl");
+    let out = Run::new(python())
+        .args(["-c", SCRIPT])
+        .arg(&budget)
+        .preload(true)
+        .env("THROTTLE_BUDGET_FILE", &budget)
+        .env("THROTTLE_LOG_FILE", &log)
+        .env("THROTTLE_REPORT", "1")
+        .run();
+    out.assert_success();
+    assert_eq!(out.num("first"), 4.min(n) as i64, "{out}");
+    assert_eq!(out.num("last"), 1, "the budget file's 1 was not applied\n{out}");
+    assert_eq!(out.report_num("cap"), 1, "{out}");
+    assert_eq!(out.report_num("max_cap"), 4, "{out}");
+    let events = std::fs::read_to_string(&log).expect("read the event log");
+    let exit = events
+        .lines()
+        .find(|l| l.contains(r#""event":"exit""#))
+        .unwrap_or_else(|| panic!("no exit event in\n{events}\n{out}"));
+    for (key, value) in [("cap", 1), ("max_cap", 4)] {
+        assert!(
+            exit.contains(&format!(r#""{key}":{value},"#)),
+            "exit event: want {key}={value}: {exit}\n{out}"
+        );
+    }
+}
+
 /// `throttle info`, run by the preloaded shell (so with the THROTTLE_LEDGER
 /// it exported) while two workers hold their shares, names the ledger and
 /// lists both workers' pids.

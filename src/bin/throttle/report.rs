@@ -238,6 +238,8 @@ pub struct Process {
     pub job: Option<String>,
     pub program: String,
     pub cap: Option<u64>,
+    /// The largest cap it had, from its events and its exit's `max_cap`.
+    pub max_cap: Option<u64>,
     pub exited: bool,
     pub peak: u64,
     pub over_cap: u64,
@@ -307,6 +309,9 @@ impl Log {
         }
         if let Some(cap) = count(&event, "cap") {
             p.cap = Some(cap);
+        }
+        for cap in [count(&event, "cap"), count(&event, "max_cap")] {
+            p.max_cap = p.max_cap.max(cap);
         }
         match kind {
             "wait" => p.waits += 1,
@@ -413,6 +418,7 @@ pub fn programs(log: &Log) -> Vec<Program> {
         g.processes += 1;
         g.unfinished += u64::from(!p.exited);
         g.caps.extend(p.cap);
+        g.caps.extend(p.max_cap);
         g.peak = g.peak.max(p.peak);
         g.over_cap += p.over_cap;
         g.waits += p.waits;
@@ -833,6 +839,21 @@ mod tests {
         assert!(text.contains("libopenblas.so.0 (asked for 64"), "{text}");
         let json = json_report(&l, 1);
         assert!(json.contains("\"max_requested\":64"), "{json}");
+    }
+
+    #[test]
+    fn a_program_s_caps_include_the_largest_each_process_had() {
+        // A tree member that started at 4 and ended at 1 (its exit's
+        // max_cap), and one whose cap was always 2.
+        let shrunk = r#"{"event":"exit","pid":5,"host":"n1","exe":"/bin/w","cap":1,"max_cap":4,"peak":4}"#;
+        let steady = r#"{"event":"exit","pid":6,"host":"n1","exe":"/bin/w","cap":2,"max_cap":2,"peak":2}"#;
+        let l = log(&[shrunk, steady]);
+        assert_eq!(l.processes[0].cap, Some(1));
+        assert_eq!(l.processes[0].max_cap, Some(4));
+        let programs = programs(&l);
+        assert_eq!(programs[0].caps, BTreeSet::from([1, 2, 4]));
+        assert!(text_report(&l, 1).contains("1,2,4"));
+        assert!(json_report(&l, 1).contains(r#""caps":[1,2,4]"#));
     }
 
     #[test]
