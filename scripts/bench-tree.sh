@@ -11,8 +11,10 @@
 #   seed003  seed 003's four programs, which combine a process pool with BLAS
 #            threads (pool or not, BLAS threads 1 or nproc), and the untuned
 #            pooled program (Pool(), no variables) under `throttle run --`,
-#            against the best of the four; and, for reference only, a
-#            rewrite of the no-pool program that touches less memory.
+#            against the best of the four; the no-pool program under
+#            `throttle run --`, against its own best tuning; and, for
+#            reference only, a rewrite of the no-pool program that touches
+#            less memory.
 #   ledger   what joining and leaving the ledger costs a process: N = 1, 8, 64
 #            children started at once (scripts/bench/ledger_churn.c), under one
 #            ledger, under THROTTLE_SCOPE=process (no ledger), and with no
@@ -368,14 +370,15 @@ if want seed003; then
     "${CLEAN_ENV[@]}" "$PY" scripts/workloads/seed003.py --pool none --tasks 1 --size 200 >/dev/null
     declare -A s3=() c3=() r3=() s3pool=()
     for ((rep = 1; rep <= R; rep++)); do
-        for cfg in $(rotate "$((rep - 1))" a b c d e f); do
+        for cfg in $(rotate "$((rep - 1))" a b c d e f g); do
             case "$cfg" in
                 a) res="$(seed003_run a "$rep" "${ONE_THREAD[@]}" --args --pool none)" ;;
                 b) res="$(seed003_run b "$rep" "${ALL_THREADS[@]}" --args --pool none)" ;;
-                f) res="$(seed003_run f "$rep" "${ALL_THREADS[@]}" --args --pool none --streamed)" ;;
+                g) res="$(seed003_run g "$rep" "${ALL_THREADS[@]}" --args --pool none --streamed)" ;;
                 c) res="$(seed003_run c "$rep" "${ONE_THREAD[@]}" --args --pool "$NCPU")" ;;
                 d) res="$(seed003_run d "$rep" "${ALL_THREADS[@]}" --args --pool "$NCPU")" ;;
                 e) res="$(seed003_run e "$rep" THROTTLE_REPORT=1 "$THROTTLE" run -- --args)" ;;
+                f) res="$(seed003_run f "$rep" THROTTLE_REPORT=1 "$THROTTLE" run -- --args --pool none)" ;;
             esac
             read -r wall cpu pool run <<<"$res"
             log "seed003 rep $rep/$R: ($cfg) $wall s wall, $cpu s cpu, pool=$pool, $run threads runnable"
@@ -386,7 +389,7 @@ if want seed003; then
         done
     done
     declare -A m3=() mc3=() mr3=()
-    for cfg in a b c d e f; do
+    for cfg in a b c d e f g; do
         # shellcheck disable=SC2086 # word lists of numbers
         m3[$cfg]="$(median ${s3[$cfg]})" mc3[$cfg]="$(median ${c3[$cfg]})" mr3[$cfg]="$(median ${r3[$cfg]})"
     done
@@ -399,28 +402,32 @@ if want seed003; then
     best_pool=c
     if awk -v x="${m3[d]}" -v y="${m3[c]}" 'BEGIN { exit !(x < y) }'; then best_pool=d; fi
     caps="$(reports "$TMP"/seed003/e.*/err)"
-    nwarn="$(warnings "$TMP"/seed003/e.*/err)"
+    caps_f="$(reports "$TMP"/seed003/f.*/err)"
+    nwarn="$(warnings "$TMP"/seed003/[ef].*/err)"
     declare -A label=(
         [a]="no pool, BLAS threads 1"
         [b]="no pool, BLAS threads $NCPU"
         [c]="Pool($NCPU), BLAS threads 1"
         [d]="Pool($NCPU), BLAS threads $NCPU"
         [e]="throttle run -- (Pool(), no variables)"
-        [f]="(b) rewritten: each pair made in turn"
+        [f]="throttle run -- (no pool, no variables)"
+        [g]="(b) rewritten: each pair made in turn"
     )
 
     echo "seed 003: $SEED003_TASKS tasks (2 random ${SEED003_SIZE}x$SEED003_SIZE matrices, one product each), $NCPU CPUs, median of $R (alternated)"
     printf '%-4s %-40s %5s %8s %8s %8s %9s  %s\n' "row" "configuration" "pool" "wall s" "vs best" "cpu s" "runnable" "wall s of each run"
-    for cfg in a b c d e f; do
+    for cfg in a b c d e f g; do
         printf '%-4s %-40s %5s %8s %8s %8s %9s  %s\n' "($cfg)" "${label[$cfg]}" "${s3pool[$cfg]}" "${m3[$cfg]}" \
             "$(div "${m3[$cfg]}" "${m3[$best]}")" "${mc3[$cfg]}" "${mr3[$cfg]}" "${s3[$cfg]}"
     done
     echo "  cpu s: user+sys of the whole tree; runnable: mean threads of the tree in state R (sampled every ${SAMPLE_S} s)"
     echo "  best of (a)-(d): ($best); (e) / best = $e_best (target <= 1.10: $(verdict "$e_best" "<=" 1.10))"
     echo "  best of the rows with a pool, as the program has: ($best_pool); (e) / ($best_pool) = $(div "${m3[e]}" "${m3[$best_pool]}")"
-    echo "  (f) is not one of the seed's programs: (b) with the pooled program's tasks in one process, each pair of"
-    echo "      matrices made just before its product and freed after it; for reference, (e) / (f) = $(div "${m3[e]}" "${m3[f]}")"
-    echo "  ledger: $LEDGER_STATE; exit reports of the (e) runs (each parent and its Pool workers), $caps; other libthrottle lines: $nwarn"
+    echo "  (f), the seed's no-pool program under throttle run, against its own best tuning (b): (f) / (b) = $(div "${m3[f]}" "${m3[b]}")"
+    echo "  (g) is not one of the seed's programs: (b) with the pooled program's tasks in one process, each pair of"
+    echo "      matrices made just before its product and freed after it; for reference, (e) / (g) = $(div "${m3[e]}" "${m3[g]}")"
+    echo "  ledger: $LEDGER_STATE; exit reports of the (e) runs (each parent and its Pool workers), $caps;"
+    echo "      of the (f) runs, $caps_f; other libthrottle lines: $nwarn"
     echo
     SUMMARY+=("seed003 (e)/best($best) $e_best ($(verdict "$e_best" "<=" 1.10))")
 fi
