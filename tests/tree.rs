@@ -1477,7 +1477,11 @@ print("first=%d\nlast=%d" % (first, os.cpu_count()))
         .run();
     out.assert_success();
     assert_eq!(out.num("first"), 4.min(n) as i64, "{out}");
-    assert_eq!(out.num("last"), 1, "the budget file's 1 was not applied\n{out}");
+    assert_eq!(
+        out.num("last"),
+        1,
+        "the budget file's 1 was not applied\n{out}"
+    );
     assert_eq!(out.report_num("cap"), 1, "{out}");
     assert_eq!(out.report_num("max_cap"), 4, "{out}");
     let events = std::fs::read_to_string(&log).expect("read the event log");

@@ -845,8 +845,10 @@ mod tests {
     fn a_program_s_caps_include_the_largest_each_process_had() {
         // A tree member that started at 4 and ended at 1 (its exit's
         // max_cap), and one whose cap was always 2.
-        let shrunk = r#"{"event":"exit","pid":5,"host":"n1","exe":"/bin/w","cap":1,"max_cap":4,"peak":4}"#;
-        let steady = r#"{"event":"exit","pid":6,"host":"n1","exe":"/bin/w","cap":2,"max_cap":2,"peak":2}"#;
+        let shrunk =
+            r#"{"event":"exit","pid":5,"host":"n1","exe":"/bin/w","cap":1,"max_cap":4,"peak":4}"#;
+        let steady =
+            r#"{"event":"exit","pid":6,"host":"n1","exe":"/bin/w","cap":2,"max_cap":2,"peak":2}"#;
         let l = log(&[shrunk, steady]);
         assert_eq!(l.processes[0].cap, Some(1));
         assert_eq!(l.processes[0].max_cap, Some(4));
