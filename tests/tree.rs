@@ -1476,7 +1476,7 @@ print("first=%d\nlast=%d" % (first, os.cpu_count()))
         .env("THROTTLE_REPORT", "1")
         .run();
     out.assert_success();
-    assert_eq!(out.num("first"), 4.min(n) as i64, "{out}");
+    assert_eq!(out.num("first"), 4.min(n), "{out}");
     assert_eq!(
         out.num("last"),
         1,
