@@ -85,6 +85,8 @@ fn run() -> bool {
     std::panic::set_hook(Box::new(|panic| {
         log::always(format_args!("internal error, no longer enforcing: {panic}"));
     }));
+    // Before the budget file is read: a rewrite from now on is seen.
+    crate::tree::note_budget_file();
     let settings = config::resolve(&sys::Live);
     log::set_level(settings.log);
     for line in &settings.warnings {

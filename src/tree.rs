@@ -28,7 +28,7 @@ use crate::log::{debug, info, warn};
 use crate::{active, cap, sys};
 use std::ffi::{c_void, CString};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
 const NONE: usize = usize::MAX;
 
@@ -53,6 +53,11 @@ static APPLIED: AtomicUsize = AtomicUsize::new(0);
 static FORK_LOWERED_POOLS: AtomicBool = AtomicBool::new(false);
 /// Set once the process, working, has created a thread (see `threaded`).
 static THREADED: AtomicBool = AtomicBool::new(false);
+/// The budget file as this process last read it ([`file_signature`]): noted
+/// before the settings are first resolved, so that a steward started later
+/// (at the first claim) notices a rewrite made meanwhile; then the steward's,
+/// which a `fork` child's steward goes on from.
+static BUDGET_FILE_SEEN: AtomicU64 = AtomicU64::new(0);
 /// The ledger generation this process last acted on, to notice changes
 /// cheaply from the hooks while it has no steward.
 static SEEN: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -490,11 +495,30 @@ fn start_steward() -> bool {
     }
 }
 
-/// The budget file's identity, to notice a rewrite.
-fn file_signature(path: &[u8]) -> Option<(i64, i64, u64, u64)> {
+/// The budget file THROTTLE_BUDGET_FILE names, if it is to be watched.
+fn budget_file() -> Option<Vec<u8>> {
+    sys::getenv(c"THROTTLE_BUDGET_FILE").filter(|_| !sys::secure_execution())
+}
+
+/// Called before the settings are first resolved (which reads the budget
+/// file): see [`BUDGET_FILE_SEEN`].
+pub fn note_budget_file() {
+    if let Some(path) = budget_file() {
+        BUDGET_FILE_SEEN.store(file_signature(&path), Relaxed);
+    }
+}
+
+/// The budget file's identity (modification time, size, inode), hashed, to
+/// notice a rewrite; 0 when it cannot be read.
+fn file_signature(path: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(std::ffi::OsStr::new(std::str::from_utf8(path).ok()?)).ok()?;
-    Some((m.mtime(), m.mtime_nsec(), m.size(), m.ino()))
+    let Ok(m) = std::fs::metadata(std::ffi::OsStr::from_bytes(path)) else {
+        return 0;
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (m.mtime(), m.mtime_nsec(), m.size(), m.ino(), m.dev()).hash(&mut h);
+    h.finish() | 1
 }
 
 extern "C" fn steward(_: *mut c_void) -> *mut c_void {
@@ -506,8 +530,7 @@ fn steward_loop() {
     let Some((ledger, slot)) = member() else {
         return;
     };
-    let budget_file = sys::getenv(c"THROTTLE_BUDGET_FILE").filter(|_| !sys::secure_execution());
-    let mut signature = budget_file.as_deref().and_then(file_signature);
+    let budget_file = budget_file();
     APPLIED.store(0, Relaxed);
     let mut reclaimed_at = 0;
     loop {
@@ -521,8 +544,7 @@ fn steward_loop() {
         }
         if let Some(path) = budget_file.as_deref() {
             let now = file_signature(path);
-            if now != signature {
-                signature = now;
+            if BUDGET_FILE_SEEN.swap(now, Relaxed) != now {
                 reload(&ledger);
             }
         }
