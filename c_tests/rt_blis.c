@@ -17,7 +17,6 @@
  * the monitor's keys. */
 #include "rt_monitor.h"
 
-#include <dlfcn.h>
 
 /* Debian's libblis4: 32-bit BLAS integers, 64-bit dim_t. */
 typedef long dim_t;
@@ -64,12 +63,9 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "setter64") == 0) {
         bli_thread_set_num_threads(64);
     } else if (strcmp(mode, "dlsym64") == 0) {
-        void *h = dlopen("libblis.so.4", RTLD_NOW | RTLD_NOLOAD);
-        void (*set)(dim_t) = h ? (void (*)(dim_t))dlsym(h, "bli_thread_set_num_threads") : NULL;
-        if (!set) {
-            fprintf(stderr, "dlsym: %s\n", dlerror());
+        void (*set)(dim_t) = (void (*)(dim_t))rt_loaded_symbol("libblis.so.4", "bli_thread_set_num_threads");
+        if (!set)
             return 2;
-        }
         set(64);
     } else if (strcmp(mode, "ways64") == 0) {
         bli_thread_set_ways(1, 1, 8, 8, 1);

@@ -22,7 +22,6 @@
  * result_ok= and the monitor's keys. */
 #include "rt_monitor.h"
 
-#include <dlfcn.h>
 
 enum { RowMajor = 101 };
 enum { NoTrans = 111 };
@@ -73,12 +72,9 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "domain64") == 0) {
         MKL_Domain_Set_Num_Threads(64, MKL_DOMAIN_BLAS);
     } else if (strcmp(mode, "dlsym64") == 0) {
-        void *h = dlopen(lib, RTLD_NOW | RTLD_NOLOAD);
-        void (*set)(int) = h ? (void (*)(int))dlsym(h, "MKL_Set_Num_Threads") : NULL;
-        if (!set) {
-            fprintf(stderr, "dlsym: %s\n", dlerror());
+        void (*set)(int) = (void (*)(int))rt_loaded_symbol(lib, "MKL_Set_Num_Threads");
+        if (!set)
             return 2;
-        }
         set(64);
     } else if (strcmp(mode, "setter1") == 0) {
         MKL_Set_Num_Threads(1);

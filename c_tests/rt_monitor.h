@@ -13,8 +13,9 @@
  *
  * Also: rt_needed() says whether the executable names a library in its own
  * DT_NEEDED entries (so that library's constructor ran before the preloaded
- * library's), rt_lib_path() finds a loaded library's path, and
- * task_count() (task_count.h) counts /proc/self/task. */
+ * library's), rt_lib_path() finds a loaded library's path, rt_loaded_symbol()
+ * looks a symbol up in a loaded library as a program that finds its runtime
+ * at run time does, and task_count() (task_count.h) counts /proc/self/task. */
 #ifndef RT_MONITOR_H
 #define RT_MONITOR_H
 
@@ -22,6 +23,7 @@
 #define _GNU_SOURCE
 #endif
 #include <dirent.h>
+#include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <pthread.h>
@@ -33,6 +35,20 @@
 #include <time.h>
 #include <unistd.h>
 #include "task_count.h"
+
+/* The symbol `name` of the already loaded library `lib` (a soname or a
+ * path), through dlopen(RTLD_NOLOAD) and dlsym, as a program that finds its
+ * runtime at run time would; NULL, with a line on stderr, when either is not
+ * found. */
+static inline void *rt_loaded_symbol(const char *lib, const char *name) {
+    void *h = dlopen(lib, RTLD_NOW | RTLD_NOLOAD);
+    void *sym = h ? dlsym(h, name) : NULL;
+    if (!sym) {
+        const char *why = dlerror();
+        fprintf(stderr, "dlsym %s in %s: %s\n", name, lib, why ? why : "not found");
+    }
+    return sym;
+}
 
 /* The path of the loaded object whose name contains `part`, or "?". */
 static inline int rt_lib_path_cb(struct dl_phdr_info *info, size_t size, void *data) {

@@ -20,7 +20,6 @@
  * the (inner) regions at once) and the monitor's keys. */
 #include "rt_monitor.h"
 
-#include <dlfcn.h>
 #include <omp.h>
 #include <stdatomic.h>
 
@@ -119,19 +118,15 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "setter64") == 0) {
         omp_set_num_threads(64);
     } else if (strcmp(mode, "dlsym64") == 0) {
-        void *h = dlopen(RT_SONAME
+        void (*set)(int) = (void (*)(int))rt_loaded_symbol(RT_SONAME
 #ifdef __clang__
-                         ".5"
+                                                           ".5"
 #else
-                         ".1"
+                                                           ".1"
 #endif
-                         ,
-                         RTLD_NOW | RTLD_NOLOAD);
-        void (*set)(int) = h ? (void (*)(int))dlsym(h, "omp_set_num_threads") : NULL;
-        if (!set) {
-            fprintf(stderr, "dlsym: %s\n", dlerror());
+                                                           , "omp_set_num_threads");
+        if (!set)
             return 2;
-        }
         set(64);
     } else if (strcmp(mode, "clause64") == 0) {
         clause = 64;

@@ -17,7 +17,6 @@
  * result_ok= and the monitor's keys (rt_monitor.h). */
 #include "rt_monitor.h"
 
-#include <dlfcn.h>
 
 /* Debian's OpenBLAS: 32-bit integers. Declared here so the program needs
  * only the runtime library, not a -dev package per build. */
@@ -60,12 +59,9 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "goto64") == 0) {
         goto_set_num_threads(64);
     } else if (strcmp(mode, "dlsym64") == 0) {
-        void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
-        void (*set)(int) = h ? (void (*)(int))dlsym(h, "openblas_set_num_threads") : NULL;
-        if (!set) {
-            fprintf(stderr, "dlsym: %s\n", dlerror());
+        void (*set)(int) = (void (*)(int))rt_loaded_symbol("libopenblas.so.0", "openblas_set_num_threads");
+        if (!set)
             return 2;
-        }
         set(64);
 #ifdef RT_OPENMP
     } else if (strcmp(mode, "omp64") == 0) {
