@@ -232,6 +232,63 @@ pub fn job_of(event: &Event) -> Option<String> {
         .map(str::to_string)
 }
 
+/// What enforcement did to a process, or to a program's processes summed
+/// (the peak: the highest of them).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Counts {
+    pub peak: u64,
+    pub over_cap: u64,
+    pub waits: u64,
+    pub refusals: u64,
+    pub confinements: u64,
+    pub clamps: u64,
+}
+
+impl Counts {
+    /// The names: in the text report's header, then in the JSON report.
+    const NAMES: [(&'static str, &'static str); 6] = [
+        ("peak", "peak"),
+        ("over_cap", "over_cap"),
+        ("waits", "waits"),
+        ("refusals", "refusals"),
+        ("confines", "confinements"),
+        ("clamps", "clamps"),
+    ];
+
+    fn values(&self) -> [u64; 6] {
+        [
+            self.peak,
+            self.over_cap,
+            self.waits,
+            self.refusals,
+            self.confinements,
+            self.clamps,
+        ]
+    }
+
+    /// At least the totals of an `exit` event (the rate limit may have left
+    /// events out).
+    fn at_least(&mut self, exit: &BTreeMap<String, Value>) {
+        let total = |key| count(exit, key).unwrap_or(0);
+        self.peak = self.peak.max(total("peak"));
+        self.over_cap = self.over_cap.max(total("over_cap"));
+        self.waits = self.waits.max(total("waited"));
+        self.refusals = self.refusals.max(total("refused"));
+        self.confinements = self.confinements.max(total("confined"));
+        self.clamps = self.clamps.max(total("clamped"));
+    }
+
+    /// Adds another process's.
+    fn add(&mut self, other: &Counts) {
+        self.peak = self.peak.max(other.peak);
+        self.over_cap += other.over_cap;
+        self.waits += other.waits;
+        self.refusals += other.refusals;
+        self.confinements += other.confinements;
+        self.clamps += other.clamps;
+    }
+}
+
 /// One process, from its `start` (or `fork`) event to its `exit` event.
 #[derive(Clone, Debug, Default)]
 pub struct Process {
@@ -241,12 +298,7 @@ pub struct Process {
     /// The largest cap it had, from its events and its exit's `max_cap`.
     pub max_cap: Option<u64>,
     pub exited: bool,
-    pub peak: u64,
-    pub over_cap: u64,
-    pub waits: u64,
-    pub refusals: u64,
-    pub confinements: u64,
-    pub clamps: u64,
+    pub counts: Counts,
     /// The largest thread count asked of a runtime setter.
     pub asked: u64,
     /// Clamp events by library: how many, and the largest count asked.
@@ -314,11 +366,11 @@ impl Log {
             p.max_cap = p.max_cap.max(cap);
         }
         match kind {
-            "wait" => p.waits += 1,
-            "refuse" => p.refusals += 1,
-            "confine" => p.confinements += 1,
+            "wait" => p.counts.waits += 1,
+            "refuse" => p.counts.refusals += 1,
+            "confine" => p.counts.confinements += 1,
             "clamp" => {
-                p.clamps += 1;
+                p.counts.clamps += 1;
                 let requested = signed(&event, "requested").unwrap_or(0);
                 p.asked = p.asked.max(requested.max(0) as u64);
                 let library = text(&event, "library").unwrap_or("?").to_string();
@@ -327,19 +379,13 @@ impl Log {
                 entry.1 = entry.1.max(requested);
             }
             "exit" => {
-                // The totals: the rate limit may have left events out.
                 p.exited = true;
-                p.peak = p.peak.max(count(&event, "peak").unwrap_or(0));
-                p.over_cap = p.over_cap.max(count(&event, "over_cap").unwrap_or(0));
-                p.waits = p.waits.max(count(&event, "waited").unwrap_or(0));
-                p.refusals = p.refusals.max(count(&event, "refused").unwrap_or(0));
-                p.confinements = p.confinements.max(count(&event, "confined").unwrap_or(0));
-                p.clamps = p.clamps.max(count(&event, "clamped").unwrap_or(0));
+                p.counts.at_least(&event);
             }
             _ => {}
         }
         if let Some(live) = count(&event, "live") {
-            p.peak = p.peak.max(live);
+            p.counts.peak = p.counts.peak.max(live);
         }
         true
     }
@@ -371,12 +417,7 @@ pub struct Program {
     pub processes: u64,
     pub unfinished: u64,
     pub caps: BTreeSet<u64>,
-    pub peak: u64,
-    pub over_cap: u64,
-    pub waits: u64,
-    pub refusals: u64,
-    pub confinements: u64,
-    pub clamps: u64,
+    pub counts: Counts,
     /// The most threads one of its processes tried to have (see [`wanted`]),
     /// and that over the process's cap: what the ranking orders by.
     pub wanted: u64,
@@ -386,7 +427,7 @@ pub struct Program {
 
 impl Program {
     pub fn attempts(&self) -> u64 {
-        self.over_cap + self.clamps
+        self.counts.over_cap + self.counts.clamps
     }
 
     /// Whether the program ever tried to exceed its cap.
@@ -401,8 +442,12 @@ impl Program {
 /// asked a runtime setter for, whichever is largest.
 pub fn wanted(p: &Process) -> u64 {
     let cap = p.cap.unwrap_or(0);
-    let over = if p.over_cap > 0 { cap + p.over_cap } else { 0 };
-    p.peak.max(over).max(p.asked)
+    let over = if p.counts.over_cap > 0 {
+        cap + p.counts.over_cap
+    } else {
+        0
+    };
+    p.counts.peak.max(over).max(p.asked)
 }
 
 /// Sums the processes by (job, program), in job then program order.
@@ -419,12 +464,7 @@ pub fn programs(log: &Log) -> Vec<Program> {
         g.unfinished += u64::from(!p.exited);
         g.caps.extend(p.cap);
         g.caps.extend(p.max_cap);
-        g.peak = g.peak.max(p.peak);
-        g.over_cap += p.over_cap;
-        g.waits += p.waits;
-        g.refusals += p.refusals;
-        g.confinements += p.confinements;
-        g.clamps += p.clamps;
+        g.counts.add(&p.counts);
         let wanted = wanted(p);
         let ratio = wanted as f64 / p.cap.unwrap_or(1).max(1) as f64;
         if ratio > g.wanted_per_cap {
@@ -503,9 +543,10 @@ pub fn text_report(log: &Log, files: usize) -> String {
             String::new()
         }
     );
-    let header = [
-        "procs", "cap", "peak", "over_cap", "waits", "refusals", "confines", "clamps",
-    ];
+    let header: Vec<&str> = ["procs", "cap"]
+        .into_iter()
+        .chain(Counts::NAMES.map(|(text, _)| text))
+        .collect();
     let mut job = None;
     for p in &programs {
         if job != Some(&p.job) {
@@ -514,23 +555,17 @@ pub fn text_report(log: &Log, files: usize) -> String {
             let _ = writeln!(
                 out,
                 "{}  program",
-                header.map(|h| format!("{h:>9}")).join("")
+                header.iter().map(|h| format!("{h:>9}")).collect::<String>()
             );
         }
-        let cells = [
-            p.processes.to_string(),
-            caps_label(&p.caps),
-            p.peak.to_string(),
-            p.over_cap.to_string(),
-            p.waits.to_string(),
-            p.refusals.to_string(),
-            p.confinements.to_string(),
-            p.clamps.to_string(),
-        ];
+        let cells: Vec<String> = [p.processes.to_string(), caps_label(&p.caps)]
+            .into_iter()
+            .chain(p.counts.values().map(|v| v.to_string()))
+            .collect();
         let _ = write!(
             out,
             "{}  {}",
-            cells.map(|c| format!("{c:>9}")).join(""),
+            cells.iter().map(|c| format!("{c:>9}")).collect::<String>(),
             shown(&p.program)
         );
         if !p.libraries.is_empty() {
@@ -621,10 +656,14 @@ pub fn json_report(log: &Log, files: usize) -> String {
             })
             .collect::<Vec<_>>()
             .join(",");
+        let counts: String = Counts::NAMES
+            .iter()
+            .zip(p.counts.values())
+            .map(|((_, key), value)| format!("\"{key}\":{value},"))
+            .collect();
         format!(
             "{{\"job\":{},\"program\":{},\"processes\":{},\"unfinished\":{},\"caps\":[{}],\
-             \"peak\":{},\"over_cap\":{},\"waits\":{},\"refusals\":{},\"confinements\":{},\
-             \"clamps\":{},\"wanted\":{},\"wanted_per_cap\":{},\"libraries\":[{libraries}]}}",
+             {counts}\"wanted\":{},\"wanted_per_cap\":{},\"libraries\":[{libraries}]}}",
             p.job.as_deref().map_or("null".to_string(), json_string),
             json_string(&p.program),
             p.processes,
@@ -634,12 +673,6 @@ pub fn json_report(log: &Log, files: usize) -> String {
                 .map(u64::to_string)
                 .collect::<Vec<_>>()
                 .join(","),
-            p.peak,
-            p.over_cap,
-            p.waits,
-            p.refusals,
-            p.confinements,
-            p.clamps,
             p.wanted,
             json_number(p.wanted_per_cap),
         )
@@ -799,7 +832,10 @@ mod tests {
         assert_eq!(l.processes.len(), 1);
         let p = &l.processes[0];
         assert!(p.exited);
-        assert_eq!((p.refusals, p.over_cap, p.clamps), (14, 14, 3));
+        assert_eq!(
+            (p.counts.refusals, p.counts.over_cap, p.counts.clamps),
+            (14, 14, 3)
+        );
         // A line without event or pid is not an event.
         let l = log(&[r#"{"pid":3}"#, r#"{"event":"exit"}"#]);
         assert_eq!((l.lines, l.bad_lines, l.processes.len()), (2, 2, 0));
