@@ -9,13 +9,7 @@ mod common;
 use common::{Output, Run};
 
 fn cpus(env: &[(&str, &str)]) -> Output {
-    let run = Run::c("cpus")
-        .preload(true)
-        .env("THROTTLE_REPORT", "1")
-        .envs(env);
-    let out = run.run();
-    out.assert_success();
-    out
+    Run::c("cpus").reported().envs(env).run_ok()
 }
 
 #[test]

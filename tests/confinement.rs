@@ -9,15 +9,12 @@ mod common;
 use common::{real_affinity_count, Run};
 
 fn confine_run(env: &[(&str, &str)]) -> common::Output {
-    let run = Run::c("confine")
+    Run::c("confine")
         .arg("4")
-        .preload(true)
+        .reported()
         .env("THROTTLE_THREADS", "1")
-        .env("THROTTLE_REPORT", "1")
-        .envs(env);
-    let out = run.run();
-    out.assert_success();
-    out
+        .envs(env)
+        .run_ok()
 }
 
 #[test]

@@ -1470,12 +1470,10 @@ print("last=%d" % os.cpu_count())
     let out = Run::new(python())
         .args(["-c", SCRIPT])
         .arg(&budget)
-        .preload(true)
+        .reported()
         .env("THROTTLE_BUDGET_FILE", &budget)
         .env("THROTTLE_LOG_FILE", &log)
-        .env("THROTTLE_REPORT", "1")
-        .run();
-    out.assert_success();
+        .run_ok();
     assert_eq!(
         out.num("last"),
         1,

@@ -245,6 +245,18 @@ impl Run {
         self
     }
 
+    /// Preloaded, with the exit report (`THROTTLE_REPORT=1`).
+    pub fn reported(self) -> Self {
+        self.preload(true).env("THROTTLE_REPORT", "1")
+    }
+
+    /// [`Run::run`], asserting the program succeeded.
+    pub fn run_ok(&self) -> Output {
+        let out = self.run();
+        out.assert_success();
+        out
+    }
+
     fn describe(&self) -> String {
         let mut s = String::new();
         if self.preload {
