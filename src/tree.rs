@@ -508,8 +508,8 @@ pub fn note_budget_file() {
     }
 }
 
-/// The budget file's identity (modification time, size, inode), hashed, to
-/// notice a rewrite; 0 when it cannot be read.
+/// The budget file's identity (modification time, size, inode, device),
+/// hashed, to notice a rewrite; 0 when it cannot be read.
 fn file_signature(path: &[u8]) -> u64 {
     use std::hash::{Hash, Hasher};
     use std::os::unix::fs::MetadataExt;
