@@ -342,25 +342,20 @@ impl Ledger {
 
     /// The member in `slot` starts working: it now holds a share.
     pub fn claim(&self, slot: usize) {
-        if self
-            .slot(slot)
-            .state
-            .compare_exchange(MEMBER, CLAIMED, AcqRel, Relaxed)
-            .is_ok()
-        {
-            self.changed();
-        }
+        self.switch(slot, MEMBER, CLAIMED);
     }
 
     /// The member in `slot` holds no share any more (it has `exec`ed a new
     /// program, which claims on its own).
     pub fn unclaim(&self, slot: usize) {
-        if self
-            .slot(slot)
-            .state
-            .compare_exchange(CLAIMED, MEMBER, AcqRel, Relaxed)
-            .is_ok()
-        {
+        self.switch(slot, CLAIMED, MEMBER);
+    }
+
+    /// Moves the member in `slot` from state `from` to `to`, telling the tree
+    /// if it did (a slot in any other state is left alone).
+    fn switch(&self, slot: usize, from: u32, to: u32) {
+        let state = &self.slot(slot).state;
+        if state.compare_exchange(from, to, AcqRel, Relaxed).is_ok() {
             self.changed();
         }
     }
