@@ -13,8 +13,10 @@
 #            pooled program (Pool(), no variables) under `throttle run --`,
 #            against the best of the four; the no-pool program under
 #            `throttle run --`, against its own best tuning; and, for
-#            reference only, a rewrite of the no-pool program that touches
-#            less memory.
+#            reference only, two rewrites: the no-pool program touching less
+#            memory, and the pooled program under `throttle run --` with its
+#            tasks returning a float instead of their product (what sending
+#            every product back to the parent costs).
 #   ledger   what joining and leaving the ledger costs a process: N = 1, 8, 64
 #            children started at once (scripts/bench/ledger_churn.c), under one
 #            ledger, under THROTTLE_SCOPE=process (no ledger), and with no
@@ -24,6 +26,7 @@
 # whole process tree) and its mean number of runnable threads (sampled): on a
 # machine shared with other users, wall time is noisy, and these two show what
 # a configuration did (oversubscribed or not) whatever the others were doing.
+# Seed 003's table also shows each run's minor page faults.
 # The exit reports of the throttled processes (THROTTLE_REPORT=1: peak threads,
 # cap, budget, ledger) are summarised under each table.
 #
@@ -360,8 +363,9 @@ prime_memory() {
 }
 # seed003_run NAME REP CMD...: CMD (a prefix) python seed003.py ARGS; the
 # program's arguments follow a literal "--args"; prints "WALL CPU POOL
-# RUNNABLE": wall and CPU seconds, the size of the pool the program made, the
-# mean runnable threads.
+# RUNNABLE FAULTS": wall and CPU seconds, the size of the pool the program
+# made, the mean runnable threads, the minor page faults of the program and its
+# workers (which the program counts itself).
 seed003_run() {
     local name="$1" rep="$2"
     shift 2
@@ -378,21 +382,21 @@ seed003_run() {
         "$ROOT/scripts/workloads/seed003.py" --tasks "$SEED003_TASKS" --size "$SEED003_SIZE" "${args[@]}"
     status="$M_STATUS"
     out="$(cat "$dir/out")"
-    if [ "$status" -ne 0 ] || ! [[ "$out" =~ ^tasks=$SEED003_TASKS\ size=$SEED003_SIZE\ pool=([a-z0-9]+)\ checksum= ]]; then
+    if [ "$status" -ne 0 ] || ! [[ "$out" =~ ^tasks=$SEED003_TASKS\ size=$SEED003_SIZE\ pool=([a-z0-9]+)\ checksum=[^\ ]+\ faults=([0-9]+)$ ]]; then
         log "seed003 $name: printed '${out:0:100}' (status $status); its stderr:"
         tail -n 5 "$dir/err" | sed 's/^/    /' >&2
         die "seed003 $name: the run failed"
     fi
-    echo "$M_WALL $M_CPU ${BASH_REMATCH[1]} $M_RUNNABLE"
+    echo "$M_WALL $M_CPU ${BASH_REMATCH[1]} $M_RUNNABLE ${BASH_REMATCH[2]}"
 }
 
 if want seed003; then
     log "seed003: $SEED003_TASKS tasks of ${SEED003_SIZE}x$SEED003_SIZE matrices, $R repetitions; $SEED003_PRIME_MIB MiB touched before each run"
     log "seed003: warm-up (untimed)"
     "${CLEAN_ENV[@]}" "$PY" scripts/workloads/seed003.py --pool none --tasks 1 --size 200 >/dev/null
-    declare -A s3=() c3=() r3=() s3pool=()
+    declare -A s3=() c3=() r3=() f3=() s3pool=()
     for ((rep = 1; rep <= R; rep++)); do
-        for cfg in $(rotate "$((rep - 1))" a b c d e f g); do
+        for cfg in $(rotate "$((rep - 1))" a b c d e f g h); do
             case "$cfg" in
                 a) res="$(seed003_run a "$rep" "${ONE_THREAD[@]}" --args --pool none)" ;;
                 b) res="$(seed003_run b "$rep" "${ALL_THREADS[@]}" --args --pool none)" ;;
@@ -401,19 +405,23 @@ if want seed003; then
                 d) res="$(seed003_run d "$rep" "${ALL_THREADS[@]}" --args --pool "$NCPU")" ;;
                 e) res="$(seed003_run e "$rep" THROTTLE_REPORT=1 "$THROTTLE" run -- --args)" ;;
                 f) res="$(seed003_run f "$rep" THROTTLE_REPORT=1 "$THROTTLE" run -- --args --pool none)" ;;
+                h) res="$(seed003_run h "$rep" THROTTLE_REPORT=1 "$THROTTLE" run -- --args --returns trace)" ;;
             esac
-            read -r wall cpu pool run <<<"$res"
-            log "seed003 rep $rep/$R: ($cfg) $wall s wall, $cpu s cpu, pool=$pool, $run threads runnable"
+            read -r wall cpu pool run faults <<<"$res"
+            log "seed003 rep $rep/$R: ($cfg) $wall s wall, $cpu s cpu, pool=$pool, $run threads runnable, $faults page faults"
             r3[$cfg]+="${r3[$cfg]:+ }$run"
+            f3[$cfg]+="${f3[$cfg]:+ }$faults"
             s3[$cfg]+="${s3[$cfg]:+ }$wall"
             c3[$cfg]+="${c3[$cfg]:+ }$cpu"
             s3pool[$cfg]="$pool"
         done
     done
-    declare -A m3=() mc3=() mr3=()
-    for cfg in a b c d e f g; do
+    declare -A m3=() mc3=() mr3=() mf3=()
+    for cfg in a b c d e f g h; do
         # shellcheck disable=SC2086 # word lists of numbers
         m3[$cfg]="$(median ${s3[$cfg]})" mc3[$cfg]="$(median ${c3[$cfg]})" mr3[$cfg]="$(median ${r3[$cfg]})"
+        # shellcheck disable=SC2086
+        mf3[$cfg]="$(div "$(median ${f3[$cfg]})" 1000 0)"
     done
     best=a
     for cfg in b c d; do
@@ -425,7 +433,8 @@ if want seed003; then
     if awk -v x="${m3[d]}" -v y="${m3[c]}" 'BEGIN { exit !(x < y) }'; then best_pool=d; fi
     caps="$(reports "$TMP"/seed003/e.*/err)"
     caps_f="$(reports "$TMP"/seed003/f.*/err)"
-    nwarn="$(warnings "$TMP"/seed003/[ef].*/err)"
+    caps_h="$(reports "$TMP"/seed003/h.*/err)"
+    nwarn="$(warnings "$TMP"/seed003/[efh].*/err)"
     declare -A label=(
         [a]="no pool, BLAS threads 1"
         [b]="no pool, BLAS threads $NCPU"
@@ -434,22 +443,28 @@ if want seed003; then
         [e]="throttle run -- (Pool(), no variables)"
         [f]="throttle run -- (no pool, no variables)"
         [g]="(b) rewritten: each pair made in turn"
+        [h]="(e) rewritten: tasks return traces"
     )
 
     echo "seed 003: $SEED003_TASKS tasks (2 random ${SEED003_SIZE}x$SEED003_SIZE matrices, one product each), $NCPU CPUs, median of $R (alternated), $SEED003_PRIME_MIB MiB of memory touched before each run"
-    printf '%-4s %-40s %5s %8s %8s %8s %9s  %s\n' "row" "configuration" "pool" "wall s" "vs best" "cpu s" "runnable" "wall s of each run"
-    for cfg in a b c d e f g; do
-        printf '%-4s %-40s %5s %8s %8s %8s %9s  %s\n' "($cfg)" "${label[$cfg]}" "${s3pool[$cfg]}" "${m3[$cfg]}" \
-            "$(div "${m3[$cfg]}" "${m3[$best]}")" "${mc3[$cfg]}" "${mr3[$cfg]}" "${s3[$cfg]}"
+    printf '%-4s %-40s %5s %8s %8s %8s %9s %8s  %s\n' "row" "configuration" "pool" "wall s" "vs best" "cpu s" "runnable" \
+        "faults k" "wall s of each run"
+    for cfg in a b c d e f g h; do
+        printf '%-4s %-40s %5s %8s %8s %8s %9s %8s  %s\n' "($cfg)" "${label[$cfg]}" "${s3pool[$cfg]}" "${m3[$cfg]}" \
+            "$(div "${m3[$cfg]}" "${m3[$best]}")" "${mc3[$cfg]}" "${mr3[$cfg]}" "${mf3[$cfg]}" "${s3[$cfg]}"
     done
-    echo "  cpu s: user+sys of the whole tree; runnable: mean threads of the tree in state R (sampled every ${SAMPLE_S} s)"
+    echo "  cpu s: user+sys of the whole tree; runnable: mean threads of the tree in state R (sampled every ${SAMPLE_S} s);"
+    echo "      faults k: thousands of minor page faults of the program and its Pool workers (getrusage)"
     echo "  best of (a)-(d): ($best); (e) / best = $e_best (target <= 1.10: $(verdict "$e_best" "<=" 1.10))"
     echo "  best of the rows with a pool, as the program has: ($best_pool); (e) / ($best_pool) = $(div "${m3[e]}" "${m3[$best_pool]}")"
     echo "  (f), the seed's no-pool program under throttle run, against its own best tuning (b): (f) / (b) = $(div "${m3[f]}" "${m3[b]}")"
     echo "  (g) is not one of the seed's programs: (b) with the pooled program's tasks in one process, each pair of"
     echo "      matrices made just before its product and freed after it; for reference, (e) / (g) = $(div "${m3[e]}" "${m3[g]}")"
+    echo "  (h) is not one of the seed's programs either: (e) with each task returning its product's trace, not the"
+    echo "      product, so that no matrix goes back to the parent; (h) / best = $(div "${m3[h]}" "${m3[$best]}"), (e) / (h) = $(div "${m3[e]}" "${m3[h]}")"
     echo "  ledger: $LEDGER_STATE; exit reports of the (e) runs (each parent and its Pool workers), $caps;"
-    echo "      of the (f) runs, $caps_f; other libthrottle lines: $nwarn"
+    echo "      of the (f) runs, $caps_f;"
+    echo "      of the (h) runs, $caps_h; other libthrottle lines: $nwarn"
     echo
     SUMMARY+=("seed003 (e)/best($best) $e_best ($(verdict "$e_best" "<=" 1.10))")
 fi
