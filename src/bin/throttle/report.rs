@@ -419,7 +419,8 @@ pub struct Program {
     pub caps: BTreeSet<u64>,
     pub counts: Counts,
     /// The most threads one of its processes tried to have (see [`wanted`]),
-    /// and that over the process's cap: what the ranking orders by.
+    /// and that over the largest cap the process had: what the ranking
+    /// orders by.
     pub wanted: u64,
     pub wanted_per_cap: f64,
     pub libraries: BTreeMap<String, (u64, i64)>,
@@ -466,7 +467,10 @@ pub fn programs(log: &Log) -> Vec<Program> {
         g.caps.extend(p.max_cap);
         g.counts.add(&p.counts);
         let wanted = wanted(p);
-        let ratio = wanted as f64 / p.cap.unwrap_or(1).max(1) as f64;
+        // Over the largest cap, not the last: a tree member whose share fell
+        // reached its peak under a larger share, which is no attempt to
+        // exceed it. Creations over the cap still count as attempts.
+        let ratio = wanted as f64 / p.max_cap.unwrap_or(1).max(1) as f64;
         if ratio > g.wanted_per_cap {
             (g.wanted, g.wanted_per_cap) = (wanted, ratio);
         }
@@ -586,8 +590,9 @@ pub fn text_report(log: &Log, files: usize) -> String {
     let _ = writeln!(
         out,
         "  (wanted: the most threads one process tried to have: its peak, its cap plus its\n   \
-         creations over the cap, or the most it asked a runtime's setter for; attempts:\n   \
-         creations over the cap and clamped setter calls, all processes)"
+         creations over the cap, or the most it asked a runtime's setter for; cap: the\n   \
+         largest that process had; attempts: creations over the cap and clamped setter\n   \
+         calls, all processes)"
     );
     let _ = writeln!(
         out,
@@ -892,6 +897,9 @@ mod tests {
         assert_eq!(programs[0].caps, BTreeSet::from([1, 2, 4]));
         assert!(text_report(&l, 1).contains("1,2,4"));
         assert!(json_report(&l, 1).contains(r#""caps":[1,2,4]"#));
+        // Its peak of 4 was reached under its share of 4: not an offender.
+        assert_eq!(programs[0].wanted_per_cap, 1.0);
+        assert!(ranking(&programs).is_empty());
     }
 
     #[test]
