@@ -156,6 +156,51 @@ fn errno_text() -> String {
     std::io::Error::last_os_error().to_string()
 }
 
+/// Why a ledger could not be created: the text for the message, and the
+/// system error (0 when there is none), which tells a full filesystem apart.
+#[derive(Debug)]
+pub struct CreateError {
+    pub why: String,
+    pub errno: i32,
+}
+
+impl CreateError {
+    fn now(what: &str) -> CreateError {
+        let e = std::io::Error::last_os_error();
+        CreateError {
+            why: format!("{what} ({e})"),
+            errno: e.raw_os_error().unwrap_or(0),
+        }
+    }
+
+    /// The filesystem is full or the user's quota spent.
+    pub fn no_space(&self) -> bool {
+        matches!(self.errno, libc::ENOSPC | libc::EDQUOT)
+    }
+}
+
+/// Writes `len` zero bytes at the start of the file `fd`.
+fn write_zeros(fd: libc::c_int, len: usize) -> std::io::Result<()> {
+    static ZEROS: [u8; 4096] = [0; 4096];
+    let mut done = 0;
+    while done < len {
+        let n = ZEROS.len().min(len - done);
+        // SAFETY: `ZEROS` holds at least `n` bytes; `fd` is open for writing.
+        let wrote = unsafe { libc::pwrite(fd, ZEROS.as_ptr().cast(), n, done as libc::off_t) };
+        if wrote < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        } else if wrote == 0 {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        } else {
+            done += wrote as usize;
+        }
+    }
+    Ok(())
+}
+
 impl Ledger {
     fn header(&self) -> &Header {
         // SAFETY: `base` maps SIZE bytes, validated or written by us; the
@@ -188,9 +233,12 @@ impl Ledger {
     }
 
     /// Creates a new ledger at `path` with `budget`, `0600`, never following
-    /// or reusing an existing file.
-    pub fn create(path: &str, budget: u32) -> Result<Ledger, String> {
-        let cpath = CString::new(path).map_err(|_| "has a NUL in its path".to_string())?;
+    /// or reusing an existing file. On failure the file is removed again.
+    pub fn create(path: &str, budget: u32) -> Result<Ledger, CreateError> {
+        let cpath = CString::new(path).map_err(|_| CreateError {
+            why: "has a NUL in its path".to_string(),
+            errno: libc::EINVAL,
+        })?;
         // SAFETY: a NUL-terminated path; the descriptor is closed below.
         let fd = unsafe {
             libc::open(
@@ -200,18 +248,29 @@ impl Ledger {
             )
         };
         if fd < 0 {
-            return Err(format!("cannot be created ({})", errno_text()));
+            return Err(CreateError::now("cannot be created"));
         }
-        // SAFETY: `fd` is ours; sizing a new empty file.
-        let sized = unsafe { libc::ftruncate(fd, SIZE as libc::off_t) } == 0;
-        let mapped = if sized {
-            Ledger::map(fd)
-        } else {
-            Err(format!("cannot be sized ({})", errno_text()))
+        // Every block written now, not a sparse file from `ftruncate`: on a
+        // full filesystem (a small /dev/shm in a container, filled by other
+        // programs) the first touch of a hole through the mapping would kill
+        // the process with SIGBUS. A write fails cleanly instead.
+        let mapped = match write_zeros(fd, SIZE) {
+            Ok(()) => Ledger::map(fd).map_err(|why| CreateError { why, errno: 0 }),
+            Err(e) => Err(CreateError {
+                why: format!("cannot be sized ({e})"),
+                errno: e.raw_os_error().unwrap_or(0),
+            }),
         };
         // SAFETY: closing our descriptor; the mapping stays valid.
         unsafe { libc::close(fd) };
-        let ledger = mapped?;
+        let ledger = match mapped {
+            Ok(ledger) => ledger,
+            Err(e) => {
+                // SAFETY: a NUL-terminated path, of the file made above.
+                unsafe { libc::unlink(cpath.as_ptr()) };
+                return Err(e);
+            }
+        };
         let h = ledger.header();
         h.version.store(VERSION, Relaxed);
         h.size.store(SIZE as u32, Relaxed);

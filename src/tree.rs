@@ -198,13 +198,22 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
                     }
                     (l, path)
                 }
-                Err(why) => {
+                Err(e) if e.no_space() => {
+                    // A full filesystem is worth an admin's look: every
+                    // process of the tree now has the whole budget.
+                    warn!(
+                        "ledger '{path}' {}; using a per-process cap of {}",
+                        e.why, settings.cap
+                    );
+                    return settings.cap;
+                }
+                Err(e) => {
                     // Where no ledger can be made (no writable /dev/shm in a
                     // container, say) per-process caps are the only choice;
                     // not the user's error, so not on stderr by default.
                     info!(
-                        "ledger '{path}' {why}; using a per-process cap of {}",
-                        settings.cap
+                        "ledger '{path}' {}; using a per-process cap of {}",
+                        e.why, settings.cap
                     );
                     return settings.cap;
                 }

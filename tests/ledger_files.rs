@@ -282,3 +282,100 @@ fn a_private_copy_of_a_valid_ledger_is_joined() {
     assert_eq!(r.get("ledger").map(String::as_str), Some("yes"), "{with}");
     assert_eq!(r.get("cap").map(String::as_str), Some("2"), "{with}");
 }
+
+/// The directory where a new ledger is made is on a full filesystem (a
+/// container's small /dev/shm, filled by other programs): creating the ledger
+/// fails cleanly, the program runs as without the library on a per-process
+/// cap, one line says why, and no partial ledger is left behind. Before the
+/// fix the table was a sparse file, and the first write to it through the
+/// mapping killed the program with SIGBUS.
+///
+/// A 64 KiB tmpfs is mounted in a user and mount namespace (`unshare -rm`)
+/// and filled, entirely or up to 12 KiB (room for the file and its header,
+/// not for the whole table); `XDG_RUNTIME_DIR` points there.
+#[test]
+fn a_full_filesystem_gives_per_process_caps_not_a_crash() {
+    let namespaces = std::process::Command::new("unshare")
+        .args(["-rm", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !namespaces {
+        eprintln!("skipped: `unshare -rm` (user and mount namespaces) is not allowed here");
+        return;
+    }
+    let without = cpus(Path::new("/nonexistent"), false);
+    // Mount, fill, run the program under the library, then list what is left.
+    let script = r#"set -e
+mount -t tmpfs -o size=64k,mode=0700 tmpfs "$MNT"
+head -c "$FILL" /dev/zero >"$MNT/fill" 2>/dev/null || true
+set +e
+env XDG_RUNTIME_DIR="$MNT" LD_PRELOAD="$LIB" THROTTLE_THREADS=2 THROTTLE_REPORT=1 "$CPUS"
+status=$?
+echo "left=$(cd "$MNT" && ls -A | tr '\n' ' ')"
+exit "$status"
+"#;
+    for (case, fill) in [("full", 65536), ("12 KiB free", 65536 - 12288)] {
+        let dir = TempDir::new("ledger-full-fs");
+        let mnt = dir.0.join("mnt");
+        std::fs::create_dir(&mnt).expect("create the mount point");
+        let with = Run::new("unshare")
+            .args(["-rm", "sh", "-c", script])
+            .env("MNT", &mnt)
+            .env("FILL", fill.to_string())
+            .env("LIB", common::lib_path())
+            .env("CPUS", common::c_program("cpus"))
+            .run();
+        let mut problems = Vec::new();
+        if with.status.code() != without.status.code() {
+            problems.push(format!(
+                "exit status {} (without the library: {})",
+                with.status, without.status
+            ));
+        }
+        let out = with.stdout_str();
+        let (lines, left) = out
+            .rsplit_once("left=")
+            .unwrap_or((out.as_str(), "(no left= line)"));
+        let expected: Vec<String> = without
+            .stdout_str()
+            .lines()
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) if CAPPED.contains(&k) => {
+                    format!("{k}={}", v.parse::<i64>().expect("a count").min(2))
+                }
+                _ => l.to_string(),
+            })
+            .collect();
+        if lines.lines().collect::<Vec<_>>() != expected {
+            problems.push(format!("stdout differs from {expected:?}"));
+        }
+        if left.trim() != "fill" {
+            problems.push(format!(
+                "left on the filesystem: {left:?}, expected only `fill`"
+            ));
+        }
+        let diagnostics = with.throttle_lines();
+        if diagnostics.len() != 1 || !diagnostics[0].contains("No space left") {
+            problems.push(format!(
+                "libthrottle lines {diagnostics:?}, expected one about the full filesystem"
+            ));
+        }
+        let reports = common::reports(&with.stderr_str());
+        match reports.as_slice() {
+            [r] => {
+                for (key, want) in [("cap", "2"), ("budget", "2"), ("ledger", "no")] {
+                    if r.get(key).map(String::as_str) != Some(want) {
+                        problems.push(format!("report {key}={:?}, expected {want}", r.get(key)));
+                    }
+                }
+            }
+            _ => problems.push(format!("{} report lines, expected 1", reports.len())),
+        }
+        assert!(
+            problems.is_empty(),
+            "{case}:\n  {}\n{with}",
+            problems.join("\n  ")
+        );
+    }
+}
