@@ -152,6 +152,16 @@ pub fn share(budget: u32, claimed: u32, rank: u32) -> u32 {
     (base + extra).max(1)
 }
 
+/// How many times a member's own `claim`, `unclaim` or `leave` finds its slot
+/// held by a reclaimer (which puts a live member's slot back at once) before
+/// it gives up: far more than the few stores the reclaimer makes.
+const RESERVED_TRIES: usize = 10_000;
+
+fn yield_now() {
+    // SAFETY: sched_yield has no preconditions; async-signal-safe.
+    unsafe { libc::sched_yield() };
+}
+
 fn errno_text() -> String {
     std::io::Error::last_os_error().to_string()
 }
@@ -414,26 +424,38 @@ impl Ledger {
     /// if it did (a slot in any other state is left alone).
     fn switch(&self, slot: usize, from: u32, to: u32) {
         let state = &self.slot(slot).state;
-        if state.compare_exchange(from, to, AcqRel, Relaxed).is_ok() {
-            self.changed();
+        for _ in 0..RESERVED_TRIES {
+            match state.compare_exchange(from, to, AcqRel, Acquire) {
+                Ok(_) => return self.changed(),
+                Err(RESERVING) => yield_now(),
+                Err(_) => return,
+            }
         }
     }
 
     pub fn leave(&self, slot: usize, pid: i32) {
         let s = self.slot(slot);
-        if s.pid.load(Acquire) != pid {
-            return;
-        }
-        let state = s.state.load(Acquire);
-        if (state == MEMBER || state == CLAIMED)
-            && s.state
-                .compare_exchange(state, RESERVING, AcqRel, Relaxed)
-                .is_ok()
-        {
-            s.pid.store(0, Release);
-            s.state.store(FREE, Release);
-            if state == CLAIMED {
-                self.changed();
+        for _ in 0..RESERVED_TRIES {
+            if s.pid.load(Acquire) != pid {
+                return;
+            }
+            let state = s.state.load(Acquire);
+            match state {
+                MEMBER | CLAIMED => {
+                    if s.state
+                        .compare_exchange(state, RESERVING, AcqRel, Relaxed)
+                        .is_ok()
+                    {
+                        s.pid.store(0, Release);
+                        s.state.store(FREE, Release);
+                        if state == CLAIMED {
+                            self.changed();
+                        }
+                        return;
+                    }
+                }
+                RESERVING => yield_now(),
+                _ => return,
             }
         }
     }
@@ -507,10 +529,10 @@ impl Ledger {
             .filter(|_| self.slot(slot).state.load(Acquire) == CLAIMED)
     }
 
-    /// Frees the slots of members that no longer exist: their pid is gone, or
-    /// now belongs to a process that started at another time. `start_of`
-    /// reads a pid's start time. Returns how many were freed.
-    pub fn reclaim(&self, start_of: impl Fn(i32) -> Option<u64>) -> usize {
+    /// Frees the slots of members that no longer exist, as
+    /// `ended(pid, start)` judges them (`sys::ended`: by pid and start time).
+    /// Returns how many were freed.
+    pub fn reclaim(&self, ended: impl Fn(i32, u64) -> bool) -> usize {
         let mut freed = 0;
         let mut shares_changed = false;
         for i in 0..SLOTS {
@@ -519,14 +541,21 @@ impl Ledger {
             if state != MEMBER && state != CLAIMED {
                 continue;
             }
-            let pid = s.pid.load(Acquire);
-            if pid <= 0 || start_of(pid) == Some(s.start.load(Acquire)) {
+            let (pid, start) = (s.pid.load(Acquire), s.start.load(Acquire));
+            if pid <= 0 || !ended(pid, start) {
                 continue;
             }
             if s.state
                 .compare_exchange(state, RESERVING, AcqRel, Relaxed)
                 .is_ok()
             {
+                // Meanwhile another process may have reclaimed the slot and
+                // a new member joined it, in the same state: that one lives,
+                // and gets its slot back as it was.
+                if s.pid.load(Acquire) != pid || s.start.load(Acquire) != start {
+                    s.state.store(state, Release);
+                    continue;
+                }
                 s.pid.store(0, Release);
                 s.state.store(FREE, Release);
                 freed += 1;
@@ -641,15 +670,36 @@ mod tests {
         );
         assert_eq!(ledger.rank_of(b), Some(1));
         // pid 200 now has another start time: it died and the pid was reused.
-        assert_eq!(
-            ledger.reclaim(|pid| Some(if pid == 200 { 99 } else { 1 })),
-            1
-        );
+        assert_eq!(ledger.reclaim(|pid, start| pid == 200 || start != 1), 1);
         assert_eq!(share_alone(&ledger, a), Some(4));
         ledger.leave(a, 100);
         assert!(!ledger.any_member());
         ledger.set_budget(1);
         assert_eq!(other.budget(), 1);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Two reclaimers judge the same dead member: by the time the second
+    /// takes its slot, the first has freed it and a new process has joined
+    /// it. The second must leave the new member alone.
+    #[test]
+    fn a_slot_that_changed_hands_during_a_reclaim_is_left_alone() {
+        let path = temp_path("aba");
+        let _ = std::fs::remove_file(&path);
+        let ledger = Ledger::create(&path, 4).unwrap();
+        let other = Ledger::open(&path).unwrap();
+        let slot = ledger.join(300, 1, 5).unwrap();
+        let freed = ledger.reclaim(|pid, _| {
+            if pid == 300 {
+                assert_eq!(other.reclaim(|pid, _| pid == 300), 1);
+                assert_eq!(other.join(400, 1, 7), Some(slot), "the lowest free slot");
+            }
+            true
+        });
+        assert_eq!(freed, 0, "pid 400 was freed in 300's place");
+        assert_eq!(ledger.slot_of(400, 7), Some(slot));
+        ledger.leave(slot, 400);
+        assert!(!ledger.any_member());
         std::fs::remove_file(&path).unwrap();
     }
 

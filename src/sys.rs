@@ -149,6 +149,33 @@ pub fn start_time(pid: libc::pid_t) -> Option<u64> {
     parse_stat_start(stat)
 }
 
+/// Whether the process `pid` that started at `start` (see [`start_time`])
+/// has ended: no process has its pid, the pid names a process that started
+/// at another time, or it is a zombie (dead, not yet reaped). False when
+/// /proc cannot tell (no descriptor left, `hidepid`): a live process is
+/// never taken for a dead one. Allocates nothing and takes no lock.
+pub fn ended(pid: libc::pid_t, start: u64) -> bool {
+    let mut buf = [0u8; STAT_BYTES];
+    match read_stat(format_args!("/proc/{pid}/stat\0"), &mut buf) {
+        Some(stat) => match (parse_stat_start(stat), parse_stat_state(stat)) {
+            (Some(s), _) if s != start => true,
+            (Some(_), Some(b'Z' | b'X')) => true,
+            _ => false,
+        },
+        None => no_such_process(pid),
+    }
+}
+
+/// Whether no process has the pid `pid` (`kill(pid, 0)` fails with
+/// `ESRCH`): one system call, async-signal-safe. A zombie still exists.
+pub fn no_such_process(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the pid exists; pid > 0 names one
+    // process, never a group.
+    pid > 0
+        && unsafe { libc::kill(pid, 0) } == -1
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
 /// Field 22 of a `stat` line, counted after the last `)` (the command name
 /// may hold anything); only when field 23 follows, so that a line cut short
 /// by the buffer never yields a cut number.
@@ -392,6 +419,13 @@ mod tests {
         let me = start_time(getpid()).unwrap();
         assert_eq!(start_time(getpid()), Some(me));
         assert_eq!(start_time(i32::MAX), None);
+        assert!(!ended(getpid(), me), "this process lives");
+        assert!(
+            ended(getpid(), me + 1),
+            "another start time: the pid was reused"
+        );
+        assert!(ended(i32::MAX, 1) && no_such_process(i32::MAX));
+        assert!(!no_such_process(getpid()) && !no_such_process(0));
         assert!(boot_ns() >= ticks_to_ns(me), "started before now");
         // The process clock moves with work (spin until it has moved 20 ms).
         let before = process_cpu_ns(getpid()).unwrap();
@@ -401,8 +435,20 @@ mod tests {
         }
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let gone = child.id() as libc::pid_t;
+        let started = start_time(gone).unwrap();
+        let waited = std::time::Instant::now();
+        while !ended(gone, started) {
+            assert!(
+                waited.elapsed().as_secs() < 30,
+                "`true` never became a zombie"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Not reaped yet: a zombie, which has ended though its pid is taken.
+        assert!(!no_such_process(gone), "a zombie still has its pid");
         child.wait().unwrap();
         assert_eq!(process_cpu_ns(gone), None, "a reaped child has no clock");
+        assert!(ended(gone, started) && no_such_process(gone));
     }
 
     #[test]

@@ -61,6 +61,9 @@ static BUDGET_FILE_SEEN: AtomicU64 = AtomicU64::new(0);
 /// The ledger generation this process last acted on, to notice changes
 /// cheaply from the hooks while it has no steward.
 static SEEN: AtomicU32 = AtomicU32::new(u32::MAX);
+/// When this process last looked for dead members without a steward
+/// (`reclaim_now_and_then`), in monotonic ms; 0: never.
+static LAST_RECLAIM: AtomicU64 = AtomicU64::new(0);
 
 fn ledger() -> Option<Ledger> {
     let base = LEDGER.load(Acquire);
@@ -122,7 +125,7 @@ fn sweep_stale() {
             let Some(creator) = creator_in_name(rest) else {
                 continue;
             };
-            if sys::start_time(creator).is_some() {
+            if !sys::no_such_process(creator) {
                 continue;
             }
             let path = entry.path();
@@ -130,7 +133,7 @@ fn sweep_stale() {
                 continue;
             };
             if let Ok(ledger) = Ledger::open(path) {
-                ledger.reclaim(sys::start_time);
+                ledger.reclaim(sys::ended);
                 if !ledger.any_member() {
                     let _ = std::fs::remove_file(path);
                 }
@@ -339,6 +342,7 @@ fn in_vfork_child() -> bool {
 /// Applies a change of the ledger, if any, and starts the steward if this
 /// process now needs one (see `decide`).
 fn follow(ledger: Ledger) {
+    reclaim_now_and_then(ledger);
     let generation = ledger.generation().load(Acquire);
     // The pid check (a system call) only once something changed; before the
     // swap, since a vfork child would write the parent's SEEN.
@@ -357,6 +361,28 @@ fn follow(ledger: Ledger) {
     if let Some((_, census)) = census {
         decide(ledger, cap, census);
     }
+}
+
+/// Members killed without leaving keep their shares until someone reclaims
+/// their slots. Stewards look every 200 ms; but a tree may have no steward
+/// left (every working member at 1, then several killed at once, or all the
+/// stewards), so a working process without one looks too: at its first
+/// claim, then at most once a second, at its hooked calls. Here only one
+/// `kill(pid, 0)` per member, which finds the pids that no longer exist; a
+/// killed member its parent has not reaped yet (a zombie), or whose pid was
+/// reused, is left to the stewards' full look (or to a later look here).
+fn reclaim_now_and_then(ledger: Ledger) {
+    let now = sys::monotonic_ms().max(1);
+    let last = LAST_RECLAIM.load(Relaxed);
+    if (last != 0 && now.saturating_sub(last) < 1000)
+        || in_vfork_child()
+        || LAST_RECLAIM
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    ledger.reclaim(|pid, _| sys::no_such_process(pid));
 }
 
 /// Called by the `pthread_create` hook after a thread was created: once, a
@@ -549,7 +575,7 @@ fn steward_loop() {
         let now = sys::monotonic_ms();
         if now.saturating_sub(reclaimed_at) >= 200 {
             reclaimed_at = now;
-            ledger.reclaim(sys::start_time);
+            ledger.reclaim(sys::ended);
         }
         if let Some(path) = budget_file.as_deref() {
             let now = file_signature(path);
@@ -620,7 +646,7 @@ pub fn leave() {
     }
     // Members that died without leaving (killed) must not keep the file
     // alive after the tree is gone.
-    ledger.reclaim(sys::start_time);
+    ledger.reclaim(sys::ended);
     if !ledger.any_member() {
         if let Some(path) = LEDGER_PATH.get() {
             // SAFETY: a NUL-terminated path. unlink, not remove_file: no

@@ -1383,6 +1383,40 @@ fn sigkill_of_a_member_gives_its_share_back() {
     tree.finish();
 }
 
+/// Two working members are killed with `SIGKILL` at once, so that no
+/// steward is left to reclaim their slots; a process that starts working
+/// afterwards, alone, gets the whole budget, not the share it would have
+/// beside two dead members. (Before, the dead held their shares until the
+/// tree's creator ended.) The parent, which never works, reaps them first.
+#[test]
+fn members_killed_together_give_their_shares_to_the_next_worker() {
+    let script = r#"
+import os, signal, subprocess, sys
+work = "import os, sys, time; print(os.cpu_count(), flush=True); time.sleep(60)"
+a = subprocess.Popen([sys.executable, "-c", work], stdout=subprocess.PIPE)
+b = subprocess.Popen([sys.executable, "-c", work], stdout=subprocess.PIPE)
+print("a=%s\nb=%s" % (a.stdout.readline().decode().strip(), b.stdout.readline().decode().strip()))
+for p in (a, b):
+    p.send_signal(signal.SIGKILL)
+for p in (a, b):
+    p.wait()
+c = subprocess.run([sys.executable, "-c", "import os; print(os.cpu_count())"], capture_output=True, text=True)
+print("c=%s" % c.stdout.strip())
+"#;
+    let out = Run::new(python())
+        .args(["-c", script])
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .run_ok();
+    let n = cpus().min(2);
+    assert_eq!(out.num("a"), out.num("a").clamp(1, n), "{out}");
+    assert_eq!(
+        out.num("c"),
+        n,
+        "after both workers were killed, a new worker alone should get the budget\n{out}"
+    );
+}
+
 /// The budget file changes under a running process: its pool shrinks to the
 /// new budget, then grows back when the file is restored.
 #[test]

@@ -318,7 +318,7 @@ fn print_ledger(r: &config::Resolution) {
     let members = ledger.members();
     // A member killed without leaving keeps its slot (and, if it worked, a
     // share) until a member with a steward reclaims it: shown as gone.
-    let gone = |m: &ledger::Member| sys::start_time(m.pid) != Some(m.start);
+    let gone = |m: &ledger::Member| sys::ended(m.pid, m.start);
     let count = |role| {
         members
             .iter()
