@@ -97,6 +97,27 @@ extern "C" fn before_fork() {
     });
 }
 
+/// As the process ends (`exit`, `_exit`), before it gives its share back:
+/// no pool is set from now on. Otherwise its steward, woken as the share is
+/// given back, would put the process's own cap in force in its runtimes
+/// while their destructors run (ours runs before those of the runtimes
+/// loaded after the library, which is every one a program `dlopen`s).
+/// Waits for a setting in progress on another thread, at most a second.
+/// Allocates nothing and takes no lock: `_exit` runs it too.
+pub fn shut() {
+    for _ in 0..1000 {
+        if !BUSY.swap(true, Acquire) {
+            return;
+        }
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        };
+        // SAFETY: a valid relative timeout; async-signal-safe.
+        unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
+    }
+}
+
 /// Set while `before_fork` holds BUSY, until the fork is over.
 static FORK_HOLDS_BUSY: AtomicBool = AtomicBool::new(false);
 

@@ -301,6 +301,7 @@ fn end_of_process() {
     // panic may cross this C boundary.
     let _ = std::panic::catch_unwind(events::exit);
     let (budget, ledger) = crate::tree::budget();
+    crate::active::shut();
     let _ = std::panic::catch_unwind(crate::tree::leave);
     if !REPORT.load(Relaxed) {
         return;

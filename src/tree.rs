@@ -61,6 +61,8 @@ static BUDGET_FILE_SEEN: AtomicU64 = AtomicU64::new(0);
 /// The ledger generation this process last acted on, to notice changes
 /// cheaply from the hooks while it has no steward.
 static SEEN: AtomicU32 = AtomicU32::new(u32::MAX);
+/// Set as the process leaves its tree at its end: its steward stops.
+static LEAVING: AtomicBool = AtomicBool::new(false);
 /// When this process last looked for dead members without a steward
 /// (`reclaim_now_and_then`), in monotonic ms; 0: never.
 static LAST_RECLAIM: AtomicU64 = AtomicU64::new(0);
@@ -569,6 +571,10 @@ fn steward_loop() {
     APPLIED.store(0, Relaxed);
     let mut reclaimed_at = 0;
     loop {
+        // The process is ending and has given its slot back (see `leave`).
+        if LEAVING.load(Acquire) {
+            return;
+        }
         let generation = ledger.generation().load(Acquire);
         // Looking for dead members reads /proc for each: at most every
         // 200 ms, however often the tree wakes us.
@@ -635,6 +641,8 @@ pub fn leave() {
     let Some(ledger) = ledger() else {
         return;
     };
+    // The steward stops (and sets no pool: `active::shut` came first).
+    LEAVING.store(true, Release);
     // No longer a member, for the threads still running meanwhile: the slot
     // may go to another process as soon as it is free. (A launcher has none.)
     let slot = SLOT.swap(NONE, AcqRel);
@@ -664,6 +672,7 @@ pub fn leave() {
 pub fn after_fork_child() {
     let was_claimed = CLAIMED.swap(false, Relaxed);
     STEWARD.store(false, Relaxed);
+    LEAVING.store(false, Relaxed);
     PEAK_CAP.store(0, Relaxed);
     THREADED.store(false, Relaxed);
     SEEN.store(u32::MAX, Relaxed);
