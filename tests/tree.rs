@@ -1409,7 +1409,10 @@ print("c=%s" % c.stdout.strip())
         .env("THROTTLE_THREADS", "2")
         .run_ok();
     let n = cpus().min(2);
-    assert_eq!(out.num("a"), out.num("a").clamp(1, n), "{out}");
+    assert!(
+        (1..=n).contains(&out.num("a")) && (1..=n).contains(&out.num("b")),
+        "the workers' CPU counts, before the kill, are shares of the budget\n{out}"
+    );
     assert_eq!(
         out.num("c"),
         n,
