@@ -25,6 +25,16 @@ const FREE: u32 = 0;
 const RESERVING: u32 = 1;
 const MEMBER: u32 = 2;
 const CLAIMED: u32 = 3;
+/// A launcher (`launchers.rs`): it keeps its tree, and the tree's file,
+/// alive while it runs (so that what it starts later joins the same tree,
+/// even after the tree's creator has ended), but holds no share and never
+/// counts in the census.
+const LAUNCHER: u32 = 4;
+
+/// Whether a slot in `state` belongs to a process of the tree.
+fn taken(state: u32) -> bool {
+    matches!(state, MEMBER | CLAIMED | LAUNCHER)
+}
 
 #[repr(C)]
 struct Header {
@@ -74,7 +84,8 @@ unsafe impl Sync for Ledger {}
 pub struct Census {
     pub claimed: u32,
     pub pending: u32,
-    /// Every member, launchers and idle ones included.
+    /// Every member, idle ones and those that launch others included; not
+    /// the launcher programs (`srun`, `mpirun`: LAUNCHER slots).
     pub members: u32,
     /// The asked member's rank among the claimed; a member that has not
     /// claimed ranks as the first after them.
@@ -112,7 +123,8 @@ pub enum Role {
     Working,
     /// Holds none yet, but counts: young and busy (`about_to_work`).
     AboutToWork,
-    /// The parent of another member: never counts.
+    /// A launcher program (`srun`, `mpirun`), or the parent of another
+    /// member: never counts.
     Launcher,
     /// Holds none and does not count.
     Idle,
@@ -375,19 +387,42 @@ impl Ledger {
     pub fn slot_of(&self, pid: i32, start: u64) -> Option<usize> {
         (0..SLOTS).find(|&i| {
             let s = self.slot(i);
-            matches!(s.state.load(Acquire), MEMBER | CLAIMED)
+            taken(s.state.load(Acquire))
                 && s.pid.load(Acquire) == pid
                 && s.start.load(Acquire) == start
         })
     }
 
-    /// Takes a slot for process `pid` (child of `ppid`) started at `start`:
-    /// the one it already has (after an `exec`, the same process joins
-    /// again), else a free one.
+    /// Takes a slot for process `pid` (child of `ppid`) started at `start`,
+    /// as a member: the one it already has (after an `exec`, the same
+    /// process joins again; a launcher that `exec`ed a program is a member
+    /// now), else a free one.
     pub fn join(&self, pid: i32, ppid: i32, start: u64) -> Option<usize> {
         if let Some(i) = self.slot_of(pid, start) {
+            // Not a share yet: nothing to tell the tree.
+            self.switch(i, LAUNCHER, MEMBER);
             return Some(i);
         }
+        self.take(pid, ppid, start, MEMBER)
+    }
+
+    /// Takes a slot for launcher `pid` (child of `ppid`) started at `start`:
+    /// the one it already has (a member that `exec`ed a launcher gives its
+    /// share back), else a free one.
+    pub fn join_launcher(&self, pid: i32, ppid: i32, start: u64) -> Option<usize> {
+        if let Some(i) = self.slot_of(pid, start) {
+            if self.switch(i, CLAIMED, LAUNCHER) {
+                self.changed();
+            } else {
+                self.switch(i, MEMBER, LAUNCHER);
+            }
+            return Some(i);
+        }
+        self.take(pid, ppid, start, LAUNCHER)
+    }
+
+    /// Takes a free slot, in `state`.
+    fn take(&self, pid: i32, ppid: i32, start: u64, state: u32) -> Option<usize> {
         for i in 0..SLOTS {
             let s = self.slot(i);
             if s.state
@@ -398,11 +433,11 @@ impl Ledger {
                 s.ppid.store(ppid, Release);
                 s.start.store(start, Release);
                 s.applied.store(0, Release);
-                s.state.store(MEMBER, Release);
-                // Not woken for a member that has not claimed: if it turns
-                // out busy, the stewards' census counts it on their next
-                // round; a short command (`ls` from a script) never moves
-                // anybody's pools.
+                s.state.store(state, Release);
+                // Not woken for a member that has not claimed (nor for a
+                // launcher): if it turns out busy, the stewards' census
+                // counts it on their next round; a short command (`ls` from
+                // a script) never moves anybody's pools.
                 return Some(i);
             }
         }
@@ -411,26 +446,31 @@ impl Ledger {
 
     /// The member in `slot` starts working: it now holds a share.
     pub fn claim(&self, slot: usize) {
-        self.switch(slot, MEMBER, CLAIMED);
+        if self.switch(slot, MEMBER, CLAIMED) {
+            self.changed();
+        }
     }
 
     /// The member in `slot` holds no share any more (it has `exec`ed a new
     /// program, which claims on its own).
     pub fn unclaim(&self, slot: usize) {
-        self.switch(slot, CLAIMED, MEMBER);
+        if self.switch(slot, CLAIMED, MEMBER) {
+            self.changed();
+        }
     }
 
-    /// Moves the member in `slot` from state `from` to `to`, telling the tree
-    /// if it did (a slot in any other state is left alone).
-    fn switch(&self, slot: usize, from: u32, to: u32) {
+    /// Moves the process in `slot` from state `from` to `to`; whether it did
+    /// (a slot in any other state is left alone).
+    fn switch(&self, slot: usize, from: u32, to: u32) -> bool {
         let state = &self.slot(slot).state;
         for _ in 0..RESERVED_TRIES {
             match state.compare_exchange(from, to, AcqRel, Acquire) {
-                Ok(_) => return self.changed(),
+                Ok(_) => return true,
                 Err(RESERVING) => yield_now(),
-                Err(_) => return,
+                Err(_) => return false,
             }
         }
+        false
     }
 
     pub fn leave(&self, slot: usize, pid: i32) {
@@ -441,7 +481,7 @@ impl Ledger {
             }
             let state = s.state.load(Acquire);
             match state {
-                MEMBER | CLAIMED => {
+                MEMBER | CLAIMED | LAUNCHER => {
                     if s.state
                         .compare_exchange(state, RESERVING, AcqRel, Relaxed)
                         .is_ok()
@@ -512,11 +552,11 @@ impl Ledger {
         self.census(asked, |pid, start| about_to_work(now, pid, start))
     }
 
-    /// Whether `pid` is the parent of a member.
+    /// Whether `pid` is the parent of a member or of a launcher.
     fn is_parent(&self, pid: i32) -> bool {
         (0..SLOTS).any(|i| {
             let s = self.slot(i);
-            matches!(s.state.load(Acquire), MEMBER | CLAIMED) && s.ppid.load(Acquire) == pid
+            taken(s.state.load(Acquire)) && s.ppid.load(Acquire) == pid
         })
     }
 
@@ -538,7 +578,7 @@ impl Ledger {
         for i in 0..SLOTS {
             let s = self.slot(i);
             let state = s.state.load(Acquire);
-            if state != MEMBER && state != CLAIMED {
+            if !taken(state) {
                 continue;
             }
             let (pid, start) = (s.pid.load(Acquire), s.start.load(Acquire));
@@ -579,6 +619,7 @@ impl Ledger {
                 let pid = s.pid.load(Acquire);
                 let role = match state {
                     CLAIMED => Role::Working,
+                    LAUNCHER => Role::Launcher,
                     MEMBER if self.is_parent(pid) => Role::Launcher,
                     MEMBER if about_to_work(now, pid, s.start.load(Acquire)) => Role::AboutToWork,
                     MEMBER => Role::Idle,
@@ -594,12 +635,11 @@ impl Ledger {
             .collect()
     }
 
+    /// Whether any process is in the tree (or joining it): launchers count.
     pub fn any_member(&self) -> bool {
         (0..SLOTS).any(|i| {
-            matches!(
-                self.slot(i).state.load(Acquire),
-                MEMBER | CLAIMED | RESERVING
-            )
+            let state = self.slot(i).state.load(Acquire);
+            taken(state) || state == RESERVING
         })
     }
 }
@@ -739,6 +779,41 @@ mod tests {
         ledger.leave(shell, 10);
         let c = ledger.census(None, |_, _| true);
         assert_eq!((c.claimed, c.pending), (6, 0));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A launcher's slot keeps the tree alive but counts for nothing; a
+    /// member that `exec`s a launcher gives its share back, and a launcher
+    /// that `exec`s a program is a member again, in the same slot.
+    #[test]
+    fn a_launcher_keeps_the_tree_alive_and_holds_no_share() {
+        let path = temp_path("launcher");
+        let _ = std::fs::remove_file(&path);
+        let ledger = Ledger::create(&path, 4).unwrap();
+        let srun = ledger.join_launcher(10, 1, 1).unwrap();
+        assert!(ledger.any_member(), "a launcher alone keeps the tree");
+        let c = ledger.census(None, |_, _| true);
+        assert_eq!((c.claimed, c.pending, c.members), (0, 0, 0));
+        let worker = ledger.join(20, 10, 2).unwrap();
+        ledger.claim(worker);
+        assert_eq!(share_alone(&ledger, worker), Some(4));
+        assert_eq!(ledger.rank_of(worker), Some(0), "a launcher ranks nowhere");
+        let roles: Vec<Role> = ledger.members().iter().map(|m| m.role).collect();
+        assert_eq!(roles, [Role::Launcher, Role::Working]);
+        // The worker `exec`s a launcher: its share goes back, and the tree
+        // hears of it.
+        let generation = ledger.generation().load(Acquire);
+        assert_eq!(ledger.join_launcher(20, 10, 2), Some(worker));
+        assert_ne!(ledger.generation().load(Acquire), generation);
+        assert_eq!(ledger.census(None, |_, _| true).claimed, 0);
+        // The launcher `exec`s a program: a member, which claims on its own.
+        assert_eq!(ledger.join(10, 1, 1), Some(srun));
+        ledger.claim(srun);
+        assert_eq!(ledger.census(None, |_, _| true).claimed, 1);
+        // Dead launchers are reclaimed like members.
+        assert_eq!(ledger.reclaim(|pid, _| pid == 20), 1);
+        ledger.leave(srun, 10);
+        assert!(!ledger.any_member());
         std::fs::remove_file(&path).unwrap();
     }
 

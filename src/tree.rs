@@ -41,6 +41,8 @@ static OWN_CAP: AtomicUsize = AtomicUsize::new(1);
 static CLAIMED: AtomicBool = AtomicBool::new(false);
 /// A launcher (`launchers.rs`): in the tree, never a member.
 static LAUNCHER: AtomicBool = AtomicBool::new(false);
+/// A launcher's slot: it holds no share, but keeps the tree alive.
+static LAUNCHER_SLOT: AtomicUsize = AtomicUsize::new(NONE);
 static STEWARD: AtomicBool = AtomicBool::new(false);
 static CREATOR: AtomicBool = AtomicBool::new(false);
 /// The highest cap this process has had since it claimed: its runtimes may
@@ -227,7 +229,6 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
     };
     let pid = sys::getpid();
     let start = sys::start_time(pid);
-    let had = start.and_then(|start| ledger.slot_of(pid, start));
     // The creator that `exec`ed another program (`throttle run -- env X=1
     // cmd`, a shell's `exec`) is still the creator: the same process, named
     // in the file's name. It removes the ledger at the end, after reclaiming
@@ -238,11 +239,14 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
     if launcher {
         // In the tree (what it starts joins the ledger through its
         // environment; as the creator it removes the ledger at the end), but
-        // not a member: the slot it had before an `exec` is given back.
+        // not a member: a slot that holds no share (the share it had before
+        // an `exec` is given back), so that the tree lives on while the
+        // launcher runs, even if its creator ends first (`sh -c 'srun ... &'`).
+        // With the ledger full it goes without: the tree's other processes
+        // keep it alive.
         LAUNCHER.store(true, Relaxed);
-        if let Some(slot) = had {
-            ledger.leave(slot, pid);
-        }
+        let slot = start.and_then(|start| ledger.join_launcher(pid, parent(), start));
+        LAUNCHER_SLOT.store(slot.unwrap_or(NONE), Release);
         publish(ledger, pid, path);
         return settings.cap;
     }
@@ -635,8 +639,9 @@ pub fn budget() -> (usize, bool) {
 }
 
 /// At exit: give the slot back; the creator removes the ledger when it was
-/// the last member. Allocates nothing and takes no lock: `_exit`, which may
-/// be called from a signal handler, runs it too (hooks/exit.rs).
+/// the last member, and so does the last member of a tree whose creator has
+/// ended. Allocates nothing and takes no lock: `_exit`, which may be called
+/// from a signal handler, runs it too (hooks/exit.rs).
 pub fn leave() {
     let Some(ledger) = ledger() else {
         return;
@@ -644,12 +649,14 @@ pub fn leave() {
     // The steward stops (and sets no pool: `active::shut` came first).
     LEAVING.store(true, Release);
     // No longer a member, for the threads still running meanwhile: the slot
-    // may go to another process as soon as it is free. (A launcher has none.)
-    let slot = SLOT.swap(NONE, AcqRel);
-    if slot != NONE {
-        ledger.leave(slot, PID.load(Relaxed));
+    // may go to another process as soon as it is free.
+    for slot in [&SLOT, &LAUNCHER_SLOT] {
+        let slot = slot.swap(NONE, AcqRel);
+        if slot != NONE {
+            ledger.leave(slot, PID.load(Relaxed));
+        }
     }
-    if !CREATOR.load(Relaxed) {
+    if !CREATOR.load(Relaxed) && !creator_ended() {
         return;
     }
     // Members that died without leaving (killed) must not keep the file
@@ -662,6 +669,16 @@ pub fn leave() {
             unsafe { libc::unlink(path.as_ptr()) };
         }
     }
+}
+
+/// Whether the process that created this process's ledger (named in its
+/// file's name) no longer exists. No allocation (see `leave`).
+fn creator_ended() -> bool {
+    LEDGER_PATH
+        .get()
+        .and_then(|path| path.to_str().ok())
+        .and_then(creator_in_name)
+        .is_some_and(sys::no_such_process)
 }
 
 /// In a `fork` child: a new process, so a new member. A child of a working
@@ -678,6 +695,7 @@ pub fn after_fork_child() {
     SEEN.store(u32::MAX, Relaxed);
     CREATOR.store(false, Relaxed);
     SLOT.store(NONE, Release);
+    LAUNCHER_SLOT.store(NONE, Release);
     let pid = sys::getpid();
     PID.store(pid, Relaxed);
     // A launcher's child is an ordinary member: it may compute (a Python

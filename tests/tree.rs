@@ -744,6 +744,91 @@ fn a_launcher_that_makes_the_ledger_shares_it_and_removes_it() {
     assert!(reports.iter().all(|r| r["ledger"] == "yes"), "{out}");
 }
 
+/// A launcher started in the background by the tree's creator, a shell
+/// that ends once the launcher has started (`sh -c 'srun ... &'`), starts
+/// its workers only after the shell has ended: they still join the shell's
+/// tree, and the last process of the tree removes the ledger. (Before, a
+/// launcher held no slot: the shell, ending with no member left, removed
+/// the ledger, and each worker started a tree of its own, with the whole
+/// budget.) The launcher tells the shell it has started through a FIFO.
+#[test]
+fn a_launcher_that_outlives_the_creator_keeps_the_tree() {
+    const LATE_PY: &str = r#"
+import os, subprocess, sys, time
+shell, fifo, python, worker = sys.argv[1:5]
+with open(fifo, "w") as f:
+    f.write("started\n")
+# Until the shell that started us has ended; bounded, since the test reads
+# our output to its end.
+deadline = time.monotonic() + 60
+while os.getppid() == int(shell) and time.monotonic() < deadline:
+    time.sleep(0.01)
+workers = [subprocess.Popen([python, worker, tag]) for tag in sys.argv[5:]]
+sys.exit(max(w.wait() for w in workers))
+"#;
+    let dir = TempDir::new("tree-launcher-outlives");
+    let runtime = common::runtime_dir(&dir.0);
+    let late = dir.0.join("late.py");
+    std::fs::write(&late, LATE_PY).unwrap();
+    let fifo = dir.0.join("started");
+    let made = Run::new("mkfifo").arg(&fifo).run();
+    made.assert_success();
+    let worker = dir.0.join("worker.py");
+    std::fs::write(
+        &worker,
+        "import os, sys\n\
+         path = os.environ.get('THROTTLE_LEDGER', '')\n\
+         line = 'ledger_%s=%s\\nthere_%s=%d\\n' % (sys.argv[1], path, sys.argv[1], os.path.exists(path))\n\
+         os.write(1, line.encode())\n",
+    )
+    .unwrap();
+    let script = format!(
+        "echo \"ledger_sh=$THROTTLE_LEDGER\"\n\
+         {py} {late} $$ {fifo} {py} {worker} p0 p1 &\n\
+         read started < {fifo}\n",
+        py = sh_quote(python()),
+        late = sh_quote(&late),
+        fifo = sh_quote(&fifo),
+        worker = sh_quote(&worker),
+    );
+    let out = Run::new("sh")
+        .args(["-c", &script])
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .env("THROTTLE_LAUNCHERS", "late.py")
+        .env("THROTTLE_REPORT", "1")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .run_ok();
+    let shell = out.get("ledger_sh");
+    assert!(shell.starts_with(runtime.to_str().unwrap()), "{out}");
+    for tag in ["p0", "p1"] {
+        assert_eq!(
+            out.get(&format!("ledger_{tag}")),
+            shell,
+            "{tag} is in the shell's tree\n{out}"
+        );
+        assert_eq!(
+            out.num(&format!("there_{tag}")),
+            1,
+            "the ledger is still there\n{out}"
+        );
+    }
+    let left = common::dir_entries(&runtime);
+    assert!(left.is_empty(), "the ledger stayed: {left:?}\n{out}");
+    let reports = common::reports(&out.stderr_str());
+    assert_eq!(
+        reports.len(),
+        4,
+        "the shell, the launcher, two workers\n{out}"
+    );
+    assert!(
+        reports
+            .iter()
+            .all(|r| r["ledger"] == "yes" && r["budget"] == "2"),
+        "{out}"
+    );
+}
+
 /// Under `THROTTLE_POLICY=fail` and a budget of 1: a launcher's own thread
 /// over the cap is created (a launcher is never held back), while its fork
 /// child, an ordinary member, is refused one (Python raises). The event log
