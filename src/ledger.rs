@@ -14,7 +14,7 @@ use std::ffi::CString;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::*};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"THRTLDG1");
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 pub const SLOTS: usize = 1024;
 const HEADER_BYTES: usize = 64;
 const SLOT_BYTES: usize = 32;
@@ -45,7 +45,11 @@ struct Header {
     budget: AtomicU32,
     /// Bumped on every change; members sleep on it (a shared futex).
     generation: AtomicU32,
-    _pad: [u32; 9],
+    _pad0: u32,
+    /// The PID namespace of its members (`sys::pid_namespace`; 0: unknown):
+    /// their pids mean nothing in another.
+    pid_namespace: AtomicU64,
+    _pad: [u32; 6],
 }
 
 #[repr(C)]
@@ -254,9 +258,10 @@ impl Ledger {
         Ok(Ledger { base: base.cast() })
     }
 
-    /// Creates a new ledger at `path` with `budget`, `0600`, never following
-    /// or reusing an existing file. On failure the file is removed again.
-    pub fn create(path: &str, budget: u32) -> Result<Ledger, CreateError> {
+    /// Creates a new ledger at `path` with `budget`, for the processes of
+    /// PID namespace `pid_namespace`, `0600`, never following or reusing an
+    /// existing file. On failure the file is removed again.
+    pub fn create(path: &str, budget: u32, pid_namespace: u64) -> Result<Ledger, CreateError> {
         let cpath = CString::new(path).map_err(|_| CreateError {
             why: "has a NUL in its path".to_string(),
             errno: libc::EINVAL,
@@ -298,8 +303,26 @@ impl Ledger {
         h.size.store(SIZE as u32, Relaxed);
         h.slots.store(SLOTS as u32, Relaxed);
         h.budget.store(budget.max(1), Relaxed);
+        h.pid_namespace.store(pid_namespace, Relaxed);
         h.magic.store(MAGIC, Release);
         Ok(ledger)
+    }
+
+    /// Whether this ledger's members live in another PID namespace than
+    /// `pid_namespace`, so that their pids name other processes (or none)
+    /// here: such a ledger must be neither joined nor judged. Unknown on
+    /// either side: not another.
+    pub fn foreign(&self, pid_namespace: u64) -> bool {
+        let theirs = self.header().pid_namespace.load(Relaxed);
+        theirs != 0 && pid_namespace != 0 && theirs != pid_namespace
+    }
+
+    /// Unmaps a ledger this process does not keep (`foreign`). Every copy of
+    /// it is invalid afterwards.
+    pub fn close(self) {
+        // SAFETY: the mapping of SIZE bytes made by `map`; the caller keeps
+        // no copy.
+        unsafe { libc::munmap(self.base.cast(), SIZE) };
     }
 
     /// Opens and validates an existing ledger: a regular file (not a
@@ -685,8 +708,8 @@ mod tests {
     fn members_join_claim_leave_and_are_reclaimed() {
         let path = temp_path("life");
         let _ = std::fs::remove_file(&path);
-        let ledger = Ledger::create(&path, 4).unwrap();
-        assert!(Ledger::create(&path, 4).is_err(), "O_EXCL");
+        let ledger = Ledger::create(&path, 4, 0).unwrap();
+        assert!(Ledger::create(&path, 4, 0).is_err(), "O_EXCL");
         let other = Ledger::open(&path).unwrap();
         let a = ledger.join(100, 1, 1).unwrap();
         let b = other.join(200, 1, 2).unwrap();
@@ -726,7 +749,7 @@ mod tests {
     fn a_slot_that_changed_hands_during_a_reclaim_is_left_alone() {
         let path = temp_path("aba");
         let _ = std::fs::remove_file(&path);
-        let ledger = Ledger::create(&path, 4).unwrap();
+        let ledger = Ledger::create(&path, 4, 0).unwrap();
         let other = Ledger::open(&path).unwrap();
         let slot = ledger.join(300, 1, 5).unwrap();
         let freed = ledger.reclaim(|pid, _| {
@@ -749,7 +772,7 @@ mod tests {
     fn the_census_counts_busy_members_but_not_launchers() {
         let path = temp_path("census");
         let _ = std::fs::remove_file(&path);
-        let ledger = Ledger::create(&path, 12).unwrap();
+        let ledger = Ledger::create(&path, 12, 0).unwrap();
         let shell = ledger.join(10, 1, 1).unwrap();
         let workers: Vec<usize> = (0..6)
             .map(|i| ledger.join(20 + i, 10, 2).unwrap())
@@ -789,7 +812,7 @@ mod tests {
     fn a_launcher_keeps_the_tree_alive_and_holds_no_share() {
         let path = temp_path("launcher");
         let _ = std::fs::remove_file(&path);
-        let ledger = Ledger::create(&path, 4).unwrap();
+        let ledger = Ledger::create(&path, 4, 0).unwrap();
         let srun = ledger.join_launcher(10, 1, 1).unwrap();
         assert!(ledger.any_member(), "a launcher alone keeps the tree");
         let c = ledger.census(None, |_, _| true);
@@ -814,6 +837,25 @@ mod tests {
         assert_eq!(ledger.reclaim(|pid, _| pid == 20), 1);
         ledger.leave(srun, 10);
         assert!(!ledger.any_member());
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A ledger records its members' PID namespace: a process of another
+    /// one must neither join it nor judge its members by pid.
+    #[test]
+    fn a_ledger_of_another_pid_namespace_is_foreign() {
+        let path = temp_path("namespace");
+        let _ = std::fs::remove_file(&path);
+        let ledger = Ledger::create(&path, 4, 7).unwrap();
+        let seen = Ledger::open(&path).unwrap();
+        assert!(!seen.foreign(7));
+        assert!(seen.foreign(8));
+        assert!(!seen.foreign(0), "this process's namespace unknown");
+        seen.close();
+        std::fs::remove_file(&path).unwrap();
+        let unknown = Ledger::create(&path, 4, 0).unwrap();
+        assert!(!unknown.foreign(8), "the ledger's namespace unknown");
+        assert!(!ledger.foreign(7));
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -139,6 +139,22 @@ pub fn futex_wake_all_shared(word: &std::sync::atomic::AtomicU32) {
     }
 }
 
+/// This process's PID namespace, as the inode of `/proc/self/ns/pid`: pids
+/// name the same processes only within one namespace (a container started
+/// with its own, `apptainer exec --pid` or `unshare --pid`, may share
+/// /dev/shm with its host). 0 when /proc cannot tell. Async-signal-safe (a
+/// `fork` child calls it).
+pub fn pid_namespace() -> u64 {
+    // SAFETY: an all-zero stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path; `st` is writable.
+    if unsafe { libc::stat(c"/proc/self/ns/pid".as_ptr(), &mut st) } == 0 {
+        st.st_ino
+    } else {
+        0
+    }
+}
+
 /// A process's start time, in clock ticks after boot (/proc/PID/stat field
 /// 22): with the pid, it names one process for its whole life. Allocates
 /// nothing and takes no lock: an `_exit` called from a signal handler reaches
@@ -449,6 +465,23 @@ mod tests {
         child.wait().unwrap();
         assert_eq!(process_cpu_ns(gone), None, "a reaped child has no clock");
         assert!(ended(gone, started) && no_such_process(gone));
+    }
+
+    #[test]
+    fn the_pid_namespace_is_known_and_inherited() {
+        let mine = pid_namespace();
+        assert_ne!(mine, 0, "/proc/self/ns/pid");
+        let link = std::fs::read_link("/proc/self/ns/pid").unwrap();
+        assert_eq!(link.to_str().unwrap(), format!("pid:[{mine}]"));
+        let child = std::process::Command::new("readlink")
+            .arg("/proc/self/ns/pid")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&child.stdout).trim(),
+            format!("pid:[{mine}]"),
+            "a child is in its parent's namespace"
+        );
     }
 
     #[test]

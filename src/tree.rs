@@ -106,7 +106,7 @@ fn creator_in_name(name: &str) -> Option<i32> {
 /// Removes this user's ledgers left behind by trees whose creator died
 /// without cleaning up (killed, or ended by a raw `exit_group`): creator
 /// gone and no live member. A few at a time, only when creating a ledger.
-fn sweep_stale() {
+fn sweep_stale(namespace: u64) {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
     let runtime_dir = sys::getenv(c"XDG_RUNTIME_DIR").and_then(|d| String::from_utf8(d).ok());
@@ -137,6 +137,12 @@ fn sweep_stale() {
                 continue;
             };
             if let Ok(ledger) = Ledger::open(path) {
+                // Another namespace's tree (a container's beside its host's,
+                // sharing /dev/shm): its creator and members only look gone.
+                if ledger.foreign(namespace) {
+                    ledger.close();
+                    continue;
+                }
                 ledger.reclaim(sys::ended);
                 if !ledger.any_member() {
                     let _ = std::fs::remove_file(path);
@@ -175,12 +181,27 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
         }
         here
     });
-    let (ledger, path) = match named {
+    let namespace = sys::pid_namespace();
+    let opened = match named {
         Some(_) if sys::secure_execution() => return settings.cap,
         Some(path) => {
             let path = String::from_utf8_lossy(&path).into_owned();
             match Ledger::open(&path) {
-                Ok(l) => (l, path),
+                // A process in a PID namespace of its own (`apptainer exec
+                // --pid`, `unshare --pid`) that still sees its parent's
+                // ledger (a shared /dev/shm): the members' pids mean other
+                // processes here, and its own would mean others there. It
+                // starts a tree of its own, as with a ledger that is not
+                // there.
+                Ok(l) if l.foreign(namespace) => {
+                    l.close();
+                    info!(
+                        "ledger '{}' belongs to another PID namespace; starting a new one",
+                        config::shown(path.as_bytes())
+                    );
+                    None
+                }
+                Ok(l) => Some((l, path)),
                 Err(why) => {
                     warn!(
                         "ledger '{}' {why}; using a per-process cap of {}",
@@ -191,10 +212,14 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
                 }
             }
         }
+        None => None,
+    };
+    let (ledger, path) = match opened {
+        Some(opened) => opened,
         None => {
-            sweep_stale();
+            sweep_stale(namespace);
             let path = new_path();
-            match Ledger::create(&path, budget) {
+            match Ledger::create(&path, budget, namespace) {
                 Ok(l) => {
                     CREATOR.store(true, Relaxed);
                     if let (Ok(name), Ok(value)) =
@@ -700,13 +725,20 @@ pub fn after_fork_child() {
     PID.store(pid, Relaxed);
     // A launcher's child is an ordinary member: it may compute (a Python
     // launcher's `multiprocessing` worker); if it `exec`s a launcher, that
-    // one leaves the slot again.
+    // one makes the slot a launcher's again.
     if LAUNCHER.swap(false, Relaxed) {
         cap::set_uncapped(false);
     }
     let Some(ledger) = ledger() else {
         return;
     };
+    // Forked into a PID namespace of its own (`unshare --pid --fork`): out
+    // of the tree, whose pids mean other processes here (see `init`), on
+    // its own cap; the program it `exec`s starts a tree of its own.
+    if ledger.foreign(sys::pid_namespace()) {
+        LEDGER.store(0, Release);
+        return;
+    }
     let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, parent(), start))
     else {
         return;

@@ -379,3 +379,103 @@ exit "$status"
         );
     }
 }
+
+/// A command prefix that runs a program in a PID namespace of its own, with
+/// its own /proc (`unshare --pid --fork --mount-proc`, in a user namespace
+/// of the same uid where that is what is allowed), or None.
+fn own_pid_namespace() -> Option<Vec<&'static str>> {
+    let prefixes: [&[&str]; 2] = [
+        &["unshare", "--pid", "--fork", "--mount-proc"],
+        &[
+            "unshare",
+            "--map-current-user",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+        ],
+    ];
+    prefixes.into_iter().map(<[&str]>::to_vec).find(|prefix| {
+        std::process::Command::new(prefix[0])
+            .args(&prefix[1..])
+            .arg("true")
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// A working process's ledger, seen from a PID namespace of its own that
+/// shares the filesystem (`apptainer exec --pid`, `unshare --pid`): the
+/// members' pids name other processes there (or none), so a process there
+/// must neither join the ledger (its own pid would mean another process to
+/// the members) nor judge it. Run there with `THROTTLE_LEDGER` inherited, a
+/// program starts a tree of its own; run there as the first preloaded
+/// process, its look for stale ledgers (creator gone, no member alive, as
+/// seen from its namespace) leaves the live one alone. Before, the first
+/// joined the tree, and the second removed the working process's ledger
+/// from under it.
+#[test]
+fn a_process_in_another_pid_namespace_neither_joins_nor_removes_the_ledger() {
+    let Some(prefix) = own_pid_namespace() else {
+        eprintln!("skipped: `unshare --pid --fork --mount-proc` is not allowed here");
+        return;
+    };
+    const SCRIPT: &str = r#"
+import os, subprocess, sys
+os.cpu_count()
+mine = os.environ["THROTTLE_LEDGER"]
+inner = [sys.executable, "-c", "import os; print(os.environ.get('THROTTLE_LEDGER', ''))"]
+joined = subprocess.run(sys.argv[1:] + inner, capture_output=True, text=True)
+print("there_after_joined=%d" % os.path.exists(mine))
+# The namespace's first preloaded process, with no ledger named: it makes one.
+bare = {k: v for k, v in os.environ.items() if k not in ("THROTTLE_LEDGER", "LD_PRELOAD")}
+preload = "LD_PRELOAD=" + os.environ["LD_PRELOAD"]
+made = subprocess.run(sys.argv[1:] + ["env", preload] + inner, env=bare, capture_output=True, text=True)
+print("there_after_made=%d" % os.path.exists(mine))
+bare["THROTTLE_LEDGER"] = mine
+info = subprocess.run(sys.argv[1:] + [os.environ["INFO_BIN"], "info"], env=bare, capture_output=True, text=True)
+ledger_lines = [l for l in info.stdout.splitlines() if l.startswith("ledger:")]
+print("info=%s" % (ledger_lines + [""])[0])
+print("mine=%s" % mine)
+print("inside=%s" % joined.stdout.strip())
+print("made=%s" % made.stdout.strip())
+print("status=%d" % max(joined.returncode, made.returncode))
+sys.stderr.write(joined.stderr + made.stderr)
+"#;
+    let dir = TempDir::new("ledger-pid-namespace");
+    let runtime = common::runtime_dir(&dir.0);
+    let out = Run::new(common::python())
+        .args(["-c", SCRIPT])
+        .args(&prefix)
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("INFO_BIN", common::throttle_bin())
+        .run_ok();
+    let mine = out.get("mine");
+    assert!(mine.starts_with(runtime.to_str().unwrap()), "{out}");
+    assert_eq!(out.num("status"), 0, "{out}");
+    let inside = out.get("inside");
+    assert!(
+        inside.starts_with(runtime.to_str().unwrap()) && inside != mine,
+        "inside the namespace, a tree of its own\n{out}"
+    );
+    let made = out.get("made");
+    assert!(
+        made.starts_with(runtime.to_str().unwrap()) && made != mine,
+        "{out}"
+    );
+    assert_eq!(
+        (out.num("there_after_joined"), out.num("there_after_made")),
+        (1, 1),
+        "the working process's ledger is still there\n{out}"
+    );
+    assert!(
+        out.get("info")
+            .ends_with(&format!("{mine} belongs to another PID namespace (a container's, or its host's): its members' pids name other processes here; a process started here starts a tree of its own")),
+        "`throttle info` inside the namespace\n{out}"
+    );
+    assert!(out.throttle_lines().is_empty(), "no warning\n{out}");
+    let left = common::dir_entries(&runtime);
+    assert!(left.is_empty(), "ledgers stayed: {left:?}\n{out}");
+}

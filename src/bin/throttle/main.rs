@@ -315,6 +315,13 @@ fn print_ledger(r: &config::Resolution) {
             return;
         }
     };
+    if ledger.foreign(sys::pid_namespace()) {
+        println!(
+            "ledger:    {path} belongs to another PID namespace (a container's, or its host's): \
+             its members' pids name other processes here; a process started here starts a tree of its own"
+        );
+        return;
+    }
     let members = ledger.members();
     // A member killed without leaving keeps its slot (and, if it worked, a
     // share) until a member with a steward reclaims it: shown as gone.
