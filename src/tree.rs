@@ -181,7 +181,8 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
         }
         here
     });
-    let namespace = sys::pid_namespace();
+    let pid = sys::getpid();
+    let start = sys::start_time(pid);
     let opened = match named {
         Some(_) if sys::secure_execution() => return settings.cap,
         Some(path) => {
@@ -193,7 +194,7 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
                 // processes here, and its own would mean others there. It
                 // starts a tree of its own, as with a ledger that is not
                 // there.
-                Ok(l) if l.foreign(namespace) => {
+                Ok(l) if foreign(&l, pid, start) => {
                     l.close();
                     info!(
                         "ledger '{}' belongs to another PID namespace; starting a new one",
@@ -217,6 +218,7 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
     let (ledger, path) = match opened {
         Some(opened) => opened,
         None => {
+            let namespace = sys::pid_namespace();
             sweep_stale(namespace);
             let path = new_path();
             match Ledger::create(&path, budget, namespace) {
@@ -252,8 +254,6 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
             }
         }
     };
-    let pid = sys::getpid();
-    let start = sys::start_time(pid);
     // The creator that `exec`ed another program (`throttle run -- env X=1
     // cmd`, a shell's `exec`) is still the creator: the same process, named
     // in the file's name. It removes the ledger at the end, after reclaiming
@@ -291,6 +291,16 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
     publish(ledger, pid, path);
     // Until it claims, a member starts from what it would get if it did.
     target()
+}
+
+/// Whether `ledger` belongs to another PID namespace than this process
+/// (`Ledger::foreign`). Not asked again of a process that holds a slot in it
+/// already, a member's `fork` child that has `exec`ed, which
+/// `after_fork_child` found in the ledger's namespace: the lookup in /proc
+/// costs 10-30 us, at every process start.
+fn foreign(ledger: &Ledger, pid: i32, start: Option<u64>) -> bool {
+    let known = start.is_some_and(|start| ledger.slot_of(pid, start).is_some());
+    !known && ledger.foreign(sys::pid_namespace())
 }
 
 /// Makes `ledger` this process's, for the hooks and for `leave`.
@@ -734,8 +744,10 @@ pub fn after_fork_child() {
     };
     // Forked into a PID namespace of its own (`unshare --pid --fork`): out
     // of the tree, whose pids mean other processes here (see `init`), on
-    // its own cap; the program it `exec`s starts a tree of its own.
-    if ledger.foreign(sys::pid_namespace()) {
+    // its own cap; the program it `exec`s starts a tree of its own. Only
+    // then is the parent, in the namespace above, invisible (pid 0): the
+    // lookup in /proc is left to that case.
+    if parent() == 0 && ledger.foreign(sys::pid_namespace()) {
         LEDGER.store(0, Release);
         return;
     }
