@@ -334,6 +334,19 @@ impl Run {
                 Err(e) => panic!("waiting for `{what}`: {e}"),
             }
         };
+        // A process the program left running in the background may hold
+        // its output open: the test fails instead of waiting for it forever.
+        let left = TIMEOUT.saturating_sub(start.elapsed()) + Duration::from_secs(10);
+        let waited = Instant::now();
+        while !(out_reader.is_finished() && err_reader.is_finished()) {
+            assert!(
+                waited.elapsed() < left,
+                "`{what}` exited ({status}), but something it started still holds its \
+                 output open after {} s: a process left behind",
+                left.as_secs()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
         let stdout = out_reader.join().expect("stdout reader");
         let stderr = err_reader.join().expect("stderr reader");
         Output {
