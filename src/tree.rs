@@ -26,7 +26,7 @@ use crate::config::{self, Resolution, Scope};
 use crate::ledger::{self, Ledger};
 use crate::log::{debug, info, warn};
 use crate::{active, cap, sys};
-use std::ffi::{c_void, CString};
+use std::ffi::{c_void, CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
@@ -234,11 +234,18 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
                 }
                 Err(e) if e.no_space() => {
                     // A full filesystem is worth an admin's look: every
-                    // process of the tree now has the whole budget.
-                    warn!(
+                    // process of the tree now has the whole budget. Once
+                    // per tree: the processes it starts try again (space
+                    // may have been freed), but say so at info level.
+                    let text = format!(
                         "ledger '{path}' {}; using a per-process cap of {}",
                         e.why, settings.cap
                     );
+                    if no_space_told(&path) {
+                        info!("{text}");
+                    } else {
+                        warn!("{text}");
+                    }
                     return settings.cap;
                 }
                 Err(e) => {
@@ -291,6 +298,32 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
     publish(ledger, pid, path);
     // Until it claims, a member starts from what it would get if it did.
     target()
+}
+
+/// Set by a process that found no room for a ledger, to the host and the
+/// directory, so that the processes it starts, finding none either, do not
+/// each warn again.
+const NO_SPACE_TOLD: &CStr = c"THROTTLE_LEDGER_NO_SPACE";
+
+/// Whether an ancestor on this host has warned that the directory of `path`
+/// has no room for a ledger; if not, notes that this process does.
+fn no_space_told(path: &str) -> bool {
+    let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+    let mut host = [0u8; 256];
+    // SAFETY: the buffer is writable for its length, less the final NUL.
+    unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len() - 1) };
+    let host = CStr::from_bytes_until_nul(&host).map_or(&[][..], CStr::to_bytes);
+    let mut mark = host.to_vec();
+    mark.push(b':');
+    mark.extend_from_slice(dir.as_bytes());
+    if sys::getenv(NO_SPACE_TOLD).as_deref() == Some(mark.as_slice()) {
+        return true;
+    }
+    if let Ok(value) = CString::new(mark) {
+        // SAFETY: NUL-terminated strings; during initialisation.
+        unsafe { libc::setenv(NO_SPACE_TOLD.as_ptr(), value.as_ptr(), 1) };
+    }
+    false
 }
 
 /// Whether `ledger` belongs to another PID namespace than this process

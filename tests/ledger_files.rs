@@ -380,6 +380,51 @@ exit "$status"
     }
 }
 
+/// A full filesystem is told once per tree, not once per process: a shell
+/// that finds no room for its ledger warns, and the three programs it runs
+/// then, which find none either, say so at info level only (each still runs
+/// on a per-process cap, with `ledger=no` in its report).
+#[test]
+fn a_full_filesystem_is_told_once_per_tree() {
+    let namespaces = std::process::Command::new("unshare")
+        .args(["-rm", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !namespaces {
+        eprintln!("skipped: `unshare -rm` (user and mount namespaces) is not allowed here");
+        return;
+    }
+    let script = r#"set -e
+mount -t tmpfs -o size=64k,mode=0700 tmpfs "$MNT"
+head -c 65536 /dev/zero >"$MNT/fill" 2>/dev/null || true
+env XDG_RUNTIME_DIR="$MNT" LD_PRELOAD="$LIB" THROTTLE_THREADS=2 THROTTLE_REPORT=1 \
+    sh -c '"$CPUS" >/dev/null && "$CPUS" >/dev/null && "$CPUS" >/dev/null'
+"#;
+    let dir = TempDir::new("ledger-full-tree");
+    let mnt = dir.0.join("mnt");
+    std::fs::create_dir(&mnt).expect("create the mount point");
+    let out = Run::new("unshare")
+        .args(["-rm", "sh", "-c", script])
+        .env("MNT", &mnt)
+        .env("LIB", common::lib_path())
+        .env("CPUS", common::c_program("cpus"))
+        .run_ok();
+    let diagnostics = out.throttle_lines();
+    assert!(
+        diagnostics.len() == 1 && diagnostics[0].contains("No space left"),
+        "one line about the full filesystem, from the shell\n{out}"
+    );
+    let reports = common::reports(&out.stderr_str());
+    assert_eq!(reports.len(), 4, "the shell and its three programs\n{out}");
+    assert!(
+        reports
+            .iter()
+            .all(|r| r["ledger"] == "no" && r["cap"] == "2"),
+        "{out}"
+    );
+}
+
 /// A command prefix that runs a program in a PID namespace of its own, with
 /// its own /proc (`unshare --pid --fork --mount-proc`, in a user namespace
 /// of the same uid where that is what is allowed), or None.
