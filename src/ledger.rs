@@ -22,6 +22,8 @@ pub const SIZE: usize = HEADER_BYTES + SLOTS * SLOT_BYTES;
 
 /// Slot states.
 const FREE: u32 = 0;
+/// Being taken by the process it names, which is writing the slot's other
+/// fields: a process killed meanwhile leaves it so, and is found by its pid.
 const RESERVING: u32 = 1;
 const MEMBER: u32 = 2;
 const CLAIMED: u32 = 3;
@@ -54,8 +56,13 @@ struct Header {
 
 #[repr(C)]
 struct Slot {
-    state: AtomicU32,
-    pid: AtomicI32,
+    /// The slot's state (low 32 bits) and its process's pid (high 32 bits),
+    /// changed together by one compare-and-swap: whoever holds a slot, or is
+    /// taking it, is named in it at every instant, so that a process killed
+    /// at any point leaves a slot that others can judge (`reclaim`), and a
+    /// slot freed and taken again meanwhile is never mistaken for the one
+    /// judged.
+    ident: AtomicU64,
     /// The process's start time (clock ticks after boot, /proc/PID/stat
     /// field 22): a recycled pid has another.
     start: AtomicU64,
@@ -65,6 +72,31 @@ struct Slot {
     /// a launcher (a shell, `parallel`, `make`), never about to work.
     ppid: AtomicI32,
     _pad: [u32; 2],
+}
+
+/// A slot's state and pid as one word (see `Slot::ident`).
+fn ident(state: u32, pid: i32) -> u64 {
+    u64::from(state) | (u64::from(pid as u32) << 32)
+}
+
+impl Slot {
+    /// The slot's state and its process's pid, read together.
+    fn ident(&self) -> (u32, i32) {
+        let word = self.ident.load(Acquire);
+        (word as u32, (word >> 32) as u32 as i32)
+    }
+
+    fn state(&self) -> u32 {
+        self.ident().0
+    }
+
+    /// Moves the slot from state and pid `from` to `to`, unless either has
+    /// changed meanwhile; whether it did.
+    fn change(&self, from: (u32, i32), to: (u32, i32)) -> bool {
+        self.ident
+            .compare_exchange(ident(from.0, from.1), ident(to.0, to.1), AcqRel, Acquire)
+            .is_ok()
+    }
 }
 
 const _: () = assert!(std::mem::size_of::<Header>() == HEADER_BYTES);
@@ -166,16 +198,6 @@ pub fn share(budget: u32, claimed: u32, rank: u32) -> u32 {
     let base = budget / claimed;
     let extra = u32::from(rank < budget % claimed);
     (base + extra).max(1)
-}
-
-/// How many times a member's own `claim`, `unclaim` or `leave` finds its slot
-/// held by a reclaimer (which puts a live member's slot back at once) before
-/// it gives up: far more than the few stores the reclaimer makes.
-const RESERVED_TRIES: usize = 10_000;
-
-fn yield_now() {
-    // SAFETY: sched_yield has no preconditions; async-signal-safe.
-    unsafe { libc::sched_yield() };
 }
 
 fn errno_text() -> String {
@@ -410,9 +432,8 @@ impl Ledger {
     pub fn slot_of(&self, pid: i32, start: u64) -> Option<usize> {
         (0..SLOTS).find(|&i| {
             let s = self.slot(i);
-            taken(s.state.load(Acquire))
-                && s.pid.load(Acquire) == pid
-                && s.start.load(Acquire) == start
+            let (state, holder) = s.ident();
+            taken(state) && holder == pid && s.start.load(Acquire) == start
         })
     }
 
@@ -448,15 +469,12 @@ impl Ledger {
     fn take(&self, pid: i32, ppid: i32, start: u64, state: u32) -> Option<usize> {
         for i in 0..SLOTS {
             let s = self.slot(i);
-            if s.state
-                .compare_exchange(FREE, RESERVING, AcqRel, Relaxed)
-                .is_ok()
-            {
-                s.pid.store(pid, Release);
+            let (was, holder) = s.ident();
+            if was == FREE && s.change((FREE, holder), (RESERVING, pid)) {
                 s.ppid.store(ppid, Release);
                 s.start.store(start, Release);
                 s.applied.store(0, Release);
-                s.state.store(state, Release);
+                s.ident.store(ident(state, pid), Release);
                 // Not woken for a member that has not claimed (nor for a
                 // launcher): if it turns out busy, the stewards' census
                 // counts it on their next round; a short command (`ls` from
@@ -485,40 +503,30 @@ impl Ledger {
     /// Moves the process in `slot` from state `from` to `to`; whether it did
     /// (a slot in any other state is left alone).
     fn switch(&self, slot: usize, from: u32, to: u32) -> bool {
-        let state = &self.slot(slot).state;
-        for _ in 0..RESERVED_TRIES {
-            match state.compare_exchange(from, to, AcqRel, Acquire) {
-                Ok(_) => return true,
-                Err(RESERVING) => yield_now(),
-                Err(_) => return false,
+        let s = self.slot(slot);
+        loop {
+            let (state, pid) = s.ident();
+            if state != from {
+                return false;
+            }
+            if s.change((from, pid), (to, pid)) {
+                return true;
             }
         }
-        false
     }
 
     pub fn leave(&self, slot: usize, pid: i32) {
         let s = self.slot(slot);
-        for _ in 0..RESERVED_TRIES {
-            if s.pid.load(Acquire) != pid {
+        loop {
+            let (state, holder) = s.ident();
+            if holder != pid || !taken(state) {
                 return;
             }
-            let state = s.state.load(Acquire);
-            match state {
-                MEMBER | CLAIMED | LAUNCHER => {
-                    if s.state
-                        .compare_exchange(state, RESERVING, AcqRel, Relaxed)
-                        .is_ok()
-                    {
-                        s.pid.store(0, Release);
-                        s.state.store(FREE, Release);
-                        if state == CLAIMED {
-                            self.changed();
-                        }
-                        return;
-                    }
+            if s.change((state, pid), (FREE, 0)) {
+                if state == CLAIMED {
+                    self.changed();
                 }
-                RESERVING => yield_now(),
-                _ => return,
+                return;
             }
         }
     }
@@ -541,7 +549,7 @@ impl Ledger {
         };
         for i in 0..SLOTS {
             let s = self.slot(i);
-            let state = s.state.load(Acquire);
+            let (state, pid) = s.ident();
             c.members += u32::from(state == MEMBER || state == CLAIMED);
             match state {
                 CLAIMED => {
@@ -551,18 +559,18 @@ impl Ledger {
                     c.claimed += 1;
                 }
                 MEMBER if asked == Some(i) => c.pending += 1,
-                MEMBER => {
-                    let pid = s.pid.load(Acquire);
-                    if pid > 0 && !self.is_parent(pid) && about_to_work(pid, s.start.load(Acquire))
-                    {
-                        c.pending += 1;
-                    }
+                MEMBER
+                    if pid > 0
+                        && !self.is_parent(pid)
+                        && about_to_work(pid, s.start.load(Acquire)) =>
+                {
+                    c.pending += 1;
                 }
                 _ => {}
             }
         }
         if let Some(i) = asked {
-            if c.rank.is_none() && self.slot(i).state.load(Acquire) == MEMBER {
+            if c.rank.is_none() && self.slot(i).state() == MEMBER {
                 c.rank = Some(c.claimed);
             }
         }
@@ -579,7 +587,7 @@ impl Ledger {
     fn is_parent(&self, pid: i32) -> bool {
         (0..SLOTS).any(|i| {
             let s = self.slot(i);
-            taken(s.state.load(Acquire)) && s.ppid.load(Acquire) == pid
+            taken(s.state()) && s.ppid.load(Acquire) == pid
         })
     }
 
@@ -587,40 +595,30 @@ impl Ledger {
     pub fn rank_of(&self, slot: usize) -> Option<usize> {
         (0..slot)
             .try_fold(0, |n, i| {
-                Some(n + usize::from(self.slot(i).state.load(Acquire) == CLAIMED))
+                Some(n + usize::from(self.slot(i).state() == CLAIMED))
             })
-            .filter(|_| self.slot(slot).state.load(Acquire) == CLAIMED)
+            .filter(|_| self.slot(slot).state() == CLAIMED)
     }
 
     /// Frees the slots of members that no longer exist, as
-    /// `ended(pid, start)` judges them (`sys::ended`: by pid and start time).
-    /// Returns how many were freed.
+    /// `ended(pid, start)` judges them (`sys::ended`: by pid and start time),
+    /// and those of processes killed while taking one (`RESERVING`, their
+    /// pid gone). Returns how many were freed.
     pub fn reclaim(&self, ended: impl Fn(i32, u64) -> bool) -> usize {
         let mut freed = 0;
         let mut shares_changed = false;
         for i in 0..SLOTS {
             let s = self.slot(i);
-            let state = s.state.load(Acquire);
-            if !taken(state) {
-                continue;
-            }
-            let (pid, start) = (s.pid.load(Acquire), s.start.load(Acquire));
-            if pid <= 0 || !ended(pid, start) {
-                continue;
-            }
-            if s.state
-                .compare_exchange(state, RESERVING, AcqRel, Relaxed)
-                .is_ok()
-            {
-                // Meanwhile another process may have reclaimed the slot and
-                // a new member joined it, in the same state: that one lives,
-                // and gets its slot back as it was.
-                if s.pid.load(Acquire) != pid || s.start.load(Acquire) != start {
-                    s.state.store(state, Release);
-                    continue;
-                }
-                s.pid.store(0, Release);
-                s.state.store(FREE, Release);
+            let (state, pid) = s.ident();
+            let dead = match state {
+                _ if pid <= 0 => false,
+                RESERVING => crate::sys::no_such_process(pid),
+                _ if taken(state) => ended(pid, s.start.load(Acquire)),
+                _ => false,
+            };
+            // Meanwhile another process may have freed the slot and a new
+            // one taken it: then its pid differs, and it is left alone.
+            if dead && s.change((state, pid), (FREE, 0)) {
                 freed += 1;
                 shares_changed |= state == CLAIMED;
             }
@@ -638,8 +636,7 @@ impl Ledger {
         (0..SLOTS)
             .filter_map(|i| {
                 let s = self.slot(i);
-                let state = s.state.load(Acquire);
-                let pid = s.pid.load(Acquire);
+                let (state, pid) = s.ident();
                 let role = match state {
                     CLAIMED => Role::Working,
                     LAUNCHER => Role::Launcher,
@@ -661,7 +658,7 @@ impl Ledger {
     /// Whether any process is in the tree (or joining it): launchers count.
     pub fn any_member(&self) -> bool {
         (0..SLOTS).any(|i| {
-            let state = self.slot(i).state.load(Acquire);
+            let state = self.slot(i).state();
             taken(state) || state == RESERVING
         })
     }
@@ -802,6 +799,34 @@ mod tests {
         ledger.leave(shell, 10);
         let c = ledger.census(None, |_, _| true);
         assert_eq!((c.claimed, c.pending), (6, 0));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A process killed while taking a slot leaves it `RESERVING`, under its
+    /// own pid: the slot is freed once that pid is gone, never while the
+    /// process lives (it is writing the slot).
+    #[test]
+    fn a_slot_left_half_taken_by_a_killed_process_is_freed() {
+        let path = temp_path("reserving");
+        let _ = std::fs::remove_file(&path);
+        let ledger = Ledger::create(&path, 4, 0).unwrap();
+        let me = std::process::id() as i32;
+        // pid_max is at most 2^22: i32::MAX - 1 names no process.
+        let killed = i32::MAX - 1;
+        ledger
+            .slot(3)
+            .ident
+            .store(ident(RESERVING, killed), Release);
+        ledger.slot(4).ident.store(ident(RESERVING, me), Release);
+        assert!(ledger.any_member(), "a slot being taken keeps the tree");
+        assert_eq!(ledger.census(None, |_, _| true).members, 0);
+        assert_eq!(ledger.reclaim(|_, _| false), 1, "the killed one's only");
+        assert_eq!(ledger.slot(3).ident(), (FREE, 0));
+        assert_eq!(ledger.slot(4).ident(), (RESERVING, me));
+        assert_eq!(ledger.join(me, 1, 9), Some(0), "free slots are taken");
+        ledger.slot(4).ident.store(ident(FREE, 0), Release);
+        ledger.leave(0, me);
+        assert!(!ledger.any_member());
         std::fs::remove_file(&path).unwrap();
     }
 
