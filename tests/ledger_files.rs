@@ -295,13 +295,7 @@ fn a_private_copy_of_a_valid_ledger_is_joined() {
 /// not for the whole table); `XDG_RUNTIME_DIR` points there.
 #[test]
 fn a_full_filesystem_gives_per_process_caps_not_a_crash() {
-    let namespaces = std::process::Command::new("unshare")
-        .args(["-rm", "true"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !namespaces {
-        eprintln!("skipped: `unshare -rm` (user and mount namespaces) is not allowed here");
+    if !user_and_mount_namespaces() {
         return;
     }
     let without = cpus(Path::new("/nonexistent"), false);
@@ -380,19 +374,27 @@ exit "$status"
     }
 }
 
+/// Whether `unshare -rm` (a user and a mount namespace, in which a test
+/// mounts a small tmpfs) is allowed here; says so when it is not.
+fn user_and_mount_namespaces() -> bool {
+    let allowed = std::process::Command::new("unshare")
+        .args(["-rm", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !allowed {
+        eprintln!("skipped: `unshare -rm` (user and mount namespaces) is not allowed here");
+    }
+    allowed
+}
+
 /// A full filesystem is told once per tree, not once per process: a shell
 /// that finds no room for its ledger warns, and the three programs it runs
 /// then, which find none either, say so at info level only (each still runs
 /// on a per-process cap, with `ledger=no` in its report).
 #[test]
 fn a_full_filesystem_is_told_once_per_tree() {
-    let namespaces = std::process::Command::new("unshare")
-        .args(["-rm", "true"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !namespaces {
-        eprintln!("skipped: `unshare -rm` (user and mount namespaces) is not allowed here");
+    if !user_and_mount_namespaces() {
         return;
     }
     let script = r#"set -e
