@@ -724,12 +724,20 @@ pub fn leave() {
             ledger.leave(slot, PID.load(Relaxed));
         }
     }
-    if !CREATOR.load(Relaxed) && !creator_ended() {
+    let creator = CREATOR.load(Relaxed);
+    if !creator && !creator_ended() {
         return;
     }
     // Members that died without leaving (killed) must not keep the file
-    // alive after the tree is gone.
-    ledger.reclaim(sys::ended);
+    // alive after the tree is gone. The creator judges them by pid and start
+    // time (/proc); in a tree whose creator has ended, every process that
+    // leaves looks, so only for pids gone (one `kill` each): a killed member
+    // not yet reaped leaves the file to a later leaver or to the sweep.
+    if creator {
+        ledger.reclaim(sys::ended);
+    } else {
+        ledger.reclaim(|pid, _| sys::no_such_process(pid));
+    }
     if !ledger.any_member() {
         if let Some(path) = LEDGER_PATH.get() {
             // SAFETY: a NUL-terminated path. unlink, not remove_file: no
