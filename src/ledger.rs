@@ -704,6 +704,23 @@ mod tests {
         )
     }
 
+    /// A ledger file of a test's own, removed when the test ends, also when
+    /// it fails.
+    struct TestFile(String);
+
+    impl Drop for TestFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// A new ledger at a test's own path, `name`.
+    fn test_ledger(name: &str, budget: u32, namespace: u64) -> (Ledger, TestFile) {
+        let file = TestFile(temp_path(name));
+        let _ = std::fs::remove_file(&file.0);
+        (Ledger::create(&file.0, budget, namespace).unwrap(), file)
+    }
+
     /// The share of `slot` when no unclaimed member looks about to work.
     fn share_alone(ledger: &Ledger, slot: usize) -> Option<u32> {
         ledger
@@ -713,11 +730,10 @@ mod tests {
 
     #[test]
     fn members_join_claim_leave_and_are_reclaimed() {
-        let path = temp_path("life");
-        let _ = std::fs::remove_file(&path);
-        let ledger = Ledger::create(&path, 4, 0).unwrap();
-        assert!(Ledger::create(&path, 4, 0).is_err(), "O_EXCL");
-        let other = Ledger::open(&path).unwrap();
+        let (ledger, file) = test_ledger("life", 4, 0);
+        let path = file.0.as_str();
+        assert!(Ledger::create(path, 4, 0).is_err(), "O_EXCL");
+        let other = Ledger::open(path).unwrap();
         let a = ledger.join(100, 1, 1).unwrap();
         let b = other.join(200, 1, 2).unwrap();
         assert_eq!(
@@ -746,7 +762,6 @@ mod tests {
         assert!(!ledger.any_member());
         ledger.set_budget(1);
         assert_eq!(other.budget(), 1);
-        std::fs::remove_file(&path).unwrap();
     }
 
     /// Two reclaimers judge the same dead member: by the time the second
@@ -754,10 +769,9 @@ mod tests {
     /// it. The second must leave the new member alone.
     #[test]
     fn a_slot_that_changed_hands_during_a_reclaim_is_left_alone() {
-        let path = temp_path("aba");
-        let _ = std::fs::remove_file(&path);
-        let ledger = Ledger::create(&path, 4, 0).unwrap();
-        let other = Ledger::open(&path).unwrap();
+        let (ledger, file) = test_ledger("aba", 4, 0);
+        let path = file.0.as_str();
+        let other = Ledger::open(path).unwrap();
         let slot = ledger.join(300, 1, 5).unwrap();
         let freed = ledger.reclaim(|pid, _| {
             if pid == 300 {
@@ -770,16 +784,13 @@ mod tests {
         assert_eq!(ledger.slot_of(400, 7), Some(slot));
         ledger.leave(slot, 400);
         assert!(!ledger.any_member());
-        std::fs::remove_file(&path).unwrap();
     }
 
     /// Members that have not claimed count when they look about to work,
     /// unless they launched another member.
     #[test]
     fn the_census_counts_busy_members_but_not_launchers() {
-        let path = temp_path("census");
-        let _ = std::fs::remove_file(&path);
-        let ledger = Ledger::create(&path, 12, 0).unwrap();
+        let (ledger, _file) = test_ledger("census", 12, 0);
         let shell = ledger.join(10, 1, 1).unwrap();
         let workers: Vec<usize> = (0..6)
             .map(|i| ledger.join(20 + i, 10, 2).unwrap())
@@ -809,7 +820,6 @@ mod tests {
         ledger.leave(shell, 10);
         let c = ledger.census(None, |_, _| true);
         assert_eq!((c.claimed, c.pending), (6, 0));
-        std::fs::remove_file(&path).unwrap();
     }
 
     /// A process killed while taking a slot leaves it `RESERVING`, under its
@@ -817,9 +827,7 @@ mod tests {
     /// process lives (it is writing the slot).
     #[test]
     fn a_slot_left_half_taken_by_a_killed_process_is_freed() {
-        let path = temp_path("reserving");
-        let _ = std::fs::remove_file(&path);
-        let ledger = Ledger::create(&path, 4, 0).unwrap();
+        let (ledger, _file) = test_ledger("reserving", 4, 0);
         let me = std::process::id() as i32;
         // pid_max is at most 2^22: i32::MAX - 1 names no process.
         let killed = i32::MAX - 1;
@@ -837,7 +845,6 @@ mod tests {
         ledger.slot(4).ident.store(ident(FREE, 0), Release);
         ledger.leave(0, me);
         assert!(!ledger.any_member());
-        std::fs::remove_file(&path).unwrap();
     }
 
     /// Six threads, each playing 3000 processes one after another, join,
@@ -850,9 +857,7 @@ mod tests {
         use std::collections::HashSet;
         use std::sync::atomic::{AtomicBool, AtomicUsize};
         use std::sync::Mutex;
-        let path = temp_path("churn");
-        let _ = std::fs::remove_file(&path);
-        let ledger = Ledger::create(&path, 8, 0).unwrap();
+        let (ledger, _file) = test_ledger("churn", 8, 0);
         let dead = Mutex::new(HashSet::new());
         let is_dead = |pid: i32| dead.lock().unwrap().contains(&pid);
         let freed = AtomicUsize::new(0);
@@ -910,7 +915,6 @@ mod tests {
         let dead = dead.lock().unwrap().len();
         assert_eq!(freed.load(Acquire), dead, "each dead member freed once");
         assert!(!ledger.any_member(), "nothing left");
-        std::fs::remove_file(&path).unwrap();
     }
 
     /// A launcher's slot keeps the tree alive but counts for nothing; a
@@ -918,9 +922,7 @@ mod tests {
     /// that `exec`s a program is a member again, in the same slot.
     #[test]
     fn a_launcher_keeps_the_tree_alive_and_holds_no_share() {
-        let path = temp_path("launcher");
-        let _ = std::fs::remove_file(&path);
-        let ledger = Ledger::create(&path, 4, 0).unwrap();
+        let (ledger, _file) = test_ledger("launcher", 4, 0);
         let srun = ledger.join_launcher(10, 1, 1).unwrap();
         assert!(ledger.any_member(), "a launcher alone keeps the tree");
         let c = ledger.census(None, |_, _| true);
@@ -945,26 +947,23 @@ mod tests {
         assert_eq!(ledger.reclaim(|pid, _| pid == 20), 1);
         ledger.leave(srun, 10);
         assert!(!ledger.any_member());
-        std::fs::remove_file(&path).unwrap();
     }
 
     /// A ledger records its members' PID namespace: a process of another
     /// one must neither join it nor judge its members by pid.
     #[test]
     fn a_ledger_of_another_pid_namespace_is_foreign() {
-        let path = temp_path("namespace");
-        let _ = std::fs::remove_file(&path);
-        let ledger = Ledger::create(&path, 4, 7).unwrap();
-        let seen = Ledger::open(&path).unwrap();
+        let (ledger, file) = test_ledger("namespace", 4, 7);
+        let path = file.0.as_str();
+        let seen = Ledger::open(path).unwrap();
         assert!(!seen.foreign(7));
         assert!(seen.foreign(8));
         assert!(!seen.foreign(0), "this process's namespace unknown");
         seen.close();
-        std::fs::remove_file(&path).unwrap();
-        let unknown = Ledger::create(&path, 4, 0).unwrap();
+        std::fs::remove_file(path).unwrap();
+        let unknown = Ledger::create(path, 4, 0).unwrap();
         assert!(!unknown.foreign(8), "the ledger's namespace unknown");
         assert!(!ledger.foreign(7));
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
@@ -989,6 +988,5 @@ mod tests {
             .unwrap_err()
             .contains("cannot be opened"));
         std::fs::remove_file(&link).unwrap();
-        std::fs::remove_file(&path).unwrap();
     }
 }
