@@ -968,25 +968,25 @@ mod tests {
 
     #[test]
     fn invalid_ledgers_are_refused() {
-        let path = temp_path("bad");
-        std::fs::write(&path, vec![0u8; SIZE]).unwrap();
+        let file = TestFile(temp_path("bad"));
+        let path = &file.0;
+        std::fs::write(path, vec![0u8; SIZE]).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(Ledger::open(&path)
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Ledger::open(path)
             .unwrap_err()
             .contains("not a valid ledger"));
-        std::fs::write(&path, b"short").unwrap();
-        assert!(Ledger::open(&path).unwrap_err().contains("bytes"));
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(Ledger::open(&path)
+        std::fs::write(path, b"short").unwrap();
+        assert!(Ledger::open(path).unwrap_err().contains("bytes"));
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(Ledger::open(path)
             .unwrap_err()
             .contains("accessible to others"));
-        let link = temp_path("link");
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert!(Ledger::open(&link)
+        let link = TestFile(temp_path("link"));
+        let _ = std::fs::remove_file(&link.0);
+        std::os::unix::fs::symlink(path, &link.0).unwrap();
+        assert!(Ledger::open(&link.0)
             .unwrap_err()
             .contains("cannot be opened"));
-        std::fs::remove_file(&link).unwrap();
     }
 }
