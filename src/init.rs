@@ -68,6 +68,10 @@ fn initialise() {
 extern "C" fn on_load() {
     crate::hooks::exit::prepare();
     if active() {
+        // Here, not in `run`: initialisation may run inside the host's
+        // allocator (a hook called by it), and `pthread_atfork` allocates.
+        // SAFETY: registering handlers with no arguments; they reset atomics.
+        unsafe { libc::pthread_atfork(None, Some(after_fork_parent), Some(after_fork_child)) };
         let _ = std::panic::catch_unwind(|| crate::active::clamp_loaded(true));
     }
 }
@@ -123,8 +127,6 @@ fn run() -> bool {
         return false;
     }
     OWN_PID.store(sys::getpid(), Relaxed);
-    // SAFETY: registering handlers with no arguments; they reset atomics.
-    unsafe { libc::pthread_atfork(None, Some(after_fork_parent), Some(after_fork_child)) };
     // SAFETY: written once, here, before STATE becomes ACTIVE and so before
     // anything reads them.
     unsafe {
@@ -184,14 +186,10 @@ fn right_size_environment(limit: usize) {
                 value.as_deref().unwrap_or("unset"),
                 current.as_deref().unwrap_or("unset")
             );
-            match value.as_deref().map(CString::new) {
-                // SAFETY: NUL-terminated strings, during initialisation,
-                // before the host reads these variables.
-                Some(Ok(v)) => unsafe { libc::setenv(cname.as_ptr(), v.as_ptr(), 1) },
-                // SAFETY: as above.
-                None => unsafe { libc::unsetenv(cname.as_ptr()) },
-                Some(Err(_)) => continue,
-            };
+            match value.as_deref() {
+                Some(v) => sys::set_env(&cname, v.as_bytes()),
+                None => sys::unset_env(&cname),
+            }
         }
         if let Some(i) = entry {
             saved.remove(i);
@@ -207,18 +205,10 @@ fn right_size_environment(limit: usize) {
         }
     }
     let text: Vec<String> = saved.iter().map(Saved::to_text).collect();
-    if let (Ok(key), Ok(value)) = (
-        CString::new("THROTTLE_SAVED_ENV"),
-        CString::new(text.join("|")),
-    ) {
-        // SAFETY: NUL-terminated strings, during initialisation.
-        unsafe {
-            if text.is_empty() {
-                libc::unsetenv(key.as_ptr());
-            } else {
-                libc::setenv(key.as_ptr(), value.as_ptr(), 1);
-            }
-        }
+    if text.is_empty() {
+        sys::unset_env(c"THROTTLE_SAVED_ENV");
+    } else {
+        sys::set_env(c"THROTTLE_SAVED_ENV", text.join("|").as_bytes());
     }
 }
 
@@ -267,6 +257,7 @@ extern "C" fn after_fork_parent() {
 }
 
 extern "C" fn after_fork_child() {
+    crate::heap::reset_after_fork(&crate::HEAP);
     OWN_PID.store(sys::getpid(), Relaxed);
     ENDED.store(false, Relaxed);
     let was_launcher = cap::uncapped();
@@ -279,24 +270,74 @@ extern "C" fn after_fork_child() {
 }
 
 extern "C" fn on_exit() {
-    end_of_process();
+    if claim_end() {
+        end_of_process();
+    }
 }
 
 /// `_exit` is about to end the process (hooks/exit.rs). Nothing in a `vfork`
 /// child, which shares this process's memory: it is not us that ends.
+///
+/// `_exit` is called from signal handlers, which may run on a small
+/// alternate stack (`SIGSTKSZ` is 8 KiB); the end-of-process work needs more
+/// than that (line buffers), so it runs on a stack of its own. Only the one
+/// thread that claims the end uses it.
 pub fn before_exit_now() {
-    if OWN_PID.load(Relaxed) == sys::getpid() {
-        end_of_process();
+    if OWN_PID.load(Relaxed) == sys::getpid() && claim_end() {
+        on_exit_stack(end_of_process_c);
     }
+}
+
+/// Whether this call is the one that ends the process: once, and only for
+/// an enforcing process.
+fn claim_end() -> bool {
+    STATE.load(Acquire) == ACTIVE && !ENDED.swap(true, AcqRel)
+}
+
+extern "C" fn end_of_process_c() {
+    let _ = std::panic::catch_unwind(end_of_process);
+}
+
+const EXIT_STACK_BYTES: usize = 64 * 1024;
+
+#[repr(C, align(16))]
+struct ExitStack([u8; EXIT_STACK_BYTES]);
+
+static mut EXIT_STACK: ExitStack = ExitStack([0; EXIT_STACK_BYTES]);
+
+/// Runs `f` on [`EXIT_STACK`] and comes back to the caller's stack.
+#[cfg(target_arch = "x86_64")]
+fn on_exit_stack(f: extern "C" fn()) {
+    // SAFETY: called once per process (`claim_end`), so the stack is ours
+    // alone; its top is 16-byte aligned as the ABI wants before a `call`.
+    // r12 is callee-saved: `f` keeps it, and it brings our stack back.
+    // `f` catches every panic, so nothing unwinds across the switch.
+    unsafe {
+        let top = (&raw mut EXIT_STACK).cast::<u8>().add(EXIT_STACK_BYTES);
+        std::arch::asm!(
+            "mov r12, rsp",
+            "mov rsp, {top}",
+            "call {f}",
+            "mov rsp, r12",
+            top = in(reg) top,
+            f = in(reg) f,
+            out("r12") _,
+            clobber_abi("C"),
+        );
+    }
+}
+
+/// Elsewhere the work runs on the caller's stack.
+#[cfg(not(target_arch = "x86_64"))]
+fn on_exit_stack(f: extern "C" fn()) {
+    let _ = &raw const EXIT_STACK;
+    f();
 }
 
 /// What a process does as it ends, by `exit` or by `_exit`, once: the event
 /// log's `exit` event, leaving the ledger, the exit report. Allocates nothing
 /// and takes no lock, since `_exit` may be called from a signal handler.
 fn end_of_process() {
-    if STATE.load(Acquire) != ACTIVE || ENDED.swap(true, AcqRel) {
-        return;
-    }
     // The event log's `exit` event, whether or not THROTTLE_REPORT is set. No
     // panic may cross this C boundary.
     let _ = std::panic::catch_unwind(events::exit);

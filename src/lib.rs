@@ -26,6 +26,7 @@ mod config;
 mod cpumask;
 mod envsize;
 mod events;
+mod heap;
 #[cfg(not(test))]
 mod hooks;
 #[cfg(not(test))]
@@ -41,3 +42,9 @@ mod runtimes;
 mod sys;
 #[cfg(not(test))]
 mod tree;
+
+/// Every allocation of the library comes from its own heap, never the host's
+/// `malloc` (heap.rs).
+#[cfg(not(test))]
+#[global_allocator]
+static HEAP: heap::Heap = heap::Heap::new();

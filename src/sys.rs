@@ -269,34 +269,65 @@ pub fn boot_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Calls `f` with the name of each entry of the directory `path` (`.` and
+/// `..` left out), read with `getdents64` into a buffer on the stack:
+/// `opendir` would allocate with the host's `malloc`. Returns false when the
+/// directory cannot be opened.
+pub fn for_each_entry(path: &CStr, mut f: impl FnMut(&[u8])) -> bool {
+    // SAFETY: a valid C path; the descriptor is closed below.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    let mut buf = [0u64; 256];
+    loop {
+        // SAFETY: reads directory entries into `buf`, within its size.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                fd,
+                buf.as_mut_ptr(),
+                std::mem::size_of_val(&buf),
+            )
+        };
+        if n <= 0 {
+            break;
+        }
+        // SAFETY: the kernel wrote `n` bytes of whole records into `buf`.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
+        let mut at = 0;
+        // A record: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
+        while at + 19 < bytes.len() {
+            let reclen = u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]) as usize;
+            if reclen == 0 || at + reclen > bytes.len() {
+                break;
+            }
+            let name = &bytes[at + 19..at + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if name != b"." && name != b".." {
+                f(name);
+            }
+            at += reclen;
+        }
+    }
+    // SAFETY: `fd` was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    true
+}
+
 /// Calls `f` with each thread id of this process, from `/proc/self/task`.
 /// Returns false when the directory cannot be read.
 pub fn for_each_task(mut f: impl FnMut(libc::pid_t)) -> bool {
-    const TASKS: &CStr = c"/proc/self/task";
-    // SAFETY: the path is a valid C string; the stream is closed below.
-    let dir = unsafe { libc::opendir(TASKS.as_ptr()) };
-    if dir.is_null() {
-        return false;
-    }
-    loop {
-        // SAFETY: `dir` is an open stream; the entry stays valid until the
-        // next readdir, and we copy what we need before that.
-        let entry = unsafe { libc::readdir(dir) };
-        if entry.is_null() {
-            break;
-        }
-        // SAFETY: d_name is a NUL-terminated name inside the entry.
-        let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
-        if let Some(tid) = std::str::from_utf8(name.to_bytes())
-            .ok()
-            .and_then(|s| s.parse().ok())
-        {
+    for_each_entry(c"/proc/self/task", |name| {
+        if let Some(tid) = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()) {
             f(tid);
         }
-    }
-    // SAFETY: `dir` came from opendir and is closed once.
-    unsafe { libc::closedir(dir) };
-    true
+    })
 }
 
 pub fn count_tasks() -> Option<usize> {
@@ -400,6 +431,88 @@ pub fn getenv(name: &CStr) -> Option<Vec<u8>> {
         let p = libc::getenv(name.as_ptr());
         (!p.is_null()).then(|| CStr::from_ptr(p).to_bytes().to_vec())
     }
+}
+
+extern "C" {
+    static mut environ: *mut *mut libc::c_char;
+}
+
+/// Sets `name=value` in the process's environment without the host's
+/// `malloc` (`setenv` allocates, and the library may be initialising from
+/// inside the host's allocator): the entry and, when a variable is added, a
+/// new array come from the library's own heap and are never freed. glibc's
+/// `setenv` later copies an array it did not allocate instead of reallocating
+/// it, and getenv readers only ever see whole pointers.
+/// Called during initialisation and in `fork` children.
+pub fn set_env(name: &CStr, value: &[u8]) {
+    let name = name.to_bytes();
+    let mut entry = Vec::with_capacity(name.len() + value.len() + 2);
+    entry.extend_from_slice(name);
+    entry.push(b'=');
+    entry.extend_from_slice(value);
+    if entry.contains(&0) {
+        return;
+    }
+    entry.push(0);
+    let entry = Box::leak(entry.into_boxed_slice())
+        .as_mut_ptr()
+        .cast::<libc::c_char>();
+    // SAFETY: `environ` is a NULL-terminated array of NUL-terminated strings;
+    // replacing one pointer, or publishing a new array, is what setenv does.
+    unsafe {
+        let env = environ;
+        let mut n = 0;
+        if !env.is_null() {
+            while !(*env.add(n)).is_null() {
+                if names_match(*env.add(n), name) {
+                    *env.add(n) = entry;
+                    return;
+                }
+                n += 1;
+            }
+        }
+        let mut new = Vec::with_capacity(n + 2);
+        for i in 0..n {
+            new.push(*env.add(i));
+        }
+        new.push(entry);
+        new.push(std::ptr::null_mut());
+        environ = Box::leak(new.into_boxed_slice()).as_mut_ptr();
+    }
+}
+
+/// Removes `name` from the environment, in place, as glibc's `unsetenv`.
+pub fn unset_env(name: &CStr) {
+    let name = name.to_bytes();
+    // SAFETY: as in `set_env`; entries after the removed one move down.
+    unsafe {
+        let env = environ;
+        if env.is_null() {
+            return;
+        }
+        let mut i = 0;
+        while !(*env.add(i)).is_null() {
+            if names_match(*env.add(i), name) {
+                let mut j = i;
+                while !(*env.add(j)).is_null() {
+                    *env.add(j) = *env.add(j + 1);
+                    j += 1;
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Whether the entry `NAME=value` at `entry` is for `name`.
+///
+/// # Safety
+/// `entry` is a NUL-terminated string.
+unsafe fn names_match(entry: *const libc::c_char, name: &[u8]) -> bool {
+    // SAFETY: the caller's NUL-terminated string.
+    let entry = unsafe { CStr::from_ptr(entry) }.to_bytes();
+    entry.len() > name.len() && entry.starts_with(name) && entry[name.len()] == b'='
 }
 
 #[cfg(test)]

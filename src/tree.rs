@@ -117,36 +117,44 @@ fn sweep_stale(namespace: u64) {
             format!("throttle-{uid}-ledger-"),
         ),
     ];
+    // Every entry is read (a busy /dev/shm holds many files), but at most
+    // `MAX_EXAMINED` ledgers are opened and judged per call.
+    const MAX_EXAMINED: usize = 256;
+    let mut examined = 0;
     for (dir, prefix) in places {
-        let Some(Ok(entries)) = dir.as_deref().map(std::fs::read_dir) else {
+        let Some(dir) = dir.and_then(|d| CString::new(d).ok()) else {
             continue;
         };
-        for entry in entries.flatten().take(256) {
-            let name = entry.file_name();
-            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix.as_str())) else {
-                continue;
+        let mut stale = Vec::new();
+        sys::for_each_entry(&dir, |name| {
+            let Some(rest) = std::str::from_utf8(name)
+                .ok()
+                .and_then(|n| n.strip_prefix(prefix.as_str()))
+            else {
+                return;
             };
-            let Some(creator) = creator_in_name(rest) else {
-                continue;
-            };
-            if !sys::no_such_process(creator) {
-                continue;
+            if examined >= MAX_EXAMINED {
+                return;
             }
-            let path = entry.path();
-            let Some(path) = path.to_str() else {
-                continue;
+            let Some(creator) = creator_in_name(rest) else {
+                return;
             };
-            if let Ok(ledger) = Ledger::open(path) {
+            examined += 1;
+            if sys::no_such_process(creator) {
+                stale.push(format!("{}/{prefix}{rest}", dir.to_string_lossy()));
+            }
+        });
+        for path in stale {
+            if let Ok(ledger) = Ledger::open(&path) {
                 // Another namespace's tree (a container's beside its host's,
                 // sharing /dev/shm): its creator and members only look gone.
-                if ledger.foreign(namespace) {
-                    ledger.close();
-                    continue;
+                if !ledger.foreign(namespace) {
+                    ledger.reclaim(sys::ended);
+                    if !ledger.any_member() {
+                        let _ = std::fs::remove_file(&path);
+                    }
                 }
-                ledger.reclaim(sys::ended);
-                if !ledger.any_member() {
-                    let _ = std::fs::remove_file(path);
-                }
+                ledger.close();
             }
         }
     }
@@ -224,12 +232,7 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
             match Ledger::create(&path, budget, namespace) {
                 Ok(l) => {
                     CREATOR.store(true, Relaxed);
-                    if let (Ok(name), Ok(value)) =
-                        (CString::new("THROTTLE_LEDGER"), CString::new(path.as_str()))
-                    {
-                        // SAFETY: NUL-terminated strings; during initialisation.
-                        unsafe { libc::setenv(name.as_ptr(), value.as_ptr(), 1) };
-                    }
+                    sys::set_env(c"THROTTLE_LEDGER", path.as_bytes());
                     (l, path)
                 }
                 Err(e) if e.no_space() => {
@@ -319,10 +322,7 @@ fn no_space_told(path: &str) -> bool {
     if sys::getenv(NO_SPACE_TOLD).as_deref() == Some(mark.as_slice()) {
         return true;
     }
-    if let Ok(value) = CString::new(mark) {
-        // SAFETY: NUL-terminated strings; during initialisation.
-        unsafe { libc::setenv(NO_SPACE_TOLD.as_ptr(), value.as_ptr(), 1) };
-    }
+    sys::set_env(NO_SPACE_TOLD, &mark);
     false
 }
 

@@ -54,11 +54,9 @@ struct Start {
 /// The start routine of every admitted thread. Holds nothing with a
 /// destructor: a cancellation or `pthread_exit` unwinds through this frame.
 unsafe extern "C-unwind" fn trampoline(start: *mut c_void) -> *mut c_void {
-    // SAFETY: `start` is the `Start` that `create` allocated with malloc and
-    // handed to exactly this thread; it is read once and freed.
-    let Start { routine, arg } = unsafe { std::ptr::read(start.cast::<Start>()) };
-    // SAFETY: allocated with malloc in `create`, not used after this.
-    unsafe { libc::free(start) };
+    // SAFETY: `start` is the boxed `Start` that `pthread_create` handed to
+    // exactly this thread; taken back once, and freed here.
+    let Start { routine, arg } = *unsafe { Box::from_raw(start.cast::<Start>()) };
     // SAFETY: KEY_READY was true when this thread was admitted, so SLOT_KEY
     // is a valid key. Any non-null value makes glibc call the destructor.
     unsafe { libc::pthread_setspecific(SLOT_KEY, (&raw const KEY_READY).cast()) };
@@ -128,14 +126,8 @@ pub unsafe extern "C" fn pthread_create(
         // SAFETY: the caller's arguments, unchanged.
         None => return unsafe { real(thread, attr, Some(routine), arg) },
     };
-    // SAFETY: a fresh allocation of the right size for one `Start`.
-    let start = unsafe { libc::malloc(std::mem::size_of::<Start>()) }.cast::<Start>();
-    if start.is_null() {
-        cap::release();
-        return libc::EAGAIN;
-    }
-    // SAFETY: `start` is valid for one `Start`; the new thread takes it over.
-    unsafe { start.write(Start { routine, arg }) };
+    // From the library's own heap (heap.rs), given back by the trampoline.
+    let start = Box::into_raw(Box::new(Start { routine, arg }));
     // SAFETY: the caller's thread and attr pointers, unchanged; our routine
     // and its argument live until the trampoline frees them.
     let rc = unsafe { real(thread, attr, Some(trampoline), start.cast()) };
@@ -144,7 +136,7 @@ pub unsafe extern "C" fn pthread_create(
         crate::tree::threaded();
     } else {
         // SAFETY: no thread was created, so nobody else owns `start`.
-        unsafe { libc::free(start.cast()) };
+        drop(unsafe { Box::from_raw(start) });
         cap::release();
     }
     drop(guard);

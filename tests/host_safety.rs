@@ -1,0 +1,215 @@
+//! The library inside programs it was never written for: allocators that
+//! count CPUs while they hold their own lock, crash handlers on small
+//! alternate stacks, OpenMP runtimes that only a library's local scope can
+//! see. Each run is compared with the same program without the library:
+//! same exit status, same output, no `libthrottle:` line.
+
+mod common;
+
+use common::{c_program, lib_path, Run};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A shared library built from `c_tests/<src>` with `flags`, into this test
+/// binary's scratch directory.
+fn shared_library(src: &str, name: &str, flags: &[&str]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("host_safety");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(name);
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    let status = Command::new("cc")
+        .args([
+            "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-pthread", "-o",
+        ])
+        .arg(&tmp)
+        .arg(common::repo_root().join("c_tests").join(src))
+        .args(flags)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "building {name} failed");
+    std::fs::rename(&tmp, &out).unwrap();
+    out
+}
+
+/// Debian's jemalloc (`libjemalloc2`, installed by scripts/setup.sh).
+fn jemalloc() -> PathBuf {
+    let path = PathBuf::from("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2");
+    let path = if path.exists() {
+        path
+    } else {
+        PathBuf::from("/usr/lib/aarch64-linux-gnu/libjemalloc.so.2")
+    };
+    assert!(
+        path.exists(),
+        "libjemalloc2 is not installed: run scripts/setup.sh"
+    );
+    path
+}
+
+/// How a run ended: `exit N` or `signal N`.
+fn ended(out: &common::Output) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (out.status.code(), out.status.signal()) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(signal)) => format!("signal {signal}"),
+        _ => format!("{:?}", out.status),
+    }
+}
+
+fn preload_list(parts: &[&Path]) -> String {
+    parts
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// `program args` with `preload` as LD_PRELOAD (and `vars`), against the
+/// same without libthrottle in the list: same status, same stdout, and no
+/// `libthrottle:` line.
+fn same_as_without(
+    program: &Path,
+    args: &[&str],
+    first: &[&Path],
+    after: &[&Path],
+    vars: &[(&str, &str)],
+) {
+    let lib = lib_path();
+    let mut with: Vec<&Path> = first.to_vec();
+    with.push(&lib);
+    with.extend_from_slice(after);
+    let mut without: Vec<&Path> = first.to_vec();
+    without.extend_from_slice(after);
+    let run = |preload: &[&Path]| {
+        Run::new(program)
+            .args(args)
+            .env("LD_PRELOAD", preload_list(preload))
+            .envs(vars)
+            .run()
+    };
+    let plain = run(&without);
+    let throttled = run(&with);
+    assert_eq!(
+        ended(&throttled),
+        ended(&plain),
+        "exit status\nwith: {throttled}\nwithout: {plain}"
+    );
+    assert_eq!(
+        throttled.stdout_str(),
+        plain.stdout_str(),
+        "output\nwith: {throttled}\nwithout: {plain}"
+    );
+    assert!(
+        throttled.throttle_lines().is_empty(),
+        "no libthrottle: line expected\n{throttled}"
+    );
+}
+
+#[test]
+fn jemalloc_preloaded_before_or_after_the_library_starts() {
+    let je = jemalloc();
+    let python = common::python();
+    for vars in [&[][..], &[("THROTTLE_THREADS", "1")][..]] {
+        same_as_without(Path::new("/bin/echo"), &["hi"], &[&je], &[], vars);
+        same_as_without(Path::new("/bin/echo"), &["hi"], &[], &[&je], vars);
+        let script = "import os; print(sum(len(str(i)) for i in range(200000)))";
+        same_as_without(&python, &["-c", script], &[&je], &[], vars);
+        same_as_without(&python, &["-c", script], &[], &[&je], vars);
+    }
+}
+
+/// jemalloc's way, made to fail rather than hang: the allocator counts CPUs
+/// while it holds its lock, and exits with 99 if it is re-entered (any
+/// allocation by the library's hooks would re-enter it).
+#[test]
+fn an_allocator_that_counts_cpus_inside_its_lock_is_never_reentered() {
+    // libstdc++'s constructor allocates before the library's constructor
+    // runs, as it does for jemalloc (which needs libstdc++).
+    let mock = shared_library(
+        "reentrant_alloc.c",
+        "libreentrant_alloc.so",
+        &["-Wl,--no-as-needed", "-lstdc++"],
+    );
+    let dir = common::TempDir::new("reentrant_alloc");
+    let log = dir.0.join("events.jsonl");
+    let log = log.to_str().unwrap();
+    let threads = c_program("concurrency");
+    for vars in [
+        &[][..],
+        &[("THROTTLE_THREADS", "1"), ("THROTTLE_POLICY", "wait")][..],
+        &[("THROTTLE_REPORT", "1"), ("THROTTLE_LOG_FILE", log)][..],
+        &[("THROTTLE_LOG", "debug")][..],
+    ] {
+        for (first, after) in [(&[&*mock][..], &[][..]), (&[][..], &[&*mock][..])] {
+            let lib = lib_path();
+            let mut list: Vec<&Path> = first.to_vec();
+            list.push(&lib);
+            list.extend_from_slice(after);
+            for program in [Path::new("/bin/echo"), &threads] {
+                let out = Run::new(program)
+                    .arg("4")
+                    .env("LD_PRELOAD", preload_list(&list))
+                    .envs(vars)
+                    .run();
+                assert_eq!(out.code(), 0, "{out}");
+                assert!(!out.stderr_str().contains("re-entered"), "{out}");
+            }
+        }
+    }
+}
+
+#[test]
+fn rustc_which_links_jemalloc_runs_under_the_library() {
+    let rustc = Command::new("rustc")
+        .arg("--print")
+        .arg("sysroot")
+        .output()
+        .expect("rustc is installed with cargo");
+    assert!(rustc.status.success());
+    let dir = common::TempDir::new("rustc_under_library");
+    let src = dir.0.join("hello.rs");
+    std::fs::write(
+        &src,
+        "fn main() { println!(\"{}\", (1..=20u64).product::<u64>()); }\n",
+    )
+    .unwrap();
+    same_as_without(Path::new("rustc"), &["--version"], &[], &[], &[]);
+    let out = dir.0.join("hello");
+    let compiled = Run::new("rustc")
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .preload(true)
+        .run();
+    assert_eq!(compiled.code(), 0, "{compiled}");
+    assert!(compiled.throttle_lines().is_empty(), "{compiled}");
+    let ran = Run::new(&out).run_ok();
+    assert_eq!(ran.stdout_str().trim(), "2432902008176640000");
+}
+
+/// A handler on an 8 or 12 KiB alternate stack that calls `_exit(3)`: the
+/// library's end-of-process work runs inside `_exit`, on that stack unless it
+/// moves to one of its own (before: SIGSEGV, status 139).
+#[test]
+fn exit_from_a_handler_on_a_small_alternate_stack() {
+    let program = c_program("altstack_exit");
+    for bytes in ["8192", "12288"] {
+        for (how, status) in [("exit", "exit 3"), ("abort", "signal 6")] {
+            let plain = Run::new(&program).args([bytes, how]).run();
+            assert_eq!(ended(&plain), status, "{plain}");
+            for vars in [&[][..], &[("THROTTLE_THREADS", "1")][..]] {
+                let out = Run::new(&program)
+                    .args([bytes, how])
+                    .reported()
+                    .envs(vars)
+                    .run();
+                assert_eq!(ended(&out), status, "{out}");
+                assert_eq!(out.stdout_str(), plain.stdout_str(), "{out}");
+                if how == "exit" {
+                    // The end-of-process work ran to its end: the report.
+                    assert_eq!(common::reports(&out.stderr_str()).len(), 1, "{out}");
+                }
+            }
+        }
+    }
+}
