@@ -16,8 +16,10 @@
 
 static char arena[256 << 20] __attribute__((aligned(4096)));
 static size_t used;
-static int initialised, locked;
-static pthread_t holder;
+/* volatile: the calls below must see these (they are static, and the
+ * compiler could otherwise keep them in registers across the calls). */
+static volatile int initialised, locked;
+static volatile pthread_t holder;
 
 static void reentered(void) {
     static const char msg[] = "reentrant_alloc: malloc re-entered during its initialisation\n";
