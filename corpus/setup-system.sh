@@ -17,7 +17,7 @@ pkgs=(
   default-jdk-headless nodejs golang-go
   r-base-core r-cran-data.table
   openmpi-bin libopenmpi-dev
-  pigz zstd xz-utils git make gcc libc6-dev perl coreutils
+  pigz zstd xz-utils git make gcc libc6-dev zlib1g-dev perl coreutils
 )
 missing=()
 for p in "${pkgs[@]}"; do
