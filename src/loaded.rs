@@ -113,6 +113,62 @@ pub fn objects() -> (Vec<Object>, u64) {
     (found.objects, found.adds)
 }
 
+/// The loaded object whose segments hold `addr`: its path (`None` for the
+/// main program) and the range its segments span. Walks the loader's list
+/// with `dl_iterate_phdr`, which takes only the lock that guards that list.
+pub struct Containing {
+    pub path: Option<CString>,
+    pub start: usize,
+    pub end: usize,
+}
+
+pub fn containing(addr: usize) -> Option<Containing> {
+    struct Search {
+        addr: usize,
+        found: Option<Containing>,
+    }
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info and our `Search`.
+        let (info, search) = unsafe { (&*info, &mut *data.cast::<Search>()) };
+        let base = info.dlpi_addr as usize;
+        let (mut start, mut end, mut hit) = (usize::MAX, 0, false);
+        for i in 0..info.dlpi_phnum as usize {
+            // SAFETY: dlpi_phdr points to dlpi_phnum program headers.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type != libc::PT_LOAD {
+                continue;
+            }
+            let (s, e) = (
+                base + ph.p_vaddr as usize,
+                base + (ph.p_vaddr + ph.p_memsz) as usize,
+            );
+            start = start.min(s);
+            end = end.max(e);
+            hit |= s <= search.addr && search.addr < e;
+        }
+        if !hit {
+            return 0;
+        }
+        let path = if info.dlpi_name.is_null() {
+            None
+        } else {
+            // SAFETY: dlpi_name is a NUL-terminated string owned by the loader.
+            let name = unsafe { CStr::from_ptr(info.dlpi_name) };
+            (!name.to_bytes().is_empty()).then(|| name.to_owned())
+        };
+        search.found = Some(Containing { path, start, end });
+        1
+    }
+    let mut search = Search { addr, found: None };
+    // SAFETY: `visit` matches the callback type and only touches `search`.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&raw mut search).cast()) };
+    search.found
+}
+
 /// The loader's count of objects ever added: changes after every `dlopen`
 /// that loads something. Stops the walk at the first object.
 pub fn adds() -> u64 {

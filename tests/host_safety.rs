@@ -13,6 +13,10 @@ use std::process::Command;
 /// A shared library built from `c_tests/<src>` with `flags`, into this test
 /// binary's scratch directory.
 fn shared_library(src: &str, name: &str, flags: &[&str]) -> PathBuf {
+    shared_library_with("cc", src, name, flags)
+}
+
+fn shared_library_with(compiler: &str, src: &str, name: &str, flags: &[&str]) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("host_safety");
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join(name);
@@ -208,6 +212,58 @@ fn exit_from_a_handler_on_a_small_alternate_stack() {
                 if how == "exit" {
                     // The end-of-process work ran to its end: the report.
                     assert_eq!(common::reports(&out.stderr_str()).len(), 1, "{out}");
+                }
+            }
+        }
+    }
+}
+
+/// OpenMP regions in libraries loaded `RTLD_LOCAL`, each with its own
+/// runtime that only its local scope reaches (scikit-learn's bundled
+/// libgomp): the entry points libthrottle exports must forward each call to
+/// the caller's own runtime (before: "no OpenMP runtime defines it;
+/// aborting", status 134), lower `num_threads(64)` to the cap, and leave
+/// every thread its right number. Two runtimes at once (libgomp and LLVM's
+/// libomp, which exports the GOMP entry points too) in both load orders: a
+/// call sent to the other runtime would number its threads wrongly.
+#[test]
+fn openmp_runtimes_reached_only_from_a_local_scope_are_forwarded_to() {
+    let gnu = shared_library("omp_local.c", "libomp_local_gnu.so", &["-fopenmp"]);
+    let llvm = shared_library_with(
+        "clang",
+        "omp_local.c",
+        "libomp_local_llvm.so",
+        &["-fopenmp"],
+    );
+    let program = c_program("rtld_local_omp");
+    for order in [[&gnu, &llvm], [&llvm, &gnu]] {
+        let plain = Run::new(&program).args(order).run_ok();
+        assert_eq!(
+            plain.num("global_omp"),
+            0,
+            "the runtimes must be local\n{plain}"
+        );
+        assert_eq!(plain.num("lib1_64"), 64, "{plain}");
+        for (vars, cap) in [
+            (&[][..], common::real_affinity_count()),
+            (&[("THROTTLE_THREADS", "1")][..], 1),
+        ] {
+            let out = Run::new(&program)
+                .args(order)
+                .preload(true)
+                .envs(vars)
+                .run();
+            assert_eq!(ended(&out), "exit 0", "{out}");
+            assert!(out.throttle_lines().is_empty(), "{out}");
+            for lib in ["lib1", "lib2"] {
+                for team in ["default", "64"] {
+                    let key = format!("{lib}_{team}");
+                    assert_eq!(
+                        out.num(&format!("{key}_ok")),
+                        1,
+                        "{key}: thread numbers\n{out}"
+                    );
+                    assert_eq!(out.num(&key), cap.min(plain.num(&key)), "{key}\n{out}");
                 }
             }
         }

@@ -5,41 +5,201 @@
 //! clause (0), the runtime's default is used, and lowered if it is larger.
 //!
 //! Every entry point takes the team size third (`fn, data, num_threads, ...`),
-//! as declared in GCC's libgomp_g.h; the rest is forwarded untouched.
-//! `C-unwind`: the region's body runs inside these calls, and cancellation or
-//! a C++ exception may unwind through them.
+//! as declared in GCC's libgomp_g.h; the rest is forwarded untouched, to the
+//! runtime the caller itself would have called (see `Scope`).
 
-use super::next_fn;
+use crate::lock::FutexLock;
 use crate::log::always;
-use crate::next::{cstr, Next};
-use crate::{cap, clamp, init};
-use libc::{c_int, c_long, c_uint, c_void};
+use crate::{cap, clamp, init, loaded};
+use libc::{c_int, c_uint};
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicUsize, Ordering::*};
 
-type Body = Option<unsafe extern "C-unwind" fn(*mut c_void)>;
+/// Every entry point forwarded here, by index: the GOMP ones take the team
+/// size third (`fn, data, num_threads, ...`), as declared in GCC's
+/// libgomp_g.h, and so does `__kmpc_push_num_threads (loc, gtid, n)`.
+const ENTRIES: [&CStr; 18] = [
+    c"GOMP_parallel",
+    c"GOMP_parallel_reductions",
+    c"GOMP_parallel_start",
+    c"GOMP_parallel_sections",
+    c"GOMP_parallel_sections_start",
+    c"GOMP_parallel_loop_static",
+    c"GOMP_parallel_loop_dynamic",
+    c"GOMP_parallel_loop_guided",
+    c"GOMP_parallel_loop_nonmonotonic_dynamic",
+    c"GOMP_parallel_loop_nonmonotonic_guided",
+    c"GOMP_parallel_loop_runtime",
+    c"GOMP_parallel_loop_nonmonotonic_runtime",
+    c"GOMP_parallel_loop_maybe_nonmonotonic_runtime",
+    c"GOMP_parallel_loop_static_start",
+    c"GOMP_parallel_loop_dynamic_start",
+    c"GOMP_parallel_loop_guided_start",
+    c"GOMP_parallel_loop_runtime_start",
+    c"__kmpc_push_num_threads",
+];
+const PUSH_NUM_THREADS: usize = 17;
+/// The queries the team size is computed from, of the same runtime copy.
+const QUERIES: [&CStr; 3] = [
+    c"omp_get_level",
+    c"omp_get_team_size",
+    c"omp_get_max_threads",
+];
+const WORDS: usize = ENTRIES.len() + QUERIES.len();
 
-static OMP_GET_LEVEL: Next = Next::new(c"omp_get_level");
-static OMP_GET_TEAM_SIZE: Next = Next::new(c"omp_get_team_size");
-static OMP_GET_MAX_THREADS: Next = Next::new(c"omp_get_max_threads");
-
-/// The team size to pass for a region asking for `requested` (0: default).
-fn team_size(requested: c_uint) -> c_uint {
-    super::guarded(|| lowered_team(requested), || requested)
+/// The definitions one caller uses: the global scope's (what the caller
+/// binds to when any loaded object exports them there), or those of the
+/// OpenMP runtime in the caller's own scope: a wheel's bundled libgomp,
+/// reached only from an extension loaded `RTLD_LOCAL` (scikit-learn's
+/// `scikit_learn.libs/libgomp-*.so`), which `RTLD_NEXT` cannot see.
+struct Scope {
+    /// The caller object's address range (0, 0 for the global scope).
+    start: AtomicUsize,
+    end: AtomicUsize,
+    words: [AtomicUsize; WORDS],
 }
 
-fn lowered_team(requested: c_uint) -> c_uint {
+const MAX_SCOPES: usize = 32;
+
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO: AtomicUsize = AtomicUsize::new(0);
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: Scope = Scope {
+    start: ZERO,
+    end: ZERO,
+    words: [ZERO; WORDS],
+};
+
+/// Scope 0 is the global one; the others are callers' objects, published by
+/// `COUNT` once filled, never changed after (objects holding an OpenMP
+/// runtime are pinned when recorded, so the addresses stay valid).
+static SCOPES: [Scope; MAX_SCOPES] = [EMPTY; MAX_SCOPES];
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+/// 0: the global scope not looked at yet; 1: it has no runtime; 2: it has.
+static GLOBAL: AtomicUsize = AtomicUsize::new(0);
+static FILLING: FutexLock = FutexLock::new();
+
+/// The scope whose definitions a call from `ret` uses. Found through the
+/// loader once per caller object, then from the table alone.
+fn scope_of(ret: usize) -> Option<&'static Scope> {
+    if GLOBAL.load(Acquire) == 0 {
+        let _guard = FILLING.lock();
+        if GLOBAL.load(Acquire) == 0 {
+            let found = fill(&SCOPES[0], |name| {
+                let next = loaded::lookup(libc::RTLD_NEXT, name);
+                (next != 0 && !is_ours(next)).then_some(next)
+            });
+            GLOBAL.store(if found { 2 } else { 1 }, Release);
+        }
+    }
+    if GLOBAL.load(Acquire) == 2 {
+        return Some(&SCOPES[0]);
+    }
+    let known = |count: usize| {
+        SCOPES[1..count].iter().find(|s| {
+            let (start, end) = (s.start.load(Relaxed), s.end.load(Relaxed));
+            start <= ret && ret < end
+        })
+    };
+    if let Some(scope) = known(COUNT.load(Acquire).max(1)) {
+        return Some(scope);
+    }
+    let _guard = FILLING.lock();
+    let count = COUNT.load(Acquire).max(1);
+    if let Some(scope) = known(count) {
+        return Some(scope);
+    }
+    let caller = loaded::containing(ret)?;
+    let scope = SCOPES.get(count)?;
+    // SAFETY: RTLD_NOLOAD loads nothing; RTLD_NODELETE pins the caller and
+    // with it the runtime it depends on. The handle is kept: its scope is
+    // what the caller's own symbol lookups search.
+    let handle = unsafe {
+        libc::dlopen(
+            caller
+                .path
+                .as_ref()
+                .map_or(std::ptr::null(), |p| p.as_ptr()),
+            libc::RTLD_NOLOAD | libc::RTLD_NODELETE | libc::RTLD_LAZY,
+        )
+    };
+    let found = !handle.is_null()
+        && fill(scope, |name| {
+            let addr = loaded::lookup(handle, name);
+            (addr != 0 && !is_ours(addr)).then_some(addr)
+        });
+    if !found {
+        // Not in the caller's scope: any loaded runtime (a caller we cannot
+        // place, or a main program whose scope is the global one).
+        if !fill(scope, |name| {
+            loaded::definition_elsewhere(name).filter(|&a| !is_ours(a))
+        }) {
+            return None;
+        }
+    }
+    scope.start.store(caller.start, Relaxed);
+    scope.end.store(caller.end, Relaxed);
+    COUNT.store(count + 1, Release);
+    Some(scope)
+}
+
+/// Fills `scope` with what `find` finds; true if the runtime's main entry
+/// point was found.
+fn fill(scope: &Scope, find: impl Fn(&CStr) -> Option<usize>) -> bool {
+    for (word, name) in scope.words.iter().zip(ENTRIES.iter().chain(QUERIES.iter())) {
+        word.store(find(name).unwrap_or(0), Relaxed);
+    }
+    // Any GOMP entry, or LLVM's, marks a runtime.
+    scope.words[..ENTRIES.len()]
+        .iter()
+        .any(|w| w.load(Relaxed) != 0)
+}
+
+fn is_ours(addr: usize) -> bool {
+    loaded::object_of(addr).is_some_and(|(base, _)| base == loaded::own_base())
+}
+
+/// Where a forwarded call goes, and with which team size.
+#[repr(C)]
+pub struct Route {
+    target: usize,
+    team: usize,
+}
+
+/// Called by every entry point's trampoline with the entry's index, the
+/// caller's return address and its team-size argument.
+extern "C" fn route(entry: usize, ret: usize, requested: c_uint) -> Route {
+    let found = std::panic::catch_unwind(|| {
+        let scope = scope_of(ret)?;
+        let target = scope.words[entry].load(Relaxed);
+        (target != 0).then_some((scope, target))
+    });
+    let Ok(Some((scope, target))) = found else {
+        unavailable(ENTRIES.get(entry).copied().unwrap_or(c"?"));
+    };
+    let team = if entry == PUSH_NUM_THREADS && (requested as i32) <= 0 {
+        requested
+    } else {
+        super::guarded(|| lowered_team(scope, requested), || requested)
+    };
+    Route {
+        target,
+        team: team as usize,
+    }
+}
+
+/// The team size to pass for a region asking for `requested` (0: default),
+/// from the queries of the runtime the call goes to.
+fn lowered_team(scope: &Scope, requested: c_uint) -> c_uint {
     if !init::active() {
         return requested;
     }
     crate::tree::claim();
-    // None of these is exported by libthrottle, so the "next" definition is
-    // the OpenMP runtime's own.
-    let (Some(level), Some(team), Some(max)) = (
-        OMP_GET_LEVEL.get(0),
-        OMP_GET_TEAM_SIZE.get(0),
-        OMP_GET_MAX_THREADS.get(0),
-    ) else {
+    let word = |i: usize| scope.words[ENTRIES.len() + i].load(Relaxed);
+    let (level, team, max) = (word(0), word(1), word(2));
+    if level == 0 || team == 0 || max == 0 {
         return requested;
-    };
+    }
     // SAFETY: the runtime's `int omp_get_level(void)`, `int
     // omp_get_team_size(int)` and `int omp_get_max_threads(void)`.
     let (level, team, max) = unsafe {
@@ -59,73 +219,123 @@ fn lowered_team(requested: c_uint) -> c_uint {
     clamp::team(requested, default, outer, cap::cap())
 }
 
-/// A program calling a GOMP entry point that no OpenMP runtime defines
-/// could not have started without libthrottle: there is nothing to run it.
-fn unavailable(name: &str) -> ! {
+/// No loaded object defines the entry point: the program could not have
+/// been linked or loaded without one, so this cannot happen; if it does,
+/// end as the loader ends a program with an unresolved symbol (status 127),
+/// never with an abort.
+fn unavailable(name: &CStr) -> ! {
     always(format_args!(
-        "{name}: no OpenMP runtime defines it; aborting"
+        "symbol lookup error: {} is defined by no loaded OpenMP runtime",
+        name.to_string_lossy()
     ));
-    // SAFETY: abort has no preconditions.
-    unsafe { libc::abort() }
+    // SAFETY: ends the process, as ld.so does for an unresolved symbol.
+    unsafe { libc::_exit(127) }
 }
 
-/// Exports a GOMP entry point `(fn, data, num_threads, rest...)`.
-macro_rules! gomp {
-    ($name:ident ( $($arg:ident : $ty:ty),* ) $(-> $ret:ty)?) => {
-        /// libgomp's entry point of the same name, with the team lowered.
+/// Exports an entry point as a trampoline: it asks [`route`] where the call
+/// goes (the caller's own runtime) and with which team, then jumps there
+/// with the caller's arguments, the team replaced. The trampoline leaves no
+/// frame: the region's body, a cancellation or a C++ exception runs and
+/// unwinds as if the caller had called the runtime directly.
+#[cfg(target_arch = "x86_64")]
+macro_rules! routed {
+    ($index:expr, $name:ident) => {
+        /// The OpenMP runtime's entry point of the same name, forwarded to the
+        /// caller's runtime with the team lowered.
         ///
         /// # Safety
-        /// As libgomp's own function.
+        /// As the runtime's own function.
+        #[unsafe(naked)]
         #[no_mangle]
-        #[allow(non_snake_case)]
-        pub unsafe extern "C-unwind" fn $name(body: Body, data: *mut c_void, num_threads: c_uint $(, $arg: $ty)*) $(-> $ret)? {
-            type Real = unsafe extern "C-unwind" fn(Body, *mut c_void, c_uint $(, $ty)*) $(-> $ret)?;
-            static NEXT: Next = Next::new(cstr!($name));
-            let Some(real) = next_fn!(NEXT, $name, Real) else {
-                unavailable(stringify!($name));
-            };
-            let num_threads = team_size(num_threads);
-            // SAFETY: the runtime's definition, with the caller's arguments.
-            unsafe { real(body, data, num_threads $(, $arg)*) }
+        pub unsafe extern "C" fn $name() {
+            // At entry: rsp + 8 is 16-byte aligned, [rsp] is the return
+            // address. Six argument registers saved, 8 bytes of padding.
+            std::arch::naked_asm!(
+                "push rdi",
+                "push rsi",
+                "push rdx",
+                "push rcx",
+                "push r8",
+                "push r9",
+                "sub rsp, 8",
+                "mov edi, {index}",
+                "mov rsi, [rsp + 56]",
+                "mov edx, [rsp + 32]",
+                "call {route}",
+                "mov r11, rax",
+                "mov r10, rdx",
+                "add rsp, 8",
+                "pop r9",
+                "pop r8",
+                "pop rcx",
+                "pop rdx",
+                "pop rsi",
+                "pop rdi",
+                "mov edx, r10d",
+                "jmp r11",
+                index = const $index,
+                route = sym route,
+            )
         }
     };
 }
 
-gomp!(GOMP_parallel(flags: c_uint));
-gomp!(GOMP_parallel_reductions(flags: c_uint) -> c_uint);
-gomp!(GOMP_parallel_start());
-gomp!(GOMP_parallel_sections(count: c_uint, flags: c_uint));
-gomp!(GOMP_parallel_sections_start(count: c_uint));
-gomp!(GOMP_parallel_loop_static(start: c_long, end: c_long, incr: c_long, chunk: c_long, flags: c_uint));
-gomp!(GOMP_parallel_loop_dynamic(start: c_long, end: c_long, incr: c_long, chunk: c_long, flags: c_uint));
-gomp!(GOMP_parallel_loop_guided(start: c_long, end: c_long, incr: c_long, chunk: c_long, flags: c_uint));
-gomp!(GOMP_parallel_loop_nonmonotonic_dynamic(start: c_long, end: c_long, incr: c_long, chunk: c_long, flags: c_uint));
-gomp!(GOMP_parallel_loop_nonmonotonic_guided(start: c_long, end: c_long, incr: c_long, chunk: c_long, flags: c_uint));
-gomp!(GOMP_parallel_loop_runtime(start: c_long, end: c_long, incr: c_long, flags: c_uint));
-gomp!(GOMP_parallel_loop_nonmonotonic_runtime(start: c_long, end: c_long, incr: c_long, flags: c_uint));
-gomp!(GOMP_parallel_loop_maybe_nonmonotonic_runtime(start: c_long, end: c_long, incr: c_long, flags: c_uint));
-gomp!(GOMP_parallel_loop_static_start(start: c_long, end: c_long, incr: c_long, chunk: c_long));
-gomp!(GOMP_parallel_loop_dynamic_start(start: c_long, end: c_long, incr: c_long, chunk: c_long));
-gomp!(GOMP_parallel_loop_guided_start(start: c_long, end: c_long, incr: c_long, chunk: c_long));
-gomp!(GOMP_parallel_loop_runtime_start(start: c_long, end: c_long, incr: c_long));
-
-static NEXT_PUSH: Next = Next::new(c"__kmpc_push_num_threads");
-
-/// LLVM/Intel OpenMP: the `num_threads` clause, pushed before the fork.
-///
-/// # Safety
-/// As the runtime's own function.
-#[no_mangle]
-pub unsafe extern "C" fn __kmpc_push_num_threads(loc: *mut c_void, gtid: i32, num_threads: i32) {
-    type Real = unsafe extern "C" fn(*mut c_void, i32, i32);
-    let Some(real) = next_fn!(NEXT_PUSH, __kmpc_push_num_threads, Real) else {
-        return;
+/// Elsewhere: the call is forwarded from a frame of ours, to the first
+/// runtime found (no caller address), with the team-size argument replaced.
+#[cfg(not(target_arch = "x86_64"))]
+macro_rules! routed {
+    ($index:expr, $name:ident) => {
+        /// The OpenMP runtime's entry point of the same name, with the team
+        /// lowered.
+        ///
+        /// # Safety
+        /// As the runtime's own function.
+        #[no_mangle]
+        pub unsafe extern "C-unwind" fn $name(
+            a: usize,
+            b: usize,
+            n: c_uint,
+            d: usize,
+            e: usize,
+            f: usize,
+            g: usize,
+            h: usize,
+        ) -> usize {
+            let to = route($index, 0, n);
+            type Real = unsafe extern "C-unwind" fn(
+                usize,
+                usize,
+                c_uint,
+                usize,
+                usize,
+                usize,
+                usize,
+                usize,
+            ) -> usize;
+            // SAFETY: the runtime's definition; every entry point takes at
+            // most eight integer arguments, and extra ones are ignored.
+            let real = unsafe { std::mem::transmute::<usize, Real>(to.target) };
+            // SAFETY: as above, with the caller's arguments.
+            unsafe { real(a, b, to.team as c_uint, d, e, f, g, h) }
+        }
     };
-    let lowered = if num_threads > 0 {
-        team_size(num_threads as c_uint) as i32
-    } else {
-        num_threads
-    };
-    // SAFETY: the runtime's definition, with the caller's other arguments.
-    unsafe { real(loc, gtid, lowered) }
 }
+
+routed!(0, GOMP_parallel);
+routed!(1, GOMP_parallel_reductions);
+routed!(2, GOMP_parallel_start);
+routed!(3, GOMP_parallel_sections);
+routed!(4, GOMP_parallel_sections_start);
+routed!(5, GOMP_parallel_loop_static);
+routed!(6, GOMP_parallel_loop_dynamic);
+routed!(7, GOMP_parallel_loop_guided);
+routed!(8, GOMP_parallel_loop_nonmonotonic_dynamic);
+routed!(9, GOMP_parallel_loop_nonmonotonic_guided);
+routed!(10, GOMP_parallel_loop_runtime);
+routed!(11, GOMP_parallel_loop_nonmonotonic_runtime);
+routed!(12, GOMP_parallel_loop_maybe_nonmonotonic_runtime);
+routed!(13, GOMP_parallel_loop_static_start);
+routed!(14, GOMP_parallel_loop_dynamic_start);
+routed!(15, GOMP_parallel_loop_guided_start);
+routed!(16, GOMP_parallel_loop_runtime_start);
+routed!(17, __kmpc_push_num_threads);
