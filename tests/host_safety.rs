@@ -21,7 +21,7 @@ fn shared_library_with(compiler: &str, src: &str, name: &str, flags: &[&str]) ->
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join(name);
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
-    let status = Command::new("cc")
+    let status = Command::new(compiler)
         .args([
             "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-pthread", "-o",
         ])
