@@ -11,19 +11,28 @@ fn positive(s: &str) -> Option<usize> {
 
 /// The new value for a variable, or `None` to leave it as it is.
 ///
-/// `limit` is the number of CPUs the process may use. An unset variable, or one
-/// the runtime would not understand (and so replace by "all CPUs"), becomes
-/// `limit`; a larger count is lowered to `limit`; a smaller one is kept.
-pub fn lowered(syntax: Syntax, current: Option<&str>, limit: usize) -> Option<String> {
+/// `limit` is the number of CPUs the process may use; `default` the threads
+/// the runtime starts when the variable is unset (or holds what it does not
+/// understand), `None` for a variable never to be set. Such a variable is set
+/// to `limit` only when the default exceeds it; a larger count is lowered to
+/// `limit`; a smaller one is kept. Nothing is ever raised.
+pub fn lowered(
+    syntax: Syntax,
+    default: Option<usize>,
+    current: Option<&str>,
+    limit: usize,
+) -> Option<String> {
     let limit = limit.max(1);
+    let unset = || default.filter(|&d| d > limit).map(|_| limit.to_string());
     match syntax {
         Syntax::Count => match current.and_then(positive) {
             Some(n) if n <= limit => None,
-            _ => Some(limit.to_string()),
+            Some(_) => Some(limit.to_string()),
+            None => unset(),
         },
         Syntax::Levels => {
             let Some(current) = current else {
-                return Some(limit.to_string());
+                return unset();
             };
             // Each nesting level multiplies the threads of the one above, so
             // level i may have at most limit / (product of levels above).
@@ -61,34 +70,54 @@ mod tests {
     use super::*;
     use Syntax::*;
 
+    const CPUS: Option<usize> = Some(8);
+
     #[test]
     fn counts_are_lowered_never_raised() {
-        assert_eq!(lowered(Count, None, 4), Some("4".into()));
-        assert_eq!(lowered(Count, Some("64"), 4), Some("4".into()));
-        assert_eq!(lowered(Count, Some("2"), 4), None);
-        assert_eq!(lowered(Count, Some("1"), 1), None);
-        assert_eq!(lowered(Count, Some("auto"), 4), Some("4".into()));
-        assert_eq!(lowered(Count, Some("0"), 4), Some("4".into()));
+        assert_eq!(lowered(Count, CPUS, None, 4), Some("4".into()));
+        assert_eq!(lowered(Count, CPUS, Some("64"), 4), Some("4".into()));
+        assert_eq!(lowered(Count, CPUS, Some("2"), 4), None);
+        assert_eq!(lowered(Count, CPUS, Some("1"), 1), None);
+        assert_eq!(lowered(Count, CPUS, Some("auto"), 4), Some("4".into()));
+        assert_eq!(lowered(Count, CPUS, Some("0"), 4), Some("4".into()));
+    }
+
+    #[test]
+    fn an_unset_variable_is_set_only_where_the_runtime_default_exceeds_the_limit() {
+        // No cap below the machine: the runtime's own default already fits.
+        assert_eq!(lowered(Count, Some(8), None, 8), None);
+        assert_eq!(lowered(Levels, Some(8), None, 8), None);
+        // Julia and BLIS start one thread: never raised to the limit.
+        assert_eq!(lowered(Levels, Some(1), None, 4), None);
+        assert_eq!(lowered(Count, Some(1), None, 4), None);
+        // MKL's default is the physical cores: 4 cores fit a limit of 6.
+        assert_eq!(lowered(Count, Some(4), None, 6), None);
+        assert_eq!(lowered(Count, Some(4), None, 2), Some("2".into()));
+        // OMP_THREAD_LIMIT: never set, only a user's value lowered.
+        assert_eq!(lowered(Count, None, None, 2), None);
+        assert_eq!(lowered(Count, None, Some("64"), 2), Some("2".into()));
+        // What the runtime would not understand counts as unset.
+        assert_eq!(lowered(Count, Some(8), Some("auto"), 8), None);
     }
 
     #[test]
     fn nested_levels_fit_the_limit_as_a_product() {
-        assert_eq!(lowered(Levels, Some("4,2"), 2), Some("2,1".into()));
-        assert_eq!(lowered(Levels, Some("4,2"), 8), None);
-        assert_eq!(lowered(Levels, Some("4,4"), 8), Some("4,2".into()));
-        assert_eq!(lowered(Levels, Some("1,8"), 4), Some("1,4".into()));
-        assert_eq!(lowered(Levels, Some("16"), 4), Some("4".into()));
-        assert_eq!(lowered(Levels, Some("x"), 4), Some("4".into()));
-        assert_eq!(lowered(Levels, None, 3), Some("3".into()));
+        assert_eq!(lowered(Levels, CPUS, Some("4,2"), 2), Some("2,1".into()));
+        assert_eq!(lowered(Levels, CPUS, Some("4,2"), 8), None);
+        assert_eq!(lowered(Levels, CPUS, Some("4,4"), 8), Some("4,2".into()));
+        assert_eq!(lowered(Levels, CPUS, Some("1,8"), 4), Some("1,4".into()));
+        assert_eq!(lowered(Levels, CPUS, Some("16"), 4), Some("4".into()));
+        assert_eq!(lowered(Levels, CPUS, Some("x"), 4), Some("4".into()));
+        assert_eq!(lowered(Levels, CPUS, None, 3), Some("3".into()));
     }
 
     #[test]
     fn mkl_domains_are_lowered_in_place() {
         assert_eq!(
-            lowered(Domains, Some("MKL_BLAS=8, MKL_FFT=1"), 2),
+            lowered(Domains, None, Some("MKL_BLAS=8, MKL_FFT=1"), 2),
             Some("MKL_BLAS=2, MKL_FFT=1".into())
         );
-        assert_eq!(lowered(Domains, Some("MKL_ALL=2"), 4), None);
-        assert_eq!(lowered(Domains, None, 4), None);
+        assert_eq!(lowered(Domains, None, Some("MKL_ALL=2"), 4), None);
+        assert_eq!(lowered(Domains, None, None, 4), None);
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::config::{self, Policy, Resolution};
 use crate::log::{self, debug, info, warn};
-use crate::runtimes::{self, SizingVar};
+use crate::runtimes::{self, SizingVar, Unset};
 use crate::{cap, envsize, events, sys};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering::*};
@@ -27,7 +27,7 @@ static ENDED: AtomicBool = AtomicBool::new(false);
 static mut SOURCE: &str = "none";
 /// The policy of members (a launcher's own is `audit`), for its fork
 /// children.
-static mut MEMBER_POLICY: &str = "wait";
+static mut MEMBER_POLICY: &str = "confine";
 
 /// Whether the library is enforcing: initialises on first use. False while
 /// this very thread is initialising (a hook reached from inside
@@ -118,7 +118,7 @@ fn run() -> bool {
     };
     // Before claiming, a member of a tree starts from the share it would get.
     let start_cap = crate::tree::init(&settings, launcher.is_some());
-    right_size_environment(start_cap.min(mask.count()));
+    right_size_environment(start_cap.min(mask.count()), &mask);
     let live = sys::count_tasks().unwrap_or(1);
     cap::configure(start_cap, settings.policy, settings.wait_ms, live, mask);
     cap::set_uncapped(launcher.is_some());
@@ -166,9 +166,14 @@ fn source_label(settings: &Resolution) -> &'static str {
 /// from the user's value, not from the parent's lowered one. Each entry is
 /// `NAME[=original]>value-we-set`; a variable whose value is no longer the one
 /// we set was set again by someone since, and that value counts as the user's.
-fn right_size_environment(limit: usize) {
+fn right_size_environment(limit: usize, mask: &crate::cpumask::CpuMask) {
     let mut saved = parse_saved(sys::getenv(c"THROTTLE_SAVED_ENV").as_deref().unwrap_or(b""));
-    for &SizingVar { name, syntax } in runtimes::sizing_vars() {
+    for &SizingVar {
+        name,
+        syntax,
+        unset,
+    } in runtimes::sizing_vars()
+    {
         let Ok(cname) = CString::new(name) else {
             continue;
         };
@@ -178,7 +183,13 @@ fn right_size_environment(limit: usize) {
             Some(i) if current.as_deref() == Some(saved[i].ours.as_str()) => saved[i].user.clone(),
             _ => current.clone(),
         };
-        let wanted = envsize::lowered(syntax, user.as_deref(), limit);
+        let default = match unset {
+            Unset::Cpus => Some(mask.count()),
+            Unset::Cores => Some(sys::cores(mask)),
+            Unset::One => Some(1),
+            Unset::Never => None,
+        };
+        let wanted = envsize::lowered(syntax, default, user.as_deref(), limit);
         let value = wanted.clone().or_else(|| user.clone());
         if value != current {
             debug!(

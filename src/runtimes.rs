@@ -13,16 +13,42 @@ pub enum Syntax {
     Domains,
 }
 
+/// What the runtime does when its variable is unset: the library sets an
+/// unset variable only where that default would exceed the process's share,
+/// and never to more than the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unset {
+    /// One thread per CPU it can see (OpenMP, OpenBLAS, Go, polars, ...).
+    Cpus,
+    /// One per physical core: MKL.
+    Cores,
+    /// A single thread: BLIS, Julia.
+    One,
+    /// A limit fixed for the process's life (`OMP_THREAD_LIMIT`): never set
+    /// by the library, which could not raise it again when a share grows.
+    Never,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct SizingVar {
     pub name: &'static str,
     pub syntax: Syntax,
+    pub unset: Unset,
 }
 
 const fn count(name: &'static str) -> SizingVar {
     SizingVar {
         name,
         syntax: Syntax::Count,
+        unset: Unset::Cpus,
+    }
+}
+
+const fn count_with(name: &'static str, unset: Unset) -> SizingVar {
+    SizingVar {
+        name,
+        syntax: Syntax::Count,
+        unset,
     }
 }
 
@@ -177,8 +203,9 @@ pub const RUNTIMES: &[Runtime] = &[
             SizingVar {
                 name: "OMP_NUM_THREADS",
                 syntax: Syntax::Levels,
+                unset: Unset::Cpus,
             },
-            count("OMP_THREAD_LIMIT"),
+            count_with("OMP_THREAD_LIMIT", Unset::Never),
         ],
         setters: &[
             Setter {
@@ -206,10 +233,11 @@ pub const RUNTIMES: &[Runtime] = &[
         name: "mkl",
         libraries: &["libmkl_"],
         env: &[
-            count("MKL_NUM_THREADS"),
+            count_with("MKL_NUM_THREADS", Unset::Cores),
             SizingVar {
                 name: "MKL_DOMAIN_NUM_THREADS",
                 syntax: Syntax::Domains,
+                unset: Unset::Never,
             },
         ],
         setters: &[
@@ -273,7 +301,7 @@ pub const RUNTIMES: &[Runtime] = &[
     Runtime {
         name: "blis",
         libraries: &["libblis"],
-        env: &[count("BLIS_NUM_THREADS")],
+        env: &[count_with("BLIS_NUM_THREADS", Unset::One)],
         setters: &[
             Setter {
                 name: "bli_thread_set_num_threads",
@@ -335,6 +363,7 @@ pub const RUNTIMES: &[Runtime] = &[
             SizingVar {
                 name: "JULIA_NUM_THREADS",
                 syntax: Syntax::Levels,
+                unset: Unset::One,
             },
             count("GOMAXPROCS"),
             count("LOKY_MAX_CPU_COUNT"),

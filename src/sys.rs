@@ -269,6 +269,27 @@ pub fn boot_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// The physical cores among the CPUs of `mask`: a CPU counts when it is the
+/// first of its SMT siblings (sysfs `thread_siblings_list`); a CPU whose
+/// topology cannot be read counts as a core of its own.
+pub fn cores(mask: &CpuMask) -> usize {
+    mask.cpus()
+        .filter(|&cpu| {
+            let path = format!("/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list");
+            let Ok(text) = std::fs::read_to_string(path) else {
+                return true;
+            };
+            let first = text
+                .trim()
+                .split([',', '-'])
+                .next()
+                .and_then(|f| f.parse::<usize>().ok());
+            first.is_none_or(|f| f == cpu)
+        })
+        .count()
+        .max(1)
+}
+
 /// Calls `f` with the name of each entry of the directory `path` (`.` and
 /// `..` left out), read with `getdents64` into a buffer on the stack:
 /// `opendir` would allocate with the host's `malloc`. Returns false when the

@@ -271,11 +271,21 @@ fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
         }
     }
     println!();
-    println!("runtime variables a capped program gets (lowered, never raised):");
+    println!(
+        "runtime variables a program gets (set only where the runtime's own default \
+         would exceed its share; lowered, never raised):"
+    );
     let limit = r.cap.min(real);
+    let mask = sys::affinity(0);
     for var in runtimes::sizing_vars() {
         let current = std::env::var(var.name).ok();
-        match envsize::lowered(var.syntax, current.as_deref(), limit) {
+        let default = match var.unset {
+            runtimes::Unset::Cpus => Some(real),
+            runtimes::Unset::Cores => Some(mask.as_ref().map_or(real, sys::cores)),
+            runtimes::Unset::One => Some(1),
+            runtimes::Unset::Never => None,
+        };
+        match envsize::lowered(var.syntax, default, current.as_deref(), limit) {
             Some(new) => println!(
                 "  {}={new} (was {})",
                 var.name,
