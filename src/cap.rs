@@ -92,10 +92,15 @@ pub fn pools_started() -> bool {
     STATS.managed.load(Relaxed) > 0
 }
 
-/// A new cap: this process's share of its tree's budget changed.
+/// A new cap: this process's share of its tree's budget changed. Creators
+/// waiting for room look again at once.
 pub fn set_cap(cap: usize) {
-    CAP.store(cap.max(1), Relaxed);
+    let old = CAP.swap(cap.max(1), Relaxed);
     MAX_CAP.fetch_max(cap.max(1), Relaxed);
+    if old != cap.max(1) {
+        EXITS.fetch_add(1, Release);
+        sys::futex_wake_all(&EXITS);
+    }
 }
 
 /// The largest cap this process has had: set, or in force now.
@@ -154,7 +159,11 @@ pub fn admit(managed: bool) -> Admission {
         }
         Policy::Confine => {
             take_slot();
-            confine(cap);
+            if cap < original_mask().count() {
+                confine(cap);
+            }
+            // Else the process may run on every CPU of its mask anyway:
+            // confining it there would cost a /proc walk and change nothing.
             Admission::Create(None)
         }
         Policy::Wait => wait_for_room(cap),
@@ -185,8 +194,9 @@ fn wait_for_room(cap: usize) -> Admission {
     let mut slept = false;
     loop {
         let exits = EXITS.load(Acquire);
-        if STATS.live.load(Acquire) < cap || sys::runnable_tasks(me) < cap {
+        if STATS.live.load(Acquire) < cap || runnable(me, exits) < cap {
             take_slot();
+            RUNNABLE_SEEN.fetch_add(1, Relaxed);
             if slept {
                 events::wait(sys::monotonic_ms().saturating_sub(started), false);
             }
@@ -208,6 +218,32 @@ fn wait_for_room(cap: usize) -> Admission {
         // Threads that go to sleep do not wake us: look again every few ms.
         sys::futex_wait(&EXITS, exits, (deadline - now).min(5));
     }
+}
+
+/// How long one reading of the threads' states serves a burst of
+/// creations: Linux tells nobody when a thread goes to sleep, so `wait` reads
+/// `/proc` to know; a burst would read it at every creation (about 10 us per
+/// live thread each time). An exit or a share change ends it sooner.
+const READING_SERVES_MS: u64 = 10;
+/// The last reading (under `WAITERS`): when, which `EXITS` it saw, and the
+/// runnable threads it counted plus those admitted since.
+static READ_AT_MS: AtomicU64 = AtomicU64::new(0);
+static READ_EXITS: AtomicU32 = AtomicU32::new(0);
+static RUNNABLE_SEEN: AtomicUsize = AtomicUsize::new(0);
+
+/// The runnable threads of the process other than `me`, from a reading of
+/// `/proc` at most [`READING_SERVES_MS`] old taken since the last exit.
+fn runnable(me: libc::pid_t, exits: u32) -> usize {
+    let now = sys::monotonic_ms();
+    let at = READ_AT_MS.load(Relaxed);
+    if at != 0 && now.saturating_sub(at) < READING_SERVES_MS && READ_EXITS.load(Relaxed) == exits {
+        return RUNNABLE_SEEN.load(Relaxed);
+    }
+    let n = sys::runnable_tasks(me);
+    READ_AT_MS.store(now.max(1), Relaxed);
+    READ_EXITS.store(exits, Relaxed);
+    RUNNABLE_SEEN.store(n, Relaxed);
+    n
 }
 
 /// Gives back a slot taken by [`admit`]: the thread ended, or was never created.
@@ -270,6 +306,7 @@ fn unconfine() {
 /// In a `fork` child: one thread, no waiters, nothing held.
 pub fn after_fork_child() {
     WAITERS.reset_after_fork();
+    READ_AT_MS.store(0, Relaxed);
     CONFINEMENT.reset_after_fork();
     STATS.live.store(1, Relaxed);
     STATS.peak.store(1, Relaxed);

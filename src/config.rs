@@ -723,7 +723,7 @@ pub fn resolve<I: Inputs>(inputs: &I) -> Resolution {
         .env("THROTTLE_POLICY", check_policy)
         .or(user.policy)
         .or(system.policy)
-        .unwrap_or(Policy::Wait);
+        .unwrap_or(Policy::Confine);
     let wait_ms = r
         .env("THROTTLE_WAIT_MS", check_wait_ms)
         .or(user.wait_ms)
@@ -818,7 +818,7 @@ mod tests {
         let r = resolve(&fake(&[]));
         assert_eq!(
             (r.cap, r.source, r.policy),
-            (8, Source::Affinity, Policy::Wait)
+            (8, Source::Affinity, Policy::Confine)
         );
         assert_eq!(r.wait_ms, DEFAULT_WAIT_MS);
         assert!(r.warnings.is_empty());
@@ -982,7 +982,7 @@ mod tests {
             assert!(r.warnings[0].starts_with(var), "{:?}", r.warnings);
             assert_eq!(
                 (r.policy, r.wait_ms, r.log, r.disabled),
-                (Policy::Wait, DEFAULT_WAIT_MS, LogLevel::Warn, false)
+                (Policy::Confine, DEFAULT_WAIT_MS, LogLevel::Warn, false)
             );
         }
     }

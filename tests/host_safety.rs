@@ -269,3 +269,65 @@ fn openmp_runtimes_reached_only_from_a_local_scope_are_forwarded_to() {
         }
     }
 }
+
+/// The runtimes' variables a program sees: at the defaults (no cap below the
+/// machine) none is set, since every runtime's own default already fits;
+/// under a cap, only those whose runtime would start more threads than the
+/// cap, and never one whose runtime starts a single thread (Julia, BLIS) or
+/// that fixes a limit for the process's life (`OMP_THREAD_LIMIT`). Before:
+/// `JULIA_NUM_THREADS=2`, `OMP_THREAD_LIMIT=2`, `MKL_NUM_THREADS=<CPUs>` at
+/// the defaults.
+#[test]
+fn runtime_variables_are_set_only_where_the_runtime_default_exceeds_the_share() {
+    let names = [
+        "OMP_NUM_THREADS",
+        "OMP_THREAD_LIMIT",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "BLIS_NUM_THREADS",
+        "JULIA_NUM_THREADS",
+        "GOMAXPROCS",
+    ];
+    let script =
+        format!("import os\nfor n in {names:?}: print(n + '=' + os.environ.get(n, 'unset'))");
+    let python = common::python();
+    let seen = |vars: &[(&str, &str)]| {
+        let out = Run::new(&python)
+            .args(["-c", &script])
+            .preload(true)
+            .envs(vars)
+            .run_ok();
+        assert!(out.throttle_lines().is_empty(), "{out}");
+        out
+    };
+    let defaults = seen(&[]);
+    for name in names {
+        assert_eq!(
+            defaults.get(name),
+            "unset",
+            "{name} at the defaults\n{defaults}"
+        );
+    }
+    let cpus = common::real_affinity_count();
+    if cpus > 1 {
+        let capped = seen(&[("THROTTLE_THREADS", "1")]);
+        for name in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GOMAXPROCS"] {
+            assert_eq!(capped.get(name), "1", "{name} under a cap of 1\n{capped}");
+        }
+        for name in ["OMP_THREAD_LIMIT", "BLIS_NUM_THREADS", "JULIA_NUM_THREADS"] {
+            assert_eq!(
+                capped.get(name),
+                "unset",
+                "{name} under a cap of 1\n{capped}"
+            );
+        }
+    }
+    // A user's value is lowered to the cap, never raised.
+    let user = seen(&[
+        ("THROTTLE_THREADS", "1"),
+        ("JULIA_NUM_THREADS", "8"),
+        ("OMP_THREAD_LIMIT", "64"),
+    ]);
+    assert_eq!(user.get("JULIA_NUM_THREADS"), "1", "{user}");
+    assert_eq!(user.get("OMP_THREAD_LIMIT"), "1", "{user}");
+}
