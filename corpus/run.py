@@ -676,8 +676,9 @@ def main() -> int:
     ap.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
     ap.add_argument("--markdown", nargs="?", const="-", metavar="OUT",
                     help="write the table of docs/corpus.md to OUT (default: stdout)")
-    ap.add_argument("--from-json", metavar="IN",
-                    help="with --markdown: make the table from an earlier --json file, run nothing")
+    ap.add_argument("--from-json", metavar="IN", action="append",
+                    help="with --markdown: make the table from earlier --json files (repeatable; "
+                         "a later file's case replaces an earlier one's), run nothing")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     ap.add_argument("--bench", action="store_true", help="timings instead of checks")
     ap.add_argument("--rounds", type=int, default=5, help="--bench rounds (default 5)")
@@ -685,7 +686,10 @@ def main() -> int:
     args = ap.parse_args()
 
     if args.from_json:
-        results = json.loads(Path(args.from_json).read_text())["results"]
+        merged: dict[str, list[dict]] = {}
+        for f in args.from_json:
+            merged.update(by_case(json.loads(Path(f).read_text())["results"]))
+        results = [r for name in sorted(merged) for r in merged[name]]
         write_markdown(args.markdown or "-", results)
         return 0
 
