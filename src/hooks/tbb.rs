@@ -10,7 +10,6 @@
 //! so a layout change comes with names these hooks do not match. Each object
 //! is also checked to look like a fresh one before anything is written.
 
-use super::next_fn;
 use crate::log::info;
 use crate::next::Next;
 use crate::{cap, events, init};
@@ -34,6 +33,10 @@ struct TaskArenaBase {
     initialization_state: i32,
     arena: *mut c_void,
     max_concurrency: i32,
+    /// Slots reserved for application threads: oneTBB requires at most
+    /// `max_concurrency` of them (more, and it touches slots past the
+    /// arena's array), so lowering one lowers the other.
+    num_reserved_slots: u32,
 }
 
 type Hook = unsafe extern "C-unwind" fn(*mut c_void);
@@ -50,8 +53,16 @@ const LIBRARY: &str = "libtbb";
 /// As oneTBB's own function: `control` is a live `d1::global_control`.
 #[export_name = "_ZN3tbb6detail2r16createERNS0_2d114global_controlE"]
 pub unsafe extern "C-unwind" fn tbb_create_global_control(control: *mut c_void) {
-    let Some(real) = next_fn!(NEXT_CREATE, tbb_create_global_control, Hook) else {
-        return;
+    // oneTBB may sit in a local scope only (numba's TBB layer loads it
+    // RTLD_LOCAL): look there too, as for the runtimes' setters.
+    let Some(real) = NEXT_CREATE
+        .get_anywhere(tbb_create_global_control as *const () as usize)
+        .map(|addr| {
+            // SAFETY: oneTBB's definition of the same symbol.
+            unsafe { std::mem::transmute::<usize, Hook>(addr) }
+        })
+    else {
+        missing(c"tbb::detail::r1::create(global_control&)");
     };
     // No panic may reach this C boundary: on one, forward the request as it is.
     super::guarded(
@@ -88,8 +99,14 @@ pub unsafe extern "C-unwind" fn tbb_create_global_control(control: *mut c_void) 
 /// As oneTBB's own function: `arena` is a live `d1::task_arena_base`.
 #[export_name = "_ZN3tbb6detail2r110initializeERNS0_2d115task_arena_baseE"]
 pub unsafe extern "C-unwind" fn tbb_initialize_task_arena(arena: *mut c_void) {
-    let Some(real) = next_fn!(NEXT_INITIALIZE, tbb_initialize_task_arena, Hook) else {
-        return;
+    let Some(real) = NEXT_INITIALIZE
+        .get_anywhere(tbb_initialize_task_arena as *const () as usize)
+        .map(|addr| {
+            // SAFETY: oneTBB's definition of the same symbol.
+            unsafe { std::mem::transmute::<usize, Hook>(addr) }
+        })
+    else {
+        missing(c"tbb::detail::r1::initialize(task_arena_base&)");
     };
     // No panic may reach this C boundary: on one, forward the request as it is.
     super::guarded(
@@ -109,6 +126,7 @@ pub unsafe extern "C-unwind" fn tbb_initialize_task_arena(arena: *mut c_void) {
                         cap.into(),
                     );
                     base.max_concurrency = cap;
+                    base.num_reserved_slots = base.num_reserved_slots.min(cap as u32);
                 }
             }
         },
@@ -116,4 +134,15 @@ pub unsafe extern "C-unwind" fn tbb_initialize_task_arena(arena: *mut c_void) {
     );
     // SAFETY: oneTBB's definition, with the caller's object.
     unsafe { real(arena) }
+}
+
+/// No loaded oneTBB defines the function: the caller could not have been
+/// loaded without one. End as the loader does for an unresolved symbol.
+fn missing(name: &std::ffi::CStr) -> ! {
+    crate::log::always(format_args!(
+        "symbol lookup error: {} is defined by no loaded oneTBB",
+        name.to_string_lossy()
+    ));
+    // SAFETY: ends the process, as ld.so does for an unresolved symbol.
+    unsafe { libc::_exit(127) }
 }
