@@ -159,11 +159,7 @@ pub fn admit(managed: bool) -> Admission {
         }
         Policy::Confine => {
             take_slot();
-            if cap < original_mask().count() {
-                confine(cap);
-            }
-            // Else the process may run on every CPU of its mask anyway:
-            // confining it there would cost a /proc walk and change nothing.
+            confine(cap);
             Admission::Create(None)
         }
         Policy::Wait => wait_for_room(cap),
@@ -262,6 +258,11 @@ pub fn release() {
 fn confine(cap: usize) {
     STATS.confined.fetch_add(1, Relaxed);
     events::confine(STATS.live.load(Relaxed));
+    if cap >= original_mask().count() {
+        // The process may run on every CPU of its mask anyway: confining it
+        // there would cost a /proc walk and change nothing.
+        return;
+    }
     let _guard = CONFINEMENT.lock();
     let mask = original_mask().spread_subset(cap, placement_seed());
     if CONFINED.load(Acquire) {

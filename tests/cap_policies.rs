@@ -27,6 +27,7 @@ fn concurrency(preload: bool, env: &[(&str, &str)]) -> Output {
 #[test]
 fn wait_policy_keeps_running_threads_at_the_cap() {
     let env = [
+        ("THROTTLE_POLICY", "wait"),
         ("THROTTLE_THREADS", "2"),
         ("THROTTLE_WAIT_MS", "600000"),
         ("THROTTLE_REPORT", "1"),
