@@ -53,17 +53,11 @@ const LIBRARY: &str = "libtbb";
 /// As oneTBB's own function: `control` is a live `d1::global_control`.
 #[export_name = "_ZN3tbb6detail2r16createERNS0_2d114global_controlE"]
 pub unsafe extern "C-unwind" fn tbb_create_global_control(control: *mut c_void) {
-    // oneTBB may sit in a local scope only (numba's TBB layer loads it
-    // RTLD_LOCAL): look there too, as for the runtimes' setters.
-    let Some(real) = NEXT_CREATE
-        .get_anywhere(tbb_create_global_control as *const () as usize)
-        .map(|addr| {
-            // SAFETY: oneTBB's definition of the same symbol.
-            unsafe { std::mem::transmute::<usize, Hook>(addr) }
-        })
-    else {
-        missing(c"tbb::detail::r1::create(global_control&)");
-    };
+    let real = definition(
+        &NEXT_CREATE,
+        tbb_create_global_control as *const () as usize,
+        c"tbb::detail::r1::create(global_control&)",
+    );
     // No panic may reach this C boundary: on one, forward the request as it is.
     super::guarded(
         || {
@@ -99,15 +93,11 @@ pub unsafe extern "C-unwind" fn tbb_create_global_control(control: *mut c_void) 
 /// As oneTBB's own function: `arena` is a live `d1::task_arena_base`.
 #[export_name = "_ZN3tbb6detail2r110initializeERNS0_2d115task_arena_baseE"]
 pub unsafe extern "C-unwind" fn tbb_initialize_task_arena(arena: *mut c_void) {
-    let Some(real) = NEXT_INITIALIZE
-        .get_anywhere(tbb_initialize_task_arena as *const () as usize)
-        .map(|addr| {
-            // SAFETY: oneTBB's definition of the same symbol.
-            unsafe { std::mem::transmute::<usize, Hook>(addr) }
-        })
-    else {
-        missing(c"tbb::detail::r1::initialize(task_arena_base&)");
-    };
+    let real = definition(
+        &NEXT_INITIALIZE,
+        tbb_initialize_task_arena as *const () as usize,
+        c"tbb::detail::r1::initialize(task_arena_base&)",
+    );
     // No panic may reach this C boundary: on one, forward the request as it is.
     super::guarded(
         || {
@@ -134,6 +124,17 @@ pub unsafe extern "C-unwind" fn tbb_initialize_task_arena(arena: *mut c_void) {
     );
     // SAFETY: oneTBB's definition, with the caller's object.
     unsafe { real(arena) }
+}
+
+/// oneTBB's definition behind one of these hooks (`ours`). oneTBB may sit in
+/// a local scope only (numba's TBB layer loads it `RTLD_LOCAL`): it is
+/// looked for there too, as the runtimes' setters are.
+fn definition(next: &Next, ours: usize, name: &std::ffi::CStr) -> Hook {
+    match next.get_anywhere(ours) {
+        // SAFETY: oneTBB's definition of the same symbol as the hook.
+        Some(addr) => unsafe { std::mem::transmute::<usize, Hook>(addr) },
+        None => missing(name),
+    }
 }
 
 /// No loaded oneTBB defines the function: the caller could not have been
