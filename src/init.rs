@@ -280,10 +280,19 @@ extern "C" fn after_fork_child() {
     events::after_fork_child(was_launcher.then_some(member_policy));
 }
 
+/// The destructor: `exit` ends the process. Also run by a `vfork` child
+/// that calls `exit` (after a failed `exec`, say): it shares this process's
+/// memory, and must neither end its tree membership nor report.
 extern "C" fn on_exit() {
-    if claim_end() {
+    if in_own_process() && claim_end() {
         end_of_process();
     }
+}
+
+/// False in a `vfork` child (or a child made by a raw `clone`, which ran no
+/// `fork` handler): its memory is its parent's, not its own to change.
+pub fn in_own_process() -> bool {
+    OWN_PID.load(Relaxed) == sys::getpid()
 }
 
 /// `_exit` is about to end the process (hooks/exit.rs). Nothing in a `vfork`
@@ -294,7 +303,7 @@ extern "C" fn on_exit() {
 /// than that (line buffers), so it runs on a stack of its own. Only the one
 /// thread that claims the end uses it.
 pub fn before_exit_now() {
-    if OWN_PID.load(Relaxed) == sys::getpid() && claim_end() {
+    if in_own_process() && claim_end() {
         on_exit_stack(end_of_process_c);
     }
 }

@@ -386,8 +386,9 @@ fn claim_now() {
     let Some((ledger, slot)) = member() else {
         return;
     };
-    // A load first: after the first claim this is every hook's path.
-    if !CLAIMED.load(Acquire) && !CLAIMED.swap(true, AcqRel) {
+    // A load first: after the first claim this is every hook's path. A
+    // `vfork` child shares our memory and slot: it claims nothing of ours.
+    if !CLAIMED.load(Acquire) && crate::init::in_own_process() && !CLAIMED.swap(true, AcqRel) {
         ledger.claim(slot);
     }
     follow(ledger);

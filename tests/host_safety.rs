@@ -331,3 +331,22 @@ fn runtime_variables_are_set_only_where_the_runtime_default_exceeds_the_share() 
     assert_eq!(user.get("JULIA_NUM_THREADS"), "1", "{user}");
     assert_eq!(user.get("OMP_THREAD_LIMIT"), "1", "{user}");
 }
+
+/// A `vfork` child that calls `exit` runs the exit handlers and destructors
+/// in its parent's memory: the library's end must not run there (before:
+/// the report came from the child's pid, and the parent's slot was given
+/// back while it lived). glibc marks those handlers as run, so the parent
+/// runs none of them at its own exit, the library's included: its slot is
+/// reclaimed once it is gone, and it prints no report.
+#[test]
+fn a_vfork_child_that_calls_exit_does_not_end_its_parent() {
+    let out = Run::c("vfork_exit").reported().run_ok();
+    assert_eq!(out.num("child_status"), 127, "{out}");
+    for report in common::reports(&out.stderr_str()) {
+        assert_eq!(
+            report["pid"],
+            out.get("pid"),
+            "a report from the vfork child\n{out}"
+        );
+    }
+}
