@@ -27,4 +27,11 @@ cargo build --release
 log "cargo test --release"
 cargo test --release
 
+# The real-software corpus (corpus/README.md, docs/corpus.md): every case
+# with and without the library at the defaults, the way `module load` or
+# ld.so.preload deploys it. The cap-1 and tree modes take about three times as
+# long as CI allows on 2 CPUs: `scripts/corpus.sh` runs all three.
+log "real-software corpus, default mode (scripts/corpus.sh runs every mode)"
+"$ROOT/scripts/corpus.sh" --mode default
+
 log "all checks passed"
