@@ -671,8 +671,10 @@ def main() -> int:
                     help="only the cases whose name contains SUBSTR (repeatable)")
     ap.add_argument("--mode", action="append", metavar="M",
                     help="only mode M: default, cap1, tree (repeatable, or comma-separated)")
-    ap.add_argument("--lib", default=str(ROOT / "target" / "release" / "libthrottle.so"))
-    ap.add_argument("--throttle", default=str(ROOT / "target" / "release" / "throttle"))
+    ap.add_argument("--lib", metavar="PATH", default=str(ROOT / "target" / "release" / "libthrottle.so"),
+                    help="the library (default target/release/libthrottle.so)")
+    ap.add_argument("--throttle", metavar="PATH", default=str(ROOT / "target" / "release" / "throttle"),
+                    help="the launcher the tree mode runs (default target/release/throttle)")
     ap.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
     ap.add_argument("--markdown", nargs="?", const="-", metavar="OUT",
                     help="write the table of docs/corpus.md to OUT (default: stdout)")
