@@ -113,6 +113,9 @@ class Case:
     preload_first: str = ""
     preload_after: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    # mode -> why a pool over the share there is a known limitation of the
+    # library (a CPU count it cannot reach), not a failure of the case.
+    pool_unseen: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
 
 
@@ -125,7 +128,7 @@ def load_case(path: Path) -> Case:
 
     known = {
         "name", "category", "what", "version", "cmd", "shell", "timeout",
-        "compare", "modes", "preload_first", "preload_after", "env",
+        "compare", "modes", "preload_first", "preload_after", "env", "pool_unseen",
     }
     for k in d:
         if k not in known:
@@ -164,6 +167,11 @@ def load_case(path: Path) -> Case:
     env = d.get("env", {})
     if not isinstance(env, dict) or any(not isinstance(v, str) for v in env.values()):
         fail("env must be a table of strings")
+    pool_unseen = d.get("pool_unseen", {})
+    if not isinstance(pool_unseen, dict) or any(
+        m not in MODES or not isinstance(v, str) or not v for m, v in pool_unseen.items()
+    ):
+        fail("pool_unseen must map modes to non-empty reasons")
     timeout = d.get("timeout", 300)
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         fail("timeout must be a positive number")
@@ -180,6 +188,7 @@ def load_case(path: Path) -> Case:
         preload_first=d.get("preload_first", ""),
         preload_after=d.get("preload_after", ""),
         env=dict(env),
+        pool_unseen=dict(pool_unseen),
         path=path,
     )
 
@@ -497,14 +506,24 @@ def check(case: Case, mode: str, ref: SideResult, lib: SideResult, ctx: Ctx,
             shown = "; ".join(short(b, 160) for b in bad[:3])
             more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
             problems.append(f"{where}stderr: {shown}{more}")
+        # A pool the library cannot reach is noted, not failed ("known: ").
+        known = f"known: {where}" if mode in case.pool_unseen else where
+        why = f" ({case.pool_unseen[mode]})" if mode in case.pool_unseen else ""
         for name, n in pools:
             if mode == "default" and not 1 <= n <= budget:
-                problems.append(f"{where}pool {name} = {n}, not within 1..{budget} CPUs")
+                problems.append(f"{known}pool {name} = {n}, not within 1..{budget} CPUs{why}")
             elif mode == "cap1" and n != 1:
-                problems.append(f"{where}pool {name} = {n}, not 1")
+                problems.append(f"{known}pool {name} = {n}, not 1{why}")
             elif mode == "tree" and not 1 <= n <= budget:
-                problems.append(f"{where}pool {name} = {n}, not within 1..{budget} (the budget)")
+                problems.append(f"{known}pool {name} = {n}, not within 1..{budget} (the budget){why}")
     return problems
+
+
+def verdict_of(problems: list[str]) -> str:
+    """pass; known (only known limitations, listed); FAIL."""
+    if any(not p.startswith("known: ") for p in problems):
+        return "FAIL"
+    return "known" if problems else "pass"
 
 
 # --------------------------------------------------------------------------
@@ -548,13 +567,13 @@ def run_all(sel, ctx: Ctx, selfcheck: bool) -> list[dict]:
             ref = run_side(case, ctx, mode, False, "ref")
             lib = run_side(case, ctx, mode, not selfcheck, "ref2" if selfcheck else "lib")
             problems = check(case, mode, ref, lib, ctx, selfcheck)
-            verdict = "pass" if not problems else "FAIL"
+            verdict = verdict_of(problems)
             label = "ref/ref" if selfcheck else "ref/lib"
             print(f"{verdict:4}  {case.name:28} {mode:8} {label} {ref.seconds:6.1f}s {lib.seconds:6.1f}s",
                   flush=True)
             for p in problems:
                 print(f"        {p}", flush=True)
-            if problems:
+            if verdict == "FAIL":
                 print(f"        logs: {ctx.logs}/{case.name}.{mode}.*", flush=True)
             results.append({
                 "case": case.name, "category": case.category, "what": case.what,
@@ -568,8 +587,8 @@ def run_all(sel, ctx: Ctx, selfcheck: bool) -> list[dict]:
 def verdict_cell(rs: list[dict], mode: str) -> str:
     for r in rs:
         if r["mode"] == mode:
-            if r["verdict"] == "pass":
-                return "pass"
+            if r["verdict"] in ("pass", "known"):
+                return r["verdict"]
             kinds = sorted({p.split(":")[0].replace("copy 1", "").replace("copy 2", "").strip()
                             for p in r["problems"]})
             return "FAIL (" + ", ".join(k.split(" ")[0] for k in kinds) + ")"
@@ -607,7 +626,7 @@ def markdown(results: list[dict]) -> str:
     fails = [r for r in results if r["verdict"] != "pass"]
     if fails:
         lines.append("")
-        lines.append("Failures:")
+        lines.append("Failures, and known limitations (`known`: a pool the library cannot reach):")
         lines.append("")
         for r in fails:
             for p in r["problems"]:
@@ -734,9 +753,12 @@ def main() -> int:
             {"cpus": ctx.nproc, "lib": lib, "seconds": round(elapsed, 1), "results": results}, indent=1) + "\n")
     if args.markdown:
         write_markdown(args.markdown, results)
-    passed = sum(r["verdict"] == "pass" for r in results)
+    passed = sum(r["verdict"] in ("pass", "known") for r in results)
     failed = len(results) - passed
+    known = sum(r["verdict"] == "known" for r in results)
     print(f"\ntotal {elapsed:.0f} s", file=sys.stderr)
+    if known:
+        print(f"{known} of the passes with a known limitation (listed above)", file=sys.stderr)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
