@@ -699,7 +699,7 @@ def main() -> int:
                     help="write the table of docs/corpus.md to OUT (default: stdout)")
     ap.add_argument("--from-json", metavar="IN", action="append",
                     help="with --markdown: make the table from earlier --json files (repeatable; "
-                         "a later file's case replaces an earlier one's), run nothing")
+                         "a later file's run of a case in a mode replaces an earlier one's), run nothing")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     ap.add_argument("--bench", action="store_true", help="timings instead of checks")
     ap.add_argument("--rounds", type=int, default=5, help="--bench rounds (default 5)")
@@ -707,10 +707,13 @@ def main() -> int:
     args = ap.parse_args()
 
     if args.from_json:
-        merged: dict[str, list[dict]] = {}
+        # A later file's run of a case in a mode replaces an earlier one's.
+        merged: dict[tuple[str, str], dict] = {}
         for f in args.from_json:
-            merged.update(by_case(json.loads(Path(f).read_text())["results"]))
-        results = [r for name in sorted(merged) for r in merged[name]]
+            for r in json.loads(Path(f).read_text())["results"]:
+                merged[(r["case"], r["mode"])] = r
+        order = {m: i for i, m in enumerate(MODES)}
+        results = [merged[k] for k in sorted(merged, key=lambda k: (k[0], order.get(k[1], 9)))]
         write_markdown(args.markdown or "-", results)
         return 0
 
