@@ -8,21 +8,5 @@
 #   scripts/bench-corpus.sh [--rounds R] [--only NAME] ...   (run.py's options)
 set -euo pipefail
 
-SCRIPT=bench-corpus
-# shellcheck source=scripts/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$ROOT"
-
-cargo_on_path
-
-"$ROOT/corpus/setup-python.sh"
-if [ -x "$ROOT/corpus/setup-system.sh" ]; then
-    "$ROOT/corpus/setup-system.sh"
-elif [ -f "$ROOT/corpus/setup-system.sh" ]; then
-    bash "$ROOT/corpus/setup-system.sh"
-fi
-
-log "cargo build --release"
-cargo build --release --quiet
-
-exec python3 "$ROOT/corpus/run.py" --bench "$@"
+# The same set-up as scripts/corpus.sh, which runs run.py with these options.
+exec "$(dirname "${BASH_SOURCE[0]}")/corpus.sh" --bench "$@"

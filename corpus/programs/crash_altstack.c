@@ -4,6 +4,7 @@
  * Exits 3 (printed by the handler path) on both sides. */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,12 @@ int main(int argc, char **argv) {
     }
     size_t size = strtoul(argv[1], NULL, 0);
     int sig = strcmp(argv[2], "segv") == 0 ? SIGSEGV : SIGUSR1;
+    /* A guard page below the stack: an overflow faults at once instead of
+     * silently overwriting whatever malloc put below a malloc'ed stack. */
+    char *map = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED || mprotect(map, 4096, PROT_NONE) != 0) { perror("mmap"); return 1; }
     stack_t ss;
-    ss.ss_sp = malloc(size);
+    ss.ss_sp = map + 4096;
     ss.ss_size = size;
     ss.ss_flags = 0;
     if (sigaltstack(&ss, NULL) != 0) { perror("sigaltstack"); return 1; }
