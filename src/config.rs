@@ -603,8 +603,49 @@ fn is_on(raw: &str) -> Result<bool, String> {
     }
 }
 
+/// The inputs of a program in secure-execution mode (`AT_SECURE`: setuid,
+/// setgid, file capabilities): the environment is its unprivileged caller's,
+/// so none of it counts, no `THROTTLE_*` variable, no scheduler variable, no
+/// path. Only the system file, the affinity mask and the cgroup decide.
+struct Secure<'a, I: Inputs>(&'a I);
+
+impl<I: Inputs> Inputs for Secure<'_, I> {
+    fn var(&self, _name: &str) -> Option<Vec<u8>> {
+        None
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
+        self.0.read_file(path)
+    }
+    fn affinity_count(&self) -> usize {
+        self.0.affinity_count()
+    }
+    fn secure(&self) -> bool {
+        true
+    }
+    fn hostname(&self) -> Option<String> {
+        self.0.hostname()
+    }
+}
+
 /// Resolves every setting, in the documented order of precedence.
 pub fn resolve<I: Inputs>(inputs: &I) -> Resolution {
+    if inputs.secure() {
+        let mut resolution = resolve_from(&Secure(inputs));
+        resolution.consulted.insert(
+            0,
+            Consulted {
+                name: "environment".to_string(),
+                value: "(every variable)".to_string(),
+                verdict: "ignored: secure-execution mode".to_string(),
+                won: false,
+            },
+        );
+        return resolution;
+    }
+    resolve_from(inputs)
+}
+
+fn resolve_from<I: Inputs>(inputs: &I) -> Resolution {
     let mut r = Resolver {
         inputs,
         consulted: Vec::new(),
@@ -944,6 +985,38 @@ mod tests {
         let r = resolve(&f);
         assert_eq!(r.source, Source::Affinity);
         assert!(r.warnings.is_empty());
+    }
+
+    /// A setuid program run by an unprivileged user: nothing the user's
+    /// environment says counts (before: `THROTTLE_THREADS=1
+    /// THROTTLE_POLICY=fail` made every `pthread_create` of a setuid-root
+    /// program fail), only the system file and the affinity mask.
+    #[test]
+    fn secure_mode_ignores_the_whole_environment() {
+        let mut f = fake(&[
+            ("THROTTLE_THREADS", "1"),
+            ("THROTTLE_POLICY", "fail"),
+            ("THROTTLE_WAIT_MS", "999999"),
+            ("THROTTLE_DISABLE", "bogus"),
+            ("SLURM_CPUS_PER_TASK", "1"),
+            ("OMP_THREAD_LIMIT", "1"),
+        ]);
+        f.secure = true;
+        let r = resolve(&f);
+        assert_eq!(
+            (r.cap, r.source, r.policy),
+            (8, Source::Affinity, Policy::Confine)
+        );
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert!(!r.disabled);
+        assert_eq!(r.consulted[0].verdict, "ignored: secure-execution mode");
+        // The admin's system file still counts.
+        f.files.insert(
+            SYSTEM_CONF.into(),
+            Ok(b"max_threads = 2\npolicy = wait\n".to_vec()),
+        );
+        let r = resolve(&f);
+        assert_eq!((r.cap, r.policy), (2, Policy::Wait));
     }
 
     #[test]

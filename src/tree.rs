@@ -169,7 +169,10 @@ fn is_users_dir(dir: &str, uid: u32) -> bool {
 /// Joins (or creates) the tree's ledger. Returns the cap to start with.
 pub fn init(settings: &Resolution, launcher: bool) -> usize {
     OWN_CAP.store(settings.cap, Relaxed);
-    if settings.scope == Scope::Process {
+    // Secure execution (setuid): no ledger, neither one the environment
+    // names nor one made where the environment points (XDG_RUNTIME_DIR):
+    // a user could have root create a file in a directory of their choice.
+    if settings.scope == Scope::Process || sys::secure_execution() {
         return settings.cap;
     }
     let budget = settings.cap.min(u32::MAX as usize) as u32;

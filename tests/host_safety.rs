@@ -350,3 +350,54 @@ fn a_vfork_child_that_calls_exit_does_not_end_its_parent() {
         );
     }
 }
+
+/// Secure execution: a setuid-root program, the library in
+/// `/etc/ld.so.preload` (in a private mount namespace), run by an
+/// unprivileged user with `THROTTLE_THREADS=1 THROTTLE_POLICY=fail`. None of
+/// the user's environment counts: the program gets its 4 threads (before:
+/// every `pthread_create` failed). Needs root (CI runs as root) and
+/// `unshare`; skipped with a printed line elsewhere.
+#[test]
+fn a_setuid_program_ignores_the_unprivileged_users_settings() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: needs root to make a setuid program and a mount namespace");
+        return;
+    }
+    let dir = common::TempDir::new("setuid");
+    let program = dir.0.join("setuid_threads");
+    std::fs::copy(c_program("setuid_threads"), &program).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let etc = dir.0.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    // A copy of /etc with the library in ld.so.preload, mounted over /etc in
+    // a mount namespace of this run's own; the processes around the program
+    // (sh, setpriv, env) preload it too, with no ledger.
+    let script = format!(
+        "set -e; mount -t tmpfs none {etc}; cp -a /etc/. {etc}/; \
+         echo {lib} > {etc}/ld.so.preload; mount --bind {etc} /etc; \
+         exec setpriv --reuid=65534 --regid=65534 --clear-groups \
+         env THROTTLE_THREADS=1 THROTTLE_POLICY=fail THROTTLE_SCOPE=process {program}",
+        etc = etc.display(),
+        lib = lib_path().display(),
+        program = program.display(),
+    );
+    let out = Run::new("unshare").args(["-m", "sh", "-c", &script]).run();
+    if out.status.code() != Some(0) && out.stdout_str().is_empty() {
+        println!("skipped: cannot make the mount namespace here\n{out}");
+        return;
+    }
+    assert_eq!(
+        out.get("euid"),
+        "0",
+        "the program must run setuid root\n{out}"
+    );
+    assert_eq!(out.get("uid"), "65534", "{out}");
+    assert_eq!(
+        out.num("created"),
+        4,
+        "the user's THROTTLE_* must not count\n{out}"
+    );
+}
