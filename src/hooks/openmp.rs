@@ -59,7 +59,7 @@ struct Scope {
     words: [AtomicUsize; WORDS],
 }
 
-const MAX_SCOPES: usize = 32;
+const MAX_SCOPES: usize = 256;
 
 #[allow(clippy::declare_interior_mutable_const)]
 const ZERO: AtomicUsize = AtomicUsize::new(0);
@@ -77,6 +77,9 @@ static SCOPES: [Scope; MAX_SCOPES] = [EMPTY; MAX_SCOPES];
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 /// 0: the global scope not looked at yet; 1: it has no runtime; 2: it has.
 static GLOBAL: AtomicUsize = AtomicUsize::new(0);
+/// For callers the table cannot hold: see [`anywhere`]; the state as `GLOBAL`'s.
+static ANYWHERE: Scope = EMPTY;
+static ANYWHERE_STATE: AtomicUsize = AtomicUsize::new(0);
 static FILLING: FutexLock = FutexLock::new();
 
 /// The scope whose definitions a call from `ret` uses. Found through the
@@ -109,8 +112,11 @@ fn scope_of(ret: usize) -> Option<&'static Scope> {
     if let Some(scope) = known(count) {
         return Some(scope);
     }
-    let caller = loaded::containing(ret)?;
-    let scope = SCOPES.get(count)?;
+    // A caller outside every loaded object (JIT-compiled code), or a table
+    // already full: the first runtime found anywhere, rather than nothing.
+    let (Some(caller), Some(scope)) = (loaded::containing(ret), SCOPES.get(count)) else {
+        return anywhere();
+    };
     // SAFETY: RTLD_NOLOAD loads nothing; RTLD_NODELETE pins the caller and
     // with it the runtime it depends on. The handle is kept: its scope is
     // what the caller's own symbol lookups search.
@@ -129,18 +135,26 @@ fn scope_of(ret: usize) -> Option<&'static Scope> {
             (addr != 0 && !is_ours(addr)).then_some(addr)
         });
     if !found {
-        // Not in the caller's scope: any loaded runtime (a caller we cannot
-        // place, or a main program whose scope is the global one).
-        if !fill(scope, |name| {
-            loaded::definition_elsewhere(name).filter(|&a| !is_ours(a))
-        }) {
-            return None;
-        }
+        // Not in the caller's scope (a main program, whose scope is the
+        // global one): any loaded runtime.
+        return anywhere();
     }
     scope.start.store(caller.start, Relaxed);
     scope.end.store(caller.end, Relaxed);
     COUNT.store(count + 1, Release);
     Some(scope)
+}
+
+/// The first runtime found in any loaded object, filled once (under
+/// `FILLING`, held by the caller) and never changed after.
+fn anywhere() -> Option<&'static Scope> {
+    if ANYWHERE_STATE.load(Acquire) == 0 {
+        let found = fill(&ANYWHERE, |name| {
+            loaded::definition_elsewhere(name).filter(|&a| !is_ours(a))
+        });
+        ANYWHERE_STATE.store(if found { 2 } else { 1 }, Release);
+    }
+    (ANYWHERE_STATE.load(Acquire) == 2).then_some(&ANYWHERE)
 }
 
 /// Fills `scope` with what `find` finds; true if the runtime's main entry
