@@ -13,8 +13,9 @@
 //! be called.
 
 use crate::log::info;
-use crate::runtimes::{self, Control};
+use crate::runtimes::{self, AnyThread, Control};
 use crate::{cap, events, init, loaded};
+use libc::c_int;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
@@ -38,10 +39,11 @@ static REMEMBERED: [Remembered; 16] = [const {
     }
 }; 16];
 
-/// Called under BUSY only (one writer at a time). A runtime seen for the
-/// first time is pinned (never unloaded: its setter is called later without
-/// asking the loader) and gets a `fork` handler registered after its own
-/// (see `before_fork`).
+/// Called under BUSY only (one writer at a time), for a control whose setter
+/// may be called from any thread (`Control::any_thread`). A runtime seen for
+/// the first time is pinned (never unloaded: its setter is called later, by
+/// the steward and inside `fork`, without asking the loader) and gets a
+/// `fork` handler registered after its own (see `before_fork`).
 fn remember(object: &loaded::Object, get: usize, set: usize, long: bool) {
     for r in &REMEMBERED {
         match r.set.load(Acquire) {
@@ -63,6 +65,42 @@ fn remember(object: &loaded::Object, get: usize, set: usize, long: bool) {
     }
 }
 
+/// Whether `control`'s setter, in `object`, may be called from a thread that
+/// does not compute with the runtime (see `runtimes::AnyThread`).
+fn callable_from_any_thread(object: &loaded::Object, control: &Control) -> bool {
+    match control.any_thread {
+        AnyThread::Never => false,
+        AnyThread::When(query, want) => {
+            let Some(query) = CString::new(query)
+                .ok()
+                .and_then(|q| loaded::symbol_in(object, &q))
+            else {
+                return false;
+            };
+            // SAFETY: the runtime's own `int f(void)` query, in the object
+            // that defines the control.
+            let got =
+                unsafe { std::mem::transmute::<usize, unsafe extern "C" fn() -> c_int>(query)() };
+            got == want
+        }
+    }
+}
+
+/// The most a per-region runtime's default team may be (the process's own
+/// cap), and whether the user sized it (`OMP_NUM_THREADS`): see
+/// `Runtime::per_region`. Written once by initialisation.
+static TEAM_CEILING: AtomicUsize = AtomicUsize::new(usize::MAX);
+static TEAMS_USER_SIZED: AtomicBool = AtomicBool::new(true);
+
+pub fn team_ceiling() -> usize {
+    TEAM_CEILING.load(Relaxed)
+}
+
+pub fn note_team_default(ceiling: usize, user_sized: bool) {
+    TEAM_CEILING.store(ceiling.max(1), Relaxed);
+    TEAMS_USER_SIZED.store(user_sized, Relaxed);
+}
+
 /// Set by the first `before_fork` of a `fork`, cleared after it.
 static FORK_LOWERED: AtomicBool = AtomicBool::new(false);
 
@@ -80,10 +118,15 @@ static FORK_LOWERED: AtomicBool = AtomicBool::new(false);
 /// first lowers them all. The parent's own share drops as the child claims;
 /// its steward raises it again when the child leaves.
 ///
-/// If the steward is setting pools at that moment, nothing is lowered: two
-/// threads never call a runtime's setters at once.
+/// Only setters that may be called from any thread are remembered (never
+/// `omp_set_num_threads`, which would lower the forking thread's own
+/// setting for the rest of its life: OpenMP teams are lowered at each
+/// region instead). If the steward is setting pools at that moment, the
+/// fork waits for it (bounded) and then holds it off until both fork
+/// handlers have run: two threads never call a runtime's setters at once,
+/// and no setter is halfway through when the process is copied.
 extern "C" fn before_fork() {
-    if FORK_LOWERED.swap(true, AcqRel) || BUSY.swap(true, Acquire) {
+    if FORK_LOWERED.swap(true, AcqRel) || !take_busy(FORK_WAIT_MS) {
         return;
     }
     FORK_HOLDS_BUSY.store(true, Relaxed);
@@ -97,17 +140,16 @@ extern "C" fn before_fork() {
     });
 }
 
-/// As the process ends (`exit`, `_exit`), before it gives its share back:
-/// no pool is set from now on. Otherwise its steward, woken as the share is
-/// given back, would put the process's own cap in force in its runtimes
-/// while their destructors run (ours runs before those of the runtimes
-/// loaded after the library, which is every one a program `dlopen`s).
-/// Waits for a setting in progress on another thread, at most a second.
-/// Allocates nothing and takes no lock: `_exit` runs it too.
-pub fn shut() {
-    for _ in 0..1000 {
+/// How long a `fork` waits for the steward to finish setting pools: a
+/// setter call takes microseconds (OpenBLAS joins or starts its threads).
+const FORK_WAIT_MS: u32 = 100;
+
+/// Takes BUSY, waiting at most `ms` milliseconds (1 ms naps) for the thread
+/// that holds it. Allocates nothing and takes no lock.
+fn take_busy(ms: u32) -> bool {
+    for _ in 0..=ms {
         if !BUSY.swap(true, Acquire) {
-            return;
+            return true;
         }
         let pause = libc::timespec {
             tv_sec: 0,
@@ -116,6 +158,18 @@ pub fn shut() {
         // SAFETY: a valid relative timeout; async-signal-safe.
         unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
     }
+    false
+}
+
+/// As the process ends (`exit`, `_exit`), before it gives its share back:
+/// no pool is set from now on. Otherwise its steward, woken as the share is
+/// given back, would put the process's own cap in force in its runtimes
+/// while their destructors run (ours runs before those of the runtimes
+/// loaded after the library, which is every one a program `dlopen`s).
+/// Waits for a setting in progress on another thread, at most a second.
+/// Allocates nothing and takes no lock: `_exit` runs it too.
+pub fn shut() {
+    take_busy(1000);
 }
 
 /// Set while `before_fork` holds BUSY, until the fork is over.
@@ -185,7 +239,9 @@ unsafe fn lower(get: usize, set: usize, long: bool, cap: i64) -> Option<i64> {
 /// Brings every loaded runtime's pool down to the cap. `at_load` is true
 /// only from libthrottle's constructor; after a `dlopen`, runtimes that load
 /// further parts of themselves on first use (MKL) are left to the
-/// environment, which already sized them.
+/// environment, which already sized them. Runs on a thread of the program
+/// (the constructor's, or one looking a symbol up by handle), never on the
+/// steward.
 pub fn clamp_loaded(at_load: bool) {
     if !init::active() || BUSY.swap(true, Acquire) {
         return;
@@ -202,13 +258,18 @@ pub fn clamp_loaded(at_load: bool) {
             continue;
         }
         for control in runtime.controls {
-            if let Some(current) = apply(object, control, cap, runtime.clamp_anytime) {
+            let found = if runtime.per_region {
+                default_team(object, control, at_load)
+            } else {
+                apply(object, control, cap, runtime.clamp_anytime)
+            };
+            if let Some((current, now)) = found {
                 let library = object.path.to_string_lossy();
                 info!(
-                    "{} in {library}: pool of {current} brought down to {cap}",
+                    "{} in {library}: pool of {current} brought down to {now}",
                     control.set
                 );
-                events::clamp(control.set, &library, current, cap);
+                events::clamp(control.set, &library, current, now);
             }
         }
     }
@@ -216,18 +277,49 @@ pub fn clamp_loaded(at_load: bool) {
 }
 
 /// Sets one runtime's pool to `cap` if its getter says it is larger; returns
-/// the size it had. `anytime`: the runtime may be called at any time, so
-/// its getter and setter are remembered for fork children.
-fn apply(object: &loaded::Object, control: &Control, cap: i64, anytime: bool) -> Option<i64> {
+/// the size it had and `cap`. `anytime`: the runtime may be called at any
+/// time, so its getter and setter are remembered for the steward and fork
+/// children where another thread may call them.
+fn apply(
+    object: &loaded::Object,
+    control: &Control,
+    cap: i64,
+    anytime: bool,
+) -> Option<(i64, i64)> {
     let get = loaded::symbol_in(object, &CString::new(control.get).ok()?)?;
     let set = loaded::symbol_in(object, &CString::new(control.set).ok()?)?;
-    if anytime {
+    if anytime && callable_from_any_thread(object, control) {
         remember(object, get, set, control.long);
     }
     // SAFETY: both are this library's own definitions of the registry's
     // getter and setter, whose prototypes are `int f(void)`/`void f(int)`,
     // or with `dim_t` (int64) when `long` is set.
-    unsafe { lower(get, set, control.long, cap) }
+    unsafe { lower(get, set, control.long, cap) }.map(|was| (was, cap))
+}
+
+/// A per-region runtime (OpenMP): the calling thread's default team is set
+/// to the process's own cap, the most it can ever get, where it is above
+/// (and, from the constructor, where it is below and the user did not size
+/// it: it was counted from the CPUs shown at a smaller share). The hooks
+/// lower every region to the share in force, so teams follow the share
+/// both ways while `omp_get_max_threads()` stays an upper bound a program
+/// may size its arrays by. Returns the size it had and the new one when it
+/// was lowered.
+fn default_team(object: &loaded::Object, control: &Control, at_load: bool) -> Option<(i64, i64)> {
+    let get = loaded::symbol_in(object, &CString::new(control.get).ok()?)?;
+    let set = loaded::symbol_in(object, &CString::new(control.set).ok()?)?;
+    let ceiling = TEAM_CEILING.load(Relaxed).min(i32::MAX as usize) as i64;
+    // SAFETY: the runtime's own `int omp_get_max_threads(void)`.
+    let current =
+        i64::from(unsafe { std::mem::transmute::<usize, unsafe extern "C" fn() -> c_int>(get)() });
+    let raise = at_load && !TEAMS_USER_SIZED.load(Relaxed) && current < ceiling;
+    if current <= ceiling && !raise {
+        return None;
+    }
+    // SAFETY: the runtime's own `void omp_set_num_threads(int)`, called on
+    // the thread whose default it sets.
+    unsafe { std::mem::transmute::<usize, unsafe extern "C" fn(c_int)>(set)(ceiling as c_int) };
+    (current > ceiling).then_some((current, ceiling))
 }
 
 /// The most threads the program itself last asked a runtime for: when a
@@ -238,11 +330,15 @@ pub fn note_request(n: i64) {
     REQUESTED.store(n, Relaxed);
 }
 
-/// Puts a new share in force in every loaded runtime that may be called at
-/// any time: lowers pools above it, and grows pools below it back up to it
-/// (bounded by the CPUs and by what the program itself last asked for).
-/// Returns false when it could not run now (pools are being set elsewhere,
-/// by active clamping or inside a `fork`): the caller tries again.
+/// Puts a new share in force in the pools of the runtimes whose setters may
+/// be called from any thread (`remember`), as found by active clamping on
+/// the program's threads: lowers pools above it, and grows pools below it
+/// back up to it (bounded by the CPUs and by what the program itself last
+/// asked for). Never asks the loader (the steward calls this, and a `fork`
+/// may copy the process at any moment). OpenMP teams need nothing here:
+/// the hooks size each region from the share in force. Returns false when
+/// it could not run now (pools are being set elsewhere, by active clamping
+/// or inside a `fork`): the caller tries again.
 pub fn set_pools(share: usize) -> bool {
     if !init::active() {
         return true;
@@ -250,48 +346,35 @@ pub fn set_pools(share: usize) -> bool {
     if BUSY.swap(true, Acquire) {
         return false;
     }
-    let cpus = crate::sys::affinity(0).map_or(1, |m| m.count()) as i64;
+    let cpus = cap::cpus() as i64;
     let target = (share as i64).min(REQUESTED.load(Relaxed)).min(cpus).max(1);
-    let (objects, _) = loaded::objects();
-    let own = loaded::own_base();
-    for object in objects.iter().filter(|o| o.base != own) {
-        let Some(runtime) = runtimes::runtime_of(object.path.to_bytes()) else {
-            continue;
-        };
-        if !runtime.clamp_anytime {
-            continue;
+    for r in &REMEMBERED {
+        let set = r.set.load(Acquire);
+        if set == 0 {
+            break;
         }
-        for control in runtime.controls {
-            let _ = set_to(object, control, target);
-        }
+        // SAFETY: a runtime's own getter and setter, callable from any
+        // thread, in an object pinned by `remember`.
+        unsafe { set_to(r.get.load(Relaxed), set, r.long.load(Relaxed), target) };
     }
     BUSY.store(false, Release);
     true
 }
 
 /// Sets one runtime's pool to exactly `target` if it differs.
-fn set_to(object: &loaded::Object, control: &Control, target: i64) -> Option<()> {
-    let get = loaded::symbol_in(object, &CString::new(control.get).ok()?)?;
-    let set = loaded::symbol_in(object, &CString::new(control.set).ok()?)?;
-    remember(object, get, set, control.long);
-    // SAFETY: as in `apply`: the library's own getter and setter.
-    unsafe {
-        if control.long {
-            if std::mem::transmute::<usize, unsafe extern "C" fn() -> i64>(get)() != target {
-                std::mem::transmute::<usize, unsafe extern "C" fn(i64)>(set)(target);
-            }
-        } else if i64::from(std::mem::transmute::<
-            usize,
-            unsafe extern "C" fn() -> libc::c_int,
-        >(get)())
-            != target
-        {
-            std::mem::transmute::<usize, unsafe extern "C" fn(libc::c_int)>(set)(
-                target as libc::c_int,
-            );
+///
+/// # Safety
+/// As [`lower`].
+unsafe fn set_to(get: usize, set: usize, long: bool, target: i64) {
+    if long {
+        if std::mem::transmute::<usize, unsafe extern "C" fn() -> i64>(get)() != target {
+            std::mem::transmute::<usize, unsafe extern "C" fn(i64)>(set)(target);
         }
+    } else if i64::from(std::mem::transmute::<usize, unsafe extern "C" fn() -> c_int>(get)())
+        != target
+    {
+        std::mem::transmute::<usize, unsafe extern "C" fn(c_int)>(set)(target as c_int);
     }
-    Some(())
 }
 
 /// After a `dlopen`: clamps again if the loader has added objects since the

@@ -112,6 +112,11 @@ fn policy() -> Policy {
     POLICIES[POLICY.load(Relaxed) as usize % POLICIES.len()]
 }
 
+/// The CPUs of the process's real affinity mask, as it started.
+pub fn cpus() -> usize {
+    original_mask().count().max(1)
+}
+
 fn original_mask() -> CpuMask {
     // SAFETY: written once in `configure` before any reader runs.
     unsafe { ORIGINAL_MASK }

@@ -66,7 +66,7 @@ fn initialise() {
 /// down the runtimes that initialised before us (only from here: see
 /// active.rs).
 extern "C" fn on_load() {
-    crate::hooks::exit::prepare();
+    crate::hooks::resolve_at_load();
     if active() {
         // Here, not in `run`: initialisation may run inside the host's
         // allocator (a hook called by it), and `pthread_atfork` allocates.
@@ -118,7 +118,10 @@ fn run() -> bool {
     };
     // Before claiming, a member of a tree starts from the share it would get.
     let start_cap = crate::tree::init(&settings, launcher.is_some());
-    right_size_environment(start_cap.min(mask.count()), &mask);
+    let share = start_cap.min(mask.count()).max(1);
+    let ceiling = settings.cap.min(mask.count()).max(share);
+    let user_sized_teams = right_size_environment(share, ceiling, &mask);
+    crate::active::note_team_default(ceiling, user_sized_teams);
     let live = sys::count_tasks().unwrap_or(1);
     cap::configure(start_cap, settings.policy, settings.wait_ms, live, mask);
     cap::set_uncapped(launcher.is_some());
@@ -166,14 +169,30 @@ fn source_label(settings: &Resolution) -> &'static str {
 /// from the user's value, not from the parent's lowered one. Each entry is
 /// `NAME[=original]>value-we-set`; a variable whose value is no longer the one
 /// we set was set again by someone since, and that value counts as the user's.
-fn right_size_environment(limit: usize, mask: &crate::cpumask::CpuMask) {
+///
+/// `share` is what the process starts with, `ceiling` the most it can ever
+/// get (its own cap): runtimes whose teams are sized at each region
+/// (`Runtime::per_region`, OpenMP) are sized to the ceiling, their default
+/// included, and the hooks lower each team to the share in force.
+///
+/// Returns whether the user sized a per-region runtime's teams
+/// (`OMP_NUM_THREADS`).
+fn right_size_environment(share: usize, ceiling: usize, mask: &crate::cpumask::CpuMask) -> bool {
+    let mut user_sized_teams = false;
     let mut saved = parse_saved(sys::getenv(c"THROTTLE_SAVED_ENV").as_deref().unwrap_or(b""));
-    for &SizingVar {
-        name,
-        syntax,
-        unset,
-    } in runtimes::sizing_vars()
+    let vars = runtimes::RUNTIMES
+        .iter()
+        .flat_map(|r| r.env.iter().map(move |v| (v, r.per_region)));
+    for (
+        &SizingVar {
+            name,
+            syntax,
+            unset,
+        },
+        per_region,
+    ) in vars
     {
+        let limit = if per_region { ceiling } else { share };
         let Ok(cname) = CString::new(name) else {
             continue;
         };
@@ -189,7 +208,14 @@ fn right_size_environment(limit: usize, mask: &crate::cpumask::CpuMask) {
             Unset::One => Some(1),
             Unset::Never => None,
         };
-        let wanted = envsize::lowered(syntax, default, user.as_deref(), limit);
+        let mut wanted = envsize::lowered(syntax, default, user.as_deref(), limit);
+        // Unset, the runtime would count the CPUs it is shown: the share.
+        if per_region && unset == Unset::Cpus {
+            user_sized_teams |= user.is_some();
+            if wanted.is_none() && user.is_none() && share < limit {
+                wanted = Some(limit.to_string());
+            }
+        }
         let value = wanted.clone().or_else(|| user.clone());
         if value != current {
             debug!(
@@ -221,6 +247,7 @@ fn right_size_environment(limit: usize, mask: &crate::cpumask::CpuMask) {
     } else {
         sys::set_env(c"THROTTLE_SAVED_ENV", text.join("|").as_bytes());
     }
+    user_sized_teams
 }
 
 /// One variable libthrottle changed: the user's value (`None`: unset) and ours.

@@ -64,9 +64,17 @@ pub fn object_of(addr: usize) -> Option<(usize, &'static CStr)> {
     }))
 }
 
-/// This library's own base address.
+/// This library's own base address: looked up once (at load, see
+/// `hooks::resolve_at_load`), then read from here.
 pub fn own_base() -> usize {
-    object_of(own_base as *const () as usize).map_or(0, |(base, _)| base)
+    static OWN_BASE: AtomicUsize = AtomicUsize::new(0);
+    let cached = OWN_BASE.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let base = object_of(own_base as *const () as usize).map_or(0, |(base, _)| base);
+    OWN_BASE.store(base, Ordering::Relaxed);
+    base
 }
 
 /// A loaded object: its path and the address it is loaded at.

@@ -88,6 +88,26 @@ pub struct Control {
     pub get: &'static str,
     pub set: &'static str,
     pub long: bool,
+    /// Whether the setter may be called from a thread other than the ones
+    /// that compute with the runtime (the ledger's steward, a thread that
+    /// forks): see [`AnyThread`].
+    pub any_thread: AnyThread,
+}
+
+/// Whether a setter's effect is the whole process's and safe while other
+/// threads compute (docs/design.md, "Setters and threads").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnyThread {
+    /// Never: the setting is the calling thread's own (`omp_set_num_threads`
+    /// sets the caller's nthreads-var; BLIS's is thread-local), or the setter
+    /// frees what other threads may be using (OpenBLAS's OpenMP build frees
+    /// per-thread buffers), or it forwards to a backend it cannot vouch for
+    /// (FlexiBLAS).
+    Never,
+    /// When this query (`int f(void)`, in the same object) returns this
+    /// value: OpenBLAS's `openblas_get_parallel()` is 1 for the pthreads
+    /// build, whose setter resizes one process-wide pool under its own lock.
+    When(&'static str, i32),
 }
 
 /// One family of runtime libraries.
@@ -116,6 +136,13 @@ pub struct Runtime {
     /// sized by layer 1, never delayed or refused (the runtimes abort or
     /// raise signals when thread creation fails).
     pub managed: bool,
+    /// Whether every team is sized at the region that forms it (OpenMP: the
+    /// hooks in hooks/openmp.rs lower each region to the share in force).
+    /// Its variables and its default are then set to the process's own cap,
+    /// the most it can ever get, not to the share it starts with: a team
+    /// can only be lowered below the runtime's default, so a default fixed
+    /// at a smaller share would keep it small for the process's life.
+    pub per_region: bool,
 }
 
 pub const RUNTIMES: &[Runtime] = &[
@@ -166,35 +193,42 @@ pub const RUNTIMES: &[Runtime] = &[
                 get: "openblas_get_num_threads",
                 set: "openblas_set_num_threads",
                 long: false,
+                any_thread: AnyThread::When("openblas_get_parallel", 1),
             },
             Control {
                 get: "openblas_get_num_threads64_",
                 set: "openblas_set_num_threads64_",
                 long: false,
+                any_thread: AnyThread::When("openblas_get_parallel64_", 1),
             },
             Control {
                 get: "openblas_get_num_threads_64",
                 set: "openblas_set_num_threads_64",
                 long: false,
+                any_thread: AnyThread::When("openblas_get_parallel_64", 1),
             },
             Control {
                 get: "scipy_openblas_get_num_threads",
                 set: "scipy_openblas_set_num_threads",
                 long: false,
+                any_thread: AnyThread::When("scipy_openblas_get_parallel", 1),
             },
             Control {
                 get: "scipy_openblas_get_num_threads64_",
                 set: "scipy_openblas_set_num_threads64_",
                 long: false,
+                any_thread: AnyThread::When("scipy_openblas_get_parallel64_", 1),
             },
             Control {
                 get: "scipy_openblas_get_num_threads_64",
                 set: "scipy_openblas_set_num_threads_64",
                 long: false,
+                any_thread: AnyThread::When("scipy_openblas_get_parallel_64", 1),
             },
         ],
         clamp_anytime: true,
         managed: true,
+        per_region: false,
     },
     Runtime {
         name: "openmp",
@@ -225,9 +259,11 @@ pub const RUNTIMES: &[Runtime] = &[
             get: "omp_get_max_threads",
             set: "omp_set_num_threads",
             long: false,
+            any_thread: AnyThread::Never,
         }],
         clamp_anytime: true,
         managed: true,
+        per_region: true,
     },
     Runtime {
         name: "mkl",
@@ -294,9 +330,11 @@ pub const RUNTIMES: &[Runtime] = &[
             get: "MKL_Get_Max_Threads",
             set: "MKL_Set_Num_Threads",
             long: false,
+            any_thread: AnyThread::Never,
         }],
         clamp_anytime: false,
         managed: true,
+        per_region: false,
     },
     Runtime {
         name: "blis",
@@ -316,9 +354,11 @@ pub const RUNTIMES: &[Runtime] = &[
             get: "bli_thread_get_num_threads",
             set: "bli_thread_set_num_threads",
             long: true,
+            any_thread: AnyThread::Never,
         }],
         clamp_anytime: true,
         managed: true,
+        per_region: false,
     },
     Runtime {
         name: "flexiblas",
@@ -338,9 +378,11 @@ pub const RUNTIMES: &[Runtime] = &[
             get: "flexiblas_get_num_threads",
             set: "flexiblas_set_num_threads",
             long: false,
+            any_thread: AnyThread::Never,
         }],
         clamp_anytime: true,
         managed: true,
+        per_region: false,
     },
     Runtime {
         name: "tbb",
@@ -350,6 +392,7 @@ pub const RUNTIMES: &[Runtime] = &[
         controls: &[],
         clamp_anytime: true,
         managed: true,
+        per_region: false,
     },
     Runtime {
         name: "env-driven",
@@ -374,6 +417,7 @@ pub const RUNTIMES: &[Runtime] = &[
         controls: &[],
         clamp_anytime: true,
         managed: false,
+        per_region: false,
     },
 ];
 
@@ -390,6 +434,14 @@ pub fn setters() -> impl Iterator<Item = &'static Setter> {
 /// The setter with this exact name.
 pub fn setter_named(name: &[u8]) -> Option<&'static Setter> {
     setters().find(|s| s.name.as_bytes() == name)
+}
+
+/// Whether `name` sets the default team of a runtime whose teams are sized
+/// at each region (`Runtime::per_region`).
+pub fn per_region_setter(name: &str) -> bool {
+    RUNTIMES
+        .iter()
+        .any(|r| r.per_region && r.setters.iter().any(|s| s.name == name))
 }
 
 /// The runtime a library belongs to, from its path.

@@ -401,3 +401,23 @@ fn a_setuid_program_ignores_the_unprivileged_users_settings() {
         "the user's THROTTLE_* must not count\n{out}"
     );
 }
+
+/// A library whose constructor, run by `dlopen` (which holds the loader's
+/// lock meanwhile), waits for a helper thread that starts a worker. glibc's
+/// `pthread_create` takes no loader lock since 2.35, so the program works
+/// without the library; the hook used to ask the loader about each new
+/// start routine (`dladdr`) and hung.
+#[test]
+fn a_constructor_that_waits_for_a_thread_starting_threads_does_not_hang() {
+    let library = shared_library("ctor_thread.c", "libctor_thread.so", &["-DCTOR_LIB"]);
+    let program = common::c_program_with("ctor_thread.c", "ctor_thread", "cc", &["-ldl".into()]);
+    let library = library.to_str().expect("UTF-8 path");
+    same_as_without(&program, &[library], &[], &[], &[]);
+    same_as_without(
+        &program,
+        &[library],
+        &[],
+        &[],
+        &[("THROTTLE_THREADS", "1"), ("THROTTLE_LOG", "warn")],
+    );
+}

@@ -128,13 +128,29 @@ impl Tree {
         tail: impl FnOnce(&WorkerCommand) -> String,
         extra: &str,
     ) -> Tree {
+        Tree::start_program(name, None, workers, env, tail, extra)
+    }
+
+    /// As `start_full`, the workers running `program` (a binary speaking
+    /// WORKER's protocol) instead of the Python WORKER.
+    fn start_program(
+        name: &str,
+        program: Option<&Path>,
+        workers: usize,
+        env: &[(&str, &str)],
+        tail: impl FnOnce(&WorkerCommand) -> String,
+        extra: &str,
+    ) -> Tree {
         let dir = TempDir::new(&format!("tree-{name}"));
         let script = dir.0.join("worker.py");
         std::fs::write(&script, WORKER).expect("write the worker script");
         let stop = dir.0.join("stop");
         let tags: Vec<String> = (0..workers).map(|i| format!("p{i}")).collect();
         let command = WorkerCommand {
-            program: format!("{} {}", sh_quote(python()), sh_quote(&script)),
+            program: match program {
+                Some(program) => sh_quote(program),
+                None => format!("{} {}", sh_quote(python()), sh_quote(&script)),
+            },
             stop: sh_quote(&stop),
             dir: dir.0.clone(),
         };
@@ -1769,4 +1785,99 @@ fn budget_flips_during_blas_calls_break_nothing() {
     );
     eprintln!("budget flips: {msg}");
     assert!(gemms > 0 && bad == 0, "{msg}\n{}", tree.sh);
+}
+
+/// The OpenMP worker (c_tests/omp_worker.c), built against libgomp or LLVM's
+/// libomp.
+fn omp_worker(llvm: bool) -> PathBuf {
+    if llvm {
+        common::c_program_with(
+            "omp_worker.c",
+            "omp_worker_llvm",
+            "clang",
+            &["-fopenmp=libomp".to_string()],
+        )
+    } else {
+        common::c_program_with(
+            "omp_worker.c",
+            "omp_worker_gomp",
+            "cc",
+            &["-fopenmp".to_string()],
+        )
+    }
+}
+
+/// Two OpenMP processes under a budget of 2 share it (a team of 1 each);
+/// when one is killed, the other's teams grow back to 2 at its next
+/// regions, whether they ask for the default team or `num_threads(64)`.
+/// Before: the default team stayed at the share the process started with
+/// (libgomp), or never followed the share at all (LLVM's libomp, whose
+/// default regions the library did not see).
+fn omp_teams_follow_the_share(llvm: bool, request: bool) {
+    let _serial = serial();
+    if cpus() < 2 {
+        eprintln!("skipped: one CPU, a team cannot be seen to grow");
+        return;
+    }
+    let program = omp_worker(llvm);
+    let extra = if request { "busy request" } else { "busy" };
+    let mut tree = Tree::start_program(
+        "omp-teams",
+        Some(&program),
+        2,
+        &[("THROTTLE_THREADS", "2")],
+        |_| String::new(),
+        extra,
+    );
+    tree.wait_ready();
+    let both: HashMap<String, i64> = tree.tags.iter().map(|t| (t.clone(), 1)).collect();
+    let split = tree.wait_for(&both, SETTLE);
+    assert!(
+        split.is_some(),
+        "budget 2, 2 OpenMP processes: both teams should be 1; latest {:?}\n{}",
+        tree.latest(),
+        tree.sh
+    );
+    tree.more_lines(&tree.tags.clone(), 3);
+    assert_eq!(
+        tree.latest().values().cloned().collect::<Vec<_>>(),
+        vec![vec![1], vec![1]],
+        "teams did not stay at the share\n{}",
+        tree.sh
+    );
+    let victim = tree.worker_pid("p0");
+    // SAFETY: kill has no memory-safety preconditions; victim is our grandchild.
+    assert_eq!(unsafe { libc::kill(victim, libc::SIGKILL) }, 0, "kill p0");
+    let survivor: HashMap<String, i64> = [("p1".to_string(), 2)].into();
+    let grown = tree.wait_for(&survivor, SETTLE);
+    assert!(
+        grown.is_some(),
+        "after p0 was killed, p1's team did not grow back to 2 within {} s (latest {:?})\n{}",
+        SETTLE.as_secs(),
+        tree.latest().get("p1"),
+        tree.sh
+    );
+    tree.more_lines(&["p1".to_string()], 3);
+    assert_eq!(tree.latest().get("p1"), Some(&vec![2]), "{}", tree.sh);
+    tree.finish();
+}
+
+#[test]
+fn libgomp_default_teams_follow_the_share() {
+    omp_teams_follow_the_share(false, false);
+}
+
+#[test]
+fn libgomp_requested_teams_follow_the_share() {
+    omp_teams_follow_the_share(false, true);
+}
+
+#[test]
+fn llvm_openmp_default_teams_follow_the_share() {
+    omp_teams_follow_the_share(true, false);
+}
+
+#[test]
+fn llvm_openmp_requested_teams_follow_the_share() {
+    omp_teams_follow_the_share(true, true);
 }

@@ -19,6 +19,14 @@ type GetNprocsFn = unsafe extern "C" fn() -> c_int;
 type SchedGetaffinityFn = unsafe extern "C" fn(pid_t, size_t, *mut cpu_set_t) -> c_int;
 type PthreadGetaffinityFn = unsafe extern "C" fn(pthread_t, size_t, *mut cpu_set_t) -> c_int;
 
+/// See [`super::resolve_at_load`].
+pub fn resolve_at_load() {
+    let _ = NEXT_SYSCONF.get(sysconf as *const () as usize);
+    let _ = NEXT_GET_NPROCS.get(get_nprocs as *const () as usize);
+    let _ = NEXT_SCHED_GETAFFINITY.get(sched_getaffinity as *const () as usize);
+    let _ = NEXT_PTHREAD_GETAFFINITY.get(pthread_getaffinity_np as *const () as usize);
+}
+
 /// The number of CPUs this process may see, when the library is enforcing.
 fn visible(real: usize) -> usize {
     if init::active() {

@@ -15,6 +15,23 @@ pub mod threads;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// Finds every real function the hooks forward to, and this library's own
+/// address, while asking the loader is safe: from the constructor, which
+/// the loader runs holding its lock already. A hook reached later never
+/// asks the loader on its way (`dlsym` takes the loader's lock, which
+/// `dlopen` holds while constructors run, and which a signal handler or a
+/// `vfork` child may find held). A hook reached before the constructor (by
+/// another library's constructor) looks its function up then, also under
+/// the loader's lock.
+pub fn resolve_at_load() {
+    exit::prepare();
+    cpus::resolve_at_load();
+    spawn::resolve_at_load();
+    threads::resolve_at_load();
+    let _ = crate::loaded::real_dlsym();
+    let _ = crate::loaded::own_base();
+}
+
 /// Runs `body`; on a panic (already reported by the panic hook) runs `fallback`.
 fn guarded<T>(body: impl FnOnce() -> T, fallback: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| fallback())

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::*};
 /// Every entry point forwarded here, by index: the GOMP ones take the team
 /// size third (`fn, data, num_threads, ...`), as declared in GCC's
 /// libgomp_g.h, and so does `__kmpc_push_num_threads (loc, gtid, n)`.
-const ENTRIES: [&CStr; 18] = [
+const ENTRIES: [&CStr; 19] = [
     c"GOMP_parallel",
     c"GOMP_parallel_reductions",
     c"GOMP_parallel_start",
@@ -37,14 +37,19 @@ const ENTRIES: [&CStr; 18] = [
     c"GOMP_parallel_loop_guided_start",
     c"GOMP_parallel_loop_runtime_start",
     c"__kmpc_push_num_threads",
+    c"__kmpc_fork_call",
 ];
 const PUSH_NUM_THREADS: usize = 17;
-/// The queries the team size is computed from, of the same runtime copy.
-const QUERIES: [&CStr; 3] = [
+const FORK_CALL: usize = 18;
+/// The queries the team size is computed from, of the same runtime copy,
+/// and LLVM's `__kmpc_global_thread_num`, for a push of our own.
+const QUERIES: [&CStr; 4] = [
     c"omp_get_level",
     c"omp_get_team_size",
     c"omp_get_max_threads",
+    c"__kmpc_global_thread_num",
 ];
+const GLOBAL_THREAD_NUM: usize = 3;
 const WORDS: usize = ENTRIES.len() + QUERIES.len();
 
 /// The definitions one caller uses: the global scope's (what the caller
@@ -191,6 +196,11 @@ extern "C" fn route(entry: usize, ret: usize, requested: c_uint) -> Route {
     let Ok(Some((scope, target))) = found else {
         unavailable(ENTRIES.get(entry).copied().unwrap_or(c"?"));
     };
+    if entry == PUSH_NUM_THREADS {
+        // The next `__kmpc_fork_call` of this thread forms the team this
+        // clause asked for: it is not a default team.
+        PUSHED.with(|p| p.set(true));
+    }
     let team = if entry == PUSH_NUM_THREADS && (requested as i32) <= 0 {
         requested
     } else {
@@ -199,6 +209,53 @@ extern "C" fn route(entry: usize, ret: usize, requested: c_uint) -> Route {
     Route {
         target,
         team: team as usize,
+    }
+}
+
+thread_local! {
+    /// Set by `__kmpc_push_num_threads` (a `num_threads` clause), taken by
+    /// the `__kmpc_fork_call` that follows it on the same thread.
+    static PUSHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called by `__kmpc_fork_call`'s trampoline with the caller's return
+/// address and the region's source location: returns the runtime's
+/// definition to jump to. LLVM's and Intel's OpenMP form a team without a
+/// clause from the calling thread's default, with no argument to replace:
+/// where that default is above what fits, the team is pushed first, as a
+/// clause would (`__kmpc_push_num_threads` of the same runtime).
+extern "C" fn route_fork(ret: usize, loc: usize) -> usize {
+    let found = std::panic::catch_unwind(|| {
+        let scope = scope_of(ret)?;
+        let target = scope.words[FORK_CALL].load(Relaxed);
+        (target != 0).then_some((scope, target))
+    });
+    let Ok(Some((scope, target))) = found else {
+        unavailable(ENTRIES[FORK_CALL]);
+    };
+    if !PUSHED.with(|p| p.replace(false)) {
+        super::guarded(|| push_default_team(scope, loc), || ());
+    }
+    target
+}
+
+fn push_default_team(scope: &Scope, loc: usize) {
+    let team = lowered_team(scope, 0);
+    let push = scope.words[PUSH_NUM_THREADS].load(Relaxed);
+    let gtid = scope.words[ENTRIES.len() + GLOBAL_THREAD_NUM].load(Relaxed);
+    if team == 0 || push == 0 || gtid == 0 {
+        return;
+    }
+    // SAFETY: the runtime's `kmp_int32 __kmpc_global_thread_num(ident_t *)`
+    // and `void __kmpc_push_num_threads(ident_t *, kmp_int32, kmp_int32)`,
+    // called with the region's own location, on the thread about to fork.
+    unsafe {
+        let gtid = std::mem::transmute::<usize, unsafe extern "C" fn(usize) -> i32>(gtid)(loc);
+        std::mem::transmute::<usize, unsafe extern "C" fn(usize, i32, i32)>(push)(
+            loc,
+            gtid,
+            team as i32,
+        );
     }
 }
 
@@ -353,3 +410,40 @@ routed!(14, GOMP_parallel_loop_dynamic_start);
 routed!(15, GOMP_parallel_loop_guided_start);
 routed!(16, GOMP_parallel_loop_runtime_start);
 routed!(17, __kmpc_push_num_threads);
+
+/// LLVM's and Intel's `__kmpc_fork_call(loc, argc, microtask, ...)`,
+/// variadic: the trampoline keeps every argument register and `al` (the
+/// count of vector registers a variadic call passes) and leaves no frame,
+/// then jumps to the caller's runtime (see [`route_fork`]).
+///
+/// # Safety
+/// As the runtime's own function.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn __kmpc_fork_call() {
+    // At entry rsp + 8 is 16-byte aligned; seven pushes leave rsp aligned
+    // for the call, with the return address at [rsp + 56].
+    std::arch::naked_asm!(
+        "push rdi",
+        "push rsi",
+        "push rdx",
+        "push rcx",
+        "push r8",
+        "push r9",
+        "push rax",
+        "mov rsi, rdi",
+        "mov rdi, [rsp + 56]",
+        "call {route}",
+        "mov r11, rax",
+        "pop rax",
+        "pop r9",
+        "pop r8",
+        "pop rcx",
+        "pop rdx",
+        "pop rsi",
+        "pop rdi",
+        "jmp r11",
+        route = sym route_fork,
+    )
+}

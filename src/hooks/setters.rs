@@ -30,7 +30,15 @@ fn lowered(setter: &str, target: usize, requested: i64) -> i64 {
     if requested >= 1 {
         crate::active::note_request(requested);
     }
-    let granted = clamp::granted(requested, cap::cap());
+    // OpenMP's setters set the default team, which the hooks lower at each
+    // region to the share in force: lowered to the process's own cap here,
+    // so that the team can grow back when the share does.
+    let limit = if crate::runtimes::per_region_setter(setter) {
+        crate::active::team_ceiling()
+    } else {
+        cap::cap()
+    };
+    let granted = clamp::granted(requested, limit);
     if granted != requested {
         let library = loaded::object_of(target).map(|(_, p)| p.to_string_lossy().into_owned());
         let library = library.as_deref().unwrap_or("?");

@@ -97,6 +97,16 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
     unsafe { real(command, mode) }
 }
 
+/// See [`super::resolve_at_load`].
+pub fn resolve_at_load() {
+    let _ = NEXT_POSIX_SPAWN.get(posix_spawn as *const () as usize);
+    let _ = NEXT_POSIX_SPAWNP.get(posix_spawnp as *const () as usize);
+    let _ = NEXT_SYSTEM.get(system as *const () as usize);
+    let _ = NEXT_POPEN.get(popen as *const () as usize);
+    #[cfg(target_arch = "x86_64")]
+    let _ = NEXT_VFORK.get(vfork as *const () as usize);
+}
+
 #[cfg(target_arch = "x86_64")]
 static NEXT_VFORK: Next = Next::new(c"vfork");
 

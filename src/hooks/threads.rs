@@ -95,6 +95,11 @@ pub fn create_untracked(
     }
 }
 
+/// See [`super::resolve_at_load`].
+pub fn resolve_at_load() {
+    let _ = NEXT_CREATE.get(pthread_create as *const () as usize);
+}
+
 /// # Safety
 /// The caller's arguments, exactly as for POSIX `pthread_create`.
 #[no_mangle]
