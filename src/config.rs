@@ -627,6 +627,86 @@ impl<I: Inputs> Inputs for Secure<'_, I> {
     }
 }
 
+/// The environment variables one resolution read, with their values then:
+/// a later resolution (the steward's, after a budget file changed) answers
+/// from here instead of reading the environment, which another thread of
+/// the program may be changing (`setenv` frees the array `getenv` walks).
+#[derive(Clone, Debug, Default)]
+pub struct EnvSnapshot {
+    vars: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// Inputs that answer as `inner` does and note every variable asked for.
+pub struct Recording<'a, I: Inputs> {
+    inner: &'a I,
+    seen: std::cell::RefCell<EnvSnapshot>,
+}
+
+impl<'a, I: Inputs> Recording<'a, I> {
+    pub fn new(inner: &'a I) -> Self {
+        Recording {
+            inner,
+            seen: Default::default(),
+        }
+    }
+
+    pub fn finish(self) -> EnvSnapshot {
+        self.seen.into_inner()
+    }
+}
+
+impl<I: Inputs> Inputs for Recording<'_, I> {
+    fn var(&self, name: &str) -> Option<Vec<u8>> {
+        let value = self.inner.var(name);
+        let mut seen = self.seen.borrow_mut();
+        if !seen.vars.iter().any(|(n, _)| n == name) {
+            seen.vars.push((name.to_string(), value.clone()));
+        }
+        value
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
+        self.inner.read_file(path)
+    }
+    fn affinity_count(&self) -> usize {
+        self.inner.affinity_count()
+    }
+    fn secure(&self) -> bool {
+        self.inner.secure()
+    }
+    fn hostname(&self) -> Option<String> {
+        self.inner.hostname()
+    }
+}
+
+/// Inputs whose environment is a snapshot (a variable it does not hold is
+/// unset), the rest (files, the mask) read live from `inner`.
+pub struct Replaying<'a, I: Inputs> {
+    pub inner: &'a I,
+    pub env: &'a EnvSnapshot,
+}
+
+impl<I: Inputs> Inputs for Replaying<'_, I> {
+    fn var(&self, name: &str) -> Option<Vec<u8>> {
+        self.env
+            .vars
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone())
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
+        self.inner.read_file(path)
+    }
+    fn affinity_count(&self) -> usize {
+        self.inner.affinity_count()
+    }
+    fn secure(&self) -> bool {
+        self.inner.secure()
+    }
+    fn hostname(&self) -> Option<String> {
+        self.inner.hostname()
+    }
+}
+
 /// Resolves every setting, in the documented order of precedence.
 pub fn resolve<I: Inputs>(inputs: &I) -> Resolution {
     if inputs.secure() {
@@ -852,6 +932,27 @@ mod tests {
             cpus: 8,
             ..Fake::default()
         }
+    }
+
+    #[test]
+    fn a_resolution_replayed_from_its_snapshot_reads_no_live_variable() {
+        let live = fake(&[("THROTTLE_THREADS", "3"), ("SLURM_CPUS_PER_TASK", "2")]);
+        let recording = Recording::new(&live);
+        let first = resolve(&recording);
+        let env = recording.finish();
+        // The program changed its environment since: the replay does not see it.
+        let changed = fake(&[("THROTTLE_THREADS", "7")]);
+        let again = resolve(&Replaying {
+            inner: &changed,
+            env: &env,
+        });
+        assert_eq!((first.cap, first.source), (again.cap, again.source));
+        assert_eq!(again.cap, 3, "THROTTLE_THREADS as it was at the start");
+        let unset = resolve(&Replaying {
+            inner: &changed,
+            env: &EnvSnapshot::default(),
+        });
+        assert_eq!(unset.source, Source::Affinity, "no variable: none counts");
     }
 
     #[test]

@@ -91,7 +91,9 @@ fn run() -> bool {
     }));
     // Before the budget file is read: a rewrite from now on is seen.
     crate::tree::note_budget_file();
-    let settings = config::resolve(&sys::Live);
+    let recording = config::Recording::new(&sys::Live);
+    let settings = config::resolve(&recording);
+    crate::tree::keep_environment(recording.finish());
     log::set_level(settings.log);
     for line in &settings.warnings {
         warn!("{line}");

@@ -378,14 +378,57 @@ fn target() -> usize {
 /// that, until a steward runs, a change in the ledger is applied here (and
 /// whether a steward is needed decided again: see `decide`).
 pub fn claim() {
+    if DEFERRED.load(Relaxed) {
+        run_deferred();
+    }
     if STEWARD.load(Acquire) {
         return;
     }
     // Called from hooks: no panic may reach their C boundary.
-    let _ = std::panic::catch_unwind(claim_now);
+    let _ = std::panic::catch_unwind(|| claim_now(May::Start));
 }
 
-fn claim_now() {
+/// As [`claim`], from a hook a signal handler may reach (`sysconf`, which
+/// POSIX makes async-signal-safe): the share is claimed and followed with
+/// atomics and system calls only; whatever would allocate or start a thread
+/// (deciding on a steward) is left to the next ordinary hook.
+pub fn claim_signal_safe() {
+    if STEWARD.load(Acquire) {
+        return;
+    }
+    let _ = std::panic::catch_unwind(|| claim_now(May::Defer));
+}
+
+/// Whether a path may start the steward (and allocate), or must defer it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum May {
+    Start,
+    Defer,
+}
+
+/// Set where a decision was put off: a steward wanted after a `fork` (the
+/// parent's handler must not make the process multi-threaded, see
+/// `after_fork_parent`) or a change noticed in a signal-safe hook.
+static DEFERRED: AtomicBool = AtomicBool::new(false);
+static STEWARD_WANTED: AtomicBool = AtomicBool::new(false);
+
+fn run_deferred() {
+    if !DEFERRED.swap(false, AcqRel) || !crate::init::in_own_process() {
+        return;
+    }
+    let _ = std::panic::catch_unwind(|| {
+        if STEWARD_WANTED.swap(false, AcqRel) {
+            ensure_steward();
+        }
+        if let (Some(ledger), false) = (ledger(), STEWARD.load(Acquire)) {
+            if let (cap, Some((_, census))) = target_and_census() {
+                decide(ledger, cap, census);
+            }
+        }
+    });
+}
+
+fn claim_now(may: May) {
     let Some((ledger, slot)) = member() else {
         return;
     };
@@ -394,19 +437,20 @@ fn claim_now() {
     if !CLAIMED.load(Acquire) && crate::init::in_own_process() && !CLAIMED.swap(true, AcqRel) {
         ledger.claim(slot);
     }
-    follow(ledger);
+    follow(ledger, may);
 }
 
 /// Called by hooks that are not work in themselves (any `sysconf`, any
 /// lookup by handle): a process that already works notices a change in its
-/// tree there, while it has no steward. Never claims.
+/// tree there, while it has no steward. Never claims, and never starts a
+/// thread or allocates (`sysconf` may be called from a signal handler).
 pub fn tick() {
     if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) {
         return;
     }
     if let Some(ledger) = ledger() {
         // Called from hooks: no panic may reach their C boundary.
-        let _ = std::panic::catch_unwind(|| follow(ledger));
+        let _ = std::panic::catch_unwind(|| follow(ledger, May::Defer));
     }
 }
 
@@ -418,8 +462,9 @@ fn in_vfork_child() -> bool {
 }
 
 /// Applies a change of the ledger, if any, and starts the steward if this
-/// process now needs one (see `decide`).
-fn follow(ledger: Ledger) {
+/// process now needs one (see `decide`), or leaves that to the next
+/// ordinary hook (`May::Defer`).
+fn follow(ledger: Ledger, may: May) {
     reclaim_now_and_then(ledger);
     let generation = ledger.generation().load(Acquire);
     // The pid check (a system call) only once something changed; before the
@@ -436,8 +481,10 @@ fn follow(ledger: Ledger) {
     // constructor in progress).
     let (cap, census) = target_and_census();
     cap::set_cap(cap);
-    if let Some((_, census)) = census {
-        decide(ledger, cap, census);
+    match (census, may) {
+        (Some((_, census)), May::Start) => decide(ledger, cap, census),
+        (Some(_), May::Defer) => DEFERRED.store(true, Release),
+        (None, _) => {}
     }
 }
 
@@ -517,7 +564,7 @@ fn decide(ledger: Ledger, cap: usize, census: ledger::Census) {
     // runtime's pool started (threads that stay).
     let alone_threaded = cap > 1 && cap::pools_started() && census.members > 1;
     let may_change = pools_above || (budget > 1 && (contended || alone_threaded));
-    let budget_file = sys::getenv(c"THROTTLE_BUDGET_FILE").is_some();
+    let budget_file = budget_file().is_some();
     debug!(
         "tree: budget {budget}, {} claimed and {} about to work: cap {cap}{}",
         census.claimed,
@@ -572,10 +619,22 @@ pub fn pools_lowered_in_fork(share: usize) {
     FORK_LOWERED_POOLS.store(true, Release);
 }
 
-/// After a `fork`, in the parent (from its fork handler).
+/// After a `fork`, in the parent (from its fork handler). The runtimes' own
+/// handlers have just joined their pools (OpenBLAS's does): a parent left
+/// with one thread must come out of `fork` with one, as it would without
+/// the library (Python 3.12 warns at a later `fork` of a multi-threaded
+/// process, and `unshare(CLONE_NEWUSER)` fails in one), so the steward it
+/// now needs is started at its next hooked call. A parent with threads of
+/// its own (a `multiprocessing` pool's handlers) gets it at once: one more
+/// changes nothing there, and its next hooked call may be far away.
 pub fn after_fork_parent() {
-    if FORK_LOWERED_POOLS.swap(false, AcqRel) {
-        ensure_steward();
+    if FORK_LOWERED_POOLS.swap(false, AcqRel) && !STEWARD.load(Acquire) {
+        if sys::count_tasks().is_some_and(|n| n > 1) {
+            ensure_steward();
+        } else {
+            STEWARD_WANTED.store(true, Relaxed);
+            DEFERRED.store(true, Release);
+        }
     }
 }
 
@@ -608,16 +667,30 @@ fn start_steward() -> bool {
     }
 }
 
-/// The budget file THROTTLE_BUDGET_FILE names, if it is to be watched.
+/// The budget file THROTTLE_BUDGET_FILE names, if it is to be watched: read
+/// from the environment once, at initialisation (see `note_budget_file`),
+/// never while the program runs (it may `setenv` meanwhile).
+static BUDGET_FILE: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+
 fn budget_file() -> Option<Vec<u8>> {
-    sys::getenv(c"THROTTLE_BUDGET_FILE").filter(|_| !sys::secure_execution())
+    BUDGET_FILE.get().cloned().flatten()
 }
 
-/// Called before the settings are first resolved (which reads the budget
-/// file): see [`BUDGET_FILE_SEEN`].
+/// The environment as initialisation read it, for `reload`.
+static ENVIRONMENT: std::sync::OnceLock<config::EnvSnapshot> = std::sync::OnceLock::new();
+
+/// Called by initialisation with the environment its resolution read.
+pub fn keep_environment(env: config::EnvSnapshot) {
+    let _ = ENVIRONMENT.set(env);
+}
+
+/// Called at initialisation, before the settings are first resolved (which
+/// reads the budget file): see [`BUDGET_FILE_SEEN`].
 pub fn note_budget_file() {
-    if let Some(path) = budget_file() {
-        BUDGET_FILE_SEEN.store(file_signature(&path), Relaxed);
+    let path = BUDGET_FILE
+        .get_or_init(|| sys::getenv(c"THROTTLE_BUDGET_FILE").filter(|_| !sys::secure_execution()));
+    if let Some(path) = path {
+        BUDGET_FILE_SEEN.store(file_signature(path), Relaxed);
     }
 }
 
@@ -693,7 +766,13 @@ fn steward_loop() {
 /// The budget file changed: resolve again and make the result the tree's
 /// budget (every member reading the same file writes the same value).
 fn reload(ledger: &Ledger) {
-    let settings = config::resolve(&sys::Live);
+    let Some(env) = ENVIRONMENT.get() else {
+        return;
+    };
+    let settings = config::resolve(&config::Replaying {
+        inner: &sys::Live,
+        env,
+    });
     OWN_CAP.store(settings.cap, Relaxed);
     if settings.source == config::Source::BudgetFile || settings.ceiling.is_some() {
         info!("budget file changed: budget {}", settings.cap);
@@ -769,6 +848,8 @@ fn creator_ended() -> bool {
 pub fn after_fork_child() {
     let was_claimed = CLAIMED.swap(false, Relaxed);
     STEWARD.store(false, Relaxed);
+    STEWARD_WANTED.store(false, Relaxed);
+    DEFERRED.store(false, Relaxed);
     LEAVING.store(false, Relaxed);
     PEAK_CAP.store(0, Relaxed);
     THREADED.store(false, Relaxed);

@@ -421,3 +421,81 @@ fn a_constructor_that_waits_for_a_thread_starting_threads_does_not_hang() {
         &[("THROTTLE_THREADS", "1"), ("THROTTLE_LOG", "warn")],
     );
 }
+
+/// A process that worked alone, with a pool above the share its child will
+/// have, forks: its pools are lowered for the child, and it needs a steward
+/// to raise them again. That steward used to be started in the fork
+/// handler, so the parent came out of `fork` with a thread it did not have
+/// going in (OpenBLAS's own handler had just joined its pool): Python 3.12+
+/// warns at its next fork, and `unshare(CLONE_NEWUSER)` fails with EINVAL.
+/// It is now started at the parent's next hooked call.
+#[test]
+fn a_parent_is_single_threaded_when_fork_returns() {
+    let dir = "/usr/lib/x86_64-linux-gnu/openblas-pthread";
+    let flags = [
+        format!("{dir}/libopenblas.so.0"),
+        format!("-Wl,-rpath,{dir}"),
+        format!("-I{}", common::repo_root().join("c_tests").display()),
+    ];
+    let program = common::c_program_with("fork_single.c", "fork_single", "cc", &flags);
+    let plain = Run::new(&program).arg("unshare").run();
+    let throttled = Run::new(common::throttle_bin())
+        .args(["run", "-n", "2", "--"])
+        .arg(&program)
+        .arg("unshare")
+        .run();
+    for key in ["tasks_after_fork", "unshare", "dgemm_ok"] {
+        assert_eq!(
+            throttled.get(key),
+            plain.get(key),
+            "{key}\nwith: {throttled}\nwithout: {plain}"
+        );
+    }
+    assert_eq!(plain.get("tasks_after_fork"), "1", "{plain}");
+}
+
+/// `sysconf` may be called from a signal handler (POSIX lists it as
+/// async-signal-safe). A member of a tree whose first hooked call is a
+/// `sysconf` in a handler claims its share there; deciding that it needs a
+/// steward (a thread, allocations) used to happen right there, inside the
+/// handler. It is now left to the next ordinary hooked call.
+#[test]
+fn sysconf_in_a_signal_handler_starts_no_thread() {
+    let c_tests = format!("-I{}", common::repo_root().join("c_tests").display());
+    let probe = common::c_program_with("sysconf_signal.c", "sysconf_signal", "cc", &[c_tests]);
+    let sibling = common::c_program_with(
+        "omp_worker.c",
+        "omp_worker_gomp",
+        "cc",
+        &["-fopenmp".into()],
+    );
+    let dir = common::TempDir::new("sysconf-signal");
+    let stop = dir.0.join("stop");
+    // A sibling that works, so that the probe's share (1 of 2) can change
+    // and it needs a steward; the probe starts once the sibling has claimed.
+    let script = format!(
+        "{sibling} s {stop} busy > /dev/null &\nsleep 1\n{probe}\ntouch {stop}\nwait\n",
+        sibling = common::sh_quote(&sibling),
+        stop = common::sh_quote(&stop),
+        probe = common::sh_quote(&probe),
+    );
+    let out = Run::new(common::throttle_bin())
+        .args(["run", "-n", "2", "--", "sh", "-c", &script])
+        .run();
+    out.assert_success();
+    assert_eq!(
+        out.get("cpus_in_handler"),
+        "1",
+        "the share of 2 members\n{out}"
+    );
+    assert_eq!(
+        out.get("tasks_after_handler"),
+        "1",
+        "a thread was started inside the signal handler\n{out}"
+    );
+    assert_eq!(
+        out.get("tasks_after_nprocs"),
+        "2",
+        "the steward the probe needs was never started\n{out}"
+    );
+}

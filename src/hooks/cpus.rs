@@ -28,9 +28,15 @@ pub fn resolve_at_load() {
 }
 
 /// The number of CPUs this process may see, when the library is enforcing.
-fn visible(real: usize) -> usize {
+/// From `sysconf` (`signal_safe`), nothing that allocates or starts a
+/// thread: POSIX lets signal handlers call it.
+fn visible(real: usize, signal_safe: bool) -> usize {
     if init::active() {
-        crate::tree::claim();
+        if signal_safe {
+            crate::tree::claim_signal_safe();
+        } else {
+            crate::tree::claim();
+        }
         real.min(cap::cap()).max(1)
     } else {
         real
@@ -76,7 +82,7 @@ pub unsafe extern "C" fn sysconf(name: c_int) -> c_long {
         }
         return value;
     }
-    guarded(|| visible(value as usize) as c_long, || value)
+    guarded(|| visible(value as usize, true) as c_long, || value)
 }
 
 /// # Safety
@@ -91,7 +97,7 @@ pub unsafe extern "C" fn get_nprocs() -> c_int {
     if value < 1 {
         return value;
     }
-    guarded(|| visible(value as usize) as c_int, || value)
+    guarded(|| visible(value as usize, false) as c_int, || value)
 }
 
 /// # Safety
