@@ -211,6 +211,35 @@ pub fn symbol_in(object: &Object, name: &CStr) -> Option<usize> {
     (addr != 0 && base == object.base).then_some(addr)
 }
 
+/// The address of `name` as the object loaded from `path` would find it in
+/// its local scope (itself, then its dependencies), without loading
+/// anything; never one of this library's.
+pub fn definition_in_scope_of(path: &CStr, name: &CStr) -> Option<usize> {
+    // SAFETY: RTLD_NOLOAD returns a handle only for an object already loaded,
+    // taking a reference that is dropped below.
+    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOLOAD | libc::RTLD_LAZY) };
+    if handle.is_null() {
+        return None;
+    }
+    let addr = lookup(handle, name);
+    // SAFETY: the handle came from the dlopen above and is closed once.
+    unsafe { libc::dlclose(handle) };
+    let own = own_base();
+    (addr != 0 && object_of(addr).is_some_and(|(base, _)| base != own)).then_some(addr)
+}
+
+/// Pins the object holding `addr` (see [`pin`]); true also for the main
+/// program, which is never unloaded.
+pub fn pin_containing(addr: usize) -> bool {
+    match containing(addr) {
+        Some(Containing {
+            path: Some(path), ..
+        }) => pin(&Object { path, base: 0 }),
+        Some(_) => true,
+        None => false,
+    }
+}
+
 /// Makes `object` impossible to unload (`RTLD_NODELETE`), so that addresses
 /// inside it stay valid for the life of the process. False if it is no
 /// longer loaded.

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct Next {
     name: &'static CStr,
     addr: AtomicUsize,
+    /// A definition found outside the global scope (`get_anywhere`).
+    elsewhere: AtomicUsize,
 }
 
 impl Next {
@@ -14,6 +16,7 @@ impl Next {
         Next {
             name,
             addr: AtomicUsize::new(0),
+            elsewhere: AtomicUsize::new(0),
         }
     }
 
@@ -42,13 +45,36 @@ impl Next {
     /// also looks inside every loaded object: a runtime's setter may live only
     /// in an `RTLD_LOCAL` library (numpy's and scipy's bundled OpenBLAS).
     /// Not cached until found, since the library may be loaded later.
+    /// What it caches is pinned (`RTLD_NODELETE`): a `dlclose` of the
+    /// runtime never leaves the cache pointing at unmapped memory.
     pub fn get_anywhere(&self, ours: usize) -> Option<usize> {
-        if let Some(found) = self.get(ours) {
+        let cached = self.elsewhere.load(Ordering::Acquire);
+        if let Some(found) = self.cached().or((cached != 0).then_some(cached)) {
+            return Some(found);
+        }
+        if let Some(found) = self.get_global(ours) {
             return Some(found);
         }
         let found = crate::loaded::definition_elsewhere(self.name)?;
-        self.addr.store(found, Ordering::Release);
+        if !crate::loaded::pin_containing(found) {
+            return None;
+        }
+        self.elsewhere.store(found, Ordering::Release);
         Some(found)
+    }
+
+    /// The global scope's next definition, pinned and cached once found
+    /// (a `dlopen` with `RTLD_GLOBAL` may add one later).
+    pub fn get_global(&self, ours: usize) -> Option<usize> {
+        if let Some(found) = self.cached() {
+            return Some(found);
+        }
+        let next = crate::loaded::lookup(libc::RTLD_NEXT, self.name);
+        if next == 0 || next == ours || !crate::loaded::pin_containing(next) {
+            return None;
+        }
+        self.addr.store(next, Ordering::Release);
+        Some(next)
     }
 }
 

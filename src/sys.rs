@@ -445,6 +445,25 @@ impl Inputs for Live {
     }
 }
 
+/// Whether the calling thread blocks any signal: always so inside a signal
+/// handler installed without `SA_NODEFER`. One system call,
+/// async-signal-safe.
+pub fn any_signal_blocked() -> bool {
+    let mut set = [0u64; 1];
+    // SAFETY: the raw system call reads the mask into `set`, 8 bytes (the
+    // kernel's sigset_t on Linux), and changes nothing (a null new set).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            std::ptr::null::<u64>(),
+            set.as_mut_ptr(),
+            8usize,
+        )
+    };
+    rc != 0 || set[0] != 0
+}
+
 /// An environment variable's raw value, through libc (valid before `main`).
 pub fn getenv(name: &CStr) -> Option<Vec<u8>> {
     // SAFETY: getenv returns NULL or a NUL-terminated string we copy at once.

@@ -391,8 +391,12 @@ pub fn claim() {
 /// As [`claim`], from a hook a signal handler may reach (`sysconf`, which
 /// POSIX makes async-signal-safe): the share is claimed and followed with
 /// atomics and system calls only; whatever would allocate or start a thread
-/// (deciding on a steward) is left to the next ordinary hook.
+/// (deciding on a steward) is done only where the thread blocks no signal,
+/// else left to the next hooked call (see [`May::Defer`]).
 pub fn claim_signal_safe() {
+    if DEFERRED.load(Relaxed) && !sys::any_signal_blocked() {
+        run_deferred();
+    }
     if STEWARD.load(Acquire) {
         return;
     }
@@ -403,7 +407,20 @@ pub fn claim_signal_safe() {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum May {
     Start,
+    /// Possibly inside a signal handler: start nothing if the thread blocks
+    /// any signal (a handler runs with its own signal blocked, unless it was
+    /// installed with `SA_NODEFER` and an empty mask, which cannot be told
+    /// apart from ordinary code); then the next hooked call does it. A
+    /// thread that blocks no signal is not in such a handler: a program
+    /// whose only hooked calls are `sysconf` (Python's `os.cpu_count()`)
+    /// still gets its steward there.
     Defer,
+}
+
+impl May {
+    fn may_start(self) -> bool {
+        self == May::Start || !sys::any_signal_blocked()
+    }
 }
 
 /// Set where a decision was put off: a steward wanted after a `fork` (the
@@ -442,15 +459,19 @@ fn claim_now(may: May) {
 
 /// Called by hooks that are not work in themselves (any `sysconf`, any
 /// lookup by handle): a process that already works notices a change in its
-/// tree there, while it has no steward. Never claims, and never starts a
-/// thread or allocates (`sysconf` may be called from a signal handler).
-pub fn tick() {
+/// tree there, while it has no steward. Never claims. `signal_safe` from
+/// `sysconf` (see [`May::Defer`]).
+pub fn tick(signal_safe: bool) {
+    let may = if signal_safe { May::Defer } else { May::Start };
+    if DEFERRED.load(Relaxed) && may.may_start() {
+        run_deferred();
+    }
     if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) {
         return;
     }
     if let Some(ledger) = ledger() {
         // Called from hooks: no panic may reach their C boundary.
-        let _ = std::panic::catch_unwind(|| follow(ledger, May::Defer));
+        let _ = std::panic::catch_unwind(|| follow(ledger, may));
     }
 }
 
@@ -481,10 +502,10 @@ fn follow(ledger: Ledger, may: May) {
     // constructor in progress).
     let (cap, census) = target_and_census();
     cap::set_cap(cap);
-    match (census, may) {
-        (Some((_, census)), May::Start) => decide(ledger, cap, census),
-        (Some(_), May::Defer) => DEFERRED.store(true, Release),
-        (None, _) => {}
+    match census {
+        Some((_, census)) if may.may_start() => decide(ledger, cap, census),
+        Some(_) => DEFERRED.store(true, Release),
+        None => {}
     }
 }
 

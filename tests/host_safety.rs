@@ -499,3 +499,22 @@ fn sysconf_in_a_signal_handler_starts_no_thread() {
         "the steward the probe needs was never started\n{out}"
     );
 }
+
+/// Two copies of a runtime, each loaded `RTLD_LOCAL`; the second's exported
+/// setter calls another of its exported setters through its PLT. Without
+/// the library that call binds in the second copy's own scope; the
+/// library's export of the same name used to send it to the first copy
+/// found (the first copy's count changed, the second's did not).
+#[test]
+fn a_runtime_calling_its_own_setter_reaches_its_own_copy() {
+    let first = shared_library("two_copies.c", "libcopy_first.so", &["-DCOPY_LIB"]);
+    let second = shared_library("two_copies.c", "libcopy_second.so", &["-DCOPY_LIB"]);
+    let program = common::c_program_with("two_copies.c", "two_copies", "cc", &["-ldl".into()]);
+    let args = [
+        first.to_str().expect("UTF-8 path"),
+        second.to_str().expect("UTF-8 path"),
+    ];
+    same_as_without(&program, &args, &[], &[], &[]);
+    let plain = Run::new(&program).args(args).run();
+    assert_eq!((plain.num("first"), plain.num("second")), (8, 1), "{plain}");
+}

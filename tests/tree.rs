@@ -1072,11 +1072,14 @@ fn a_process_working_alone_shrinks_when_another_starts() {
 /// `preexec_fn` forks for real) lowers its pools for the fork child, which
 /// claims; the helper, a new program, gives that claim back at its `exec`
 /// and holds no share while it sleeps, so the parent's pool is its whole
-/// budget again.
+/// budget again. The parent, single-threaded when `fork` returns, gets the
+/// steward that raises it at its next hooked call (here a CPU-count query),
+/// not inside `fork` (see host_safety.rs,
+/// `a_parent_is_single_threaded_when_fork_returns`).
 #[test]
 fn a_helper_forked_and_execed_holds_no_share() {
     const SCRIPT: &str = r#"
-import subprocess, time
+import os, subprocess, time
 import numpy
 a = numpy.ones((256, 256))
 a @ a
@@ -1084,6 +1087,7 @@ print("before=%s" % pools(), flush=True)
 helper = subprocess.Popen(["sleep", "5"], preexec_fn=lambda: None)
 limit = time.monotonic() + 4
 while pools() != "2" and time.monotonic() < limit:
+    os.cpu_count()
     time.sleep(0.05)
 print("during=%s" % pools(), flush=True)
 print("helper_running=%d" % (helper.poll() is None), flush=True)

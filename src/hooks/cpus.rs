@@ -78,7 +78,7 @@ pub unsafe extern "C" fn sysconf(name: c_int) -> c_long {
     let value = unsafe { real(name) };
     if name != libc::_SC_NPROCESSORS_ONLN || value < 1 {
         if init::active() {
-            crate::tree::tick();
+            crate::tree::tick(true);
         }
         return value;
     }

@@ -136,7 +136,7 @@ extern "C" fn decide(handle: *mut c_void, name: *const c_char) -> usize {
                     active::clamp_new_objects();
                 }
                 if init::active() {
-                    crate::tree::tick();
+                    crate::tree::tick(false);
                 }
                 return 0;
             };

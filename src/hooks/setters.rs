@@ -6,11 +6,14 @@
 
 use crate::clamp;
 use crate::loaded;
+use crate::lock::FutexLock;
 use crate::log::info;
 use crate::next::{cstr, Next};
 use crate::{cap, events, init};
 use libc::c_int;
+use std::ffi::CStr;
 use std::mem::{transmute, MaybeUninit};
+use std::sync::atomic::{AtomicUsize, Ordering::*};
 
 /// What a setter returns, passed back untouched: `void` for most, an `int`
 /// for some (`openblas_set_num_threads_local`). Never read, so a `void`
@@ -157,8 +160,181 @@ pub unsafe fn ways(
     }
 }
 
-/// Exports `name` as a wrapper calling `$call` on the runtime's definition.
-/// A name no loaded library defines does nothing and returns 0.
+/// One exported setter: its name, and where calls to it go. A call goes
+/// where the caller's own lookup would have bound it without the library:
+/// to the global scope's definition if there is one, else to the one in
+/// the caller's local scope (a runtime loaded `RTLD_LOCAL` calling its own
+/// exported setter through its PLT: OpenBLAS's `openblas_set_num_threads`
+/// calls `goto_set_num_threads`), never to another copy of the runtime
+/// that happens to be loaded elsewhere; a caller with neither (a program
+/// that found the setter by handle) gets the first definition found.
+pub struct Site {
+    name: &'static CStr,
+    next: Next,
+    /// `(start, end, target)` of callers placed in their local scope; 0
+    /// when free.
+    callers: [[AtomicUsize; 3]; CALLERS],
+    filling: FutexLock,
+}
+
+const CALLERS: usize = 8;
+
+impl Site {
+    pub const fn new(name: &'static CStr) -> Site {
+        Site {
+            name,
+            next: Next::new(name),
+            callers: [const { [const { AtomicUsize::new(0) }; 3] }; CALLERS],
+            filling: FutexLock::new(),
+        }
+    }
+
+    /// The definition a call from `ret` goes to (0: none anywhere). `ours`
+    /// is the export itself. Every definition handed out is in an object
+    /// pinned in memory (`RTLD_NODELETE`), so a `dlclose` never leaves the
+    /// export jumping into unmapped memory.
+    fn target(&self, ret: usize, ours: usize) -> usize {
+        if let Some(global) = self.next.cached() {
+            return global;
+        }
+        let known = |slot: &[AtomicUsize; 3]| {
+            let (start, end) = (slot[0].load(Acquire), slot[1].load(Relaxed));
+            (start <= ret && ret < end).then(|| slot[2].load(Relaxed))
+        };
+        if let Some(target) = self.callers.iter().find_map(known) {
+            return target;
+        }
+        let _guard = self.filling.lock();
+        if let Some(target) = self.callers.iter().find_map(known) {
+            return target;
+        }
+        if let Some(global) = self.next.get_global(ours) {
+            return global;
+        }
+        // A call from this library itself (a setter it called jumps to
+        // another) or from the main program has no local scope to look in.
+        let own = loaded::own_base();
+        let caller = loaded::containing(ret)
+            .filter(|c| c.path.is_some() && !(c.start <= own && own < c.end));
+        let local = caller
+            .as_ref()
+            .and_then(|c| loaded::definition_in_scope_of(c.path.as_deref()?, self.name));
+        let Some((caller, target)) = caller.zip(local.filter(|&t| loaded::pin_containing(t)))
+        else {
+            return self.next.get_anywhere(ours).unwrap_or(0);
+        };
+        if let Some(slot) = self.callers.iter().find(|s| s[1].load(Relaxed) == 0) {
+            slot[2].store(target, Relaxed);
+            slot[1].store(caller.end, Relaxed);
+            slot[0].store(caller.start, Release);
+        }
+        target
+    }
+}
+
+/// Called by every export's trampoline with its site and the caller's
+/// return address. (`RTLD_NEXT` from here cannot find the export itself.)
+#[cfg(target_arch = "x86_64")]
+extern "C" fn resolve(site: &Site, ret: usize) -> usize {
+    std::panic::catch_unwind(|| site.target(ret, 0)).unwrap_or(0)
+}
+
+/// A register as one of the setters' argument types: every shape takes at
+/// most five integer or pointer arguments, in the first five argument
+/// registers; a narrower one keeps the low bits.
+pub trait FromReg {
+    fn from_reg(r: usize) -> Self;
+}
+
+impl FromReg for c_int {
+    fn from_reg(r: usize) -> Self {
+        r as c_int
+    }
+}
+
+impl FromReg for i64 {
+    fn from_reg(r: usize) -> Self {
+        r as i64
+    }
+}
+
+impl<T> FromReg for *const T {
+    fn from_reg(r: usize) -> Self {
+        r as *const T
+    }
+}
+
+/// Exports `name` as a trampoline that finds the definition for its caller
+/// ([`Site::target`]) and jumps, leaving no frame, to a body that lowers
+/// the count and calls `$call` on it, with the definition in the sixth
+/// argument register (free in every shape). A name no loaded library
+/// defines does nothing and returns 0.
+#[cfg(target_arch = "x86_64")]
+macro_rules! export {
+    ($call:ident, $name:ident ( $($arg:ident : $ty:ty),* )) => {
+        #[allow(non_snake_case)]
+        mod $name {
+            use super::*;
+
+            pub static SITE: Site = Site::new(cstr!($name));
+
+            /// The export's body: the caller's arguments in the first
+            /// registers, the definition to call in the sixth.
+            pub unsafe extern "C" fn body(
+                r0: usize,
+                r1: usize,
+                r2: usize,
+                r3: usize,
+                r4: usize,
+                target: usize,
+            ) -> Ret {
+                let mut regs = [r0, r1, r2, r3, r4].into_iter();
+                $(let $arg = <$ty as FromReg>::from_reg(regs.next().unwrap_or(0));)*
+                if target == 0 {
+                    return MaybeUninit::new(0);
+                }
+                // SAFETY: the runtime's definition of this very name, whose
+                // shape the registry records and this export mirrors.
+                unsafe { $call(target, stringify!($name), $($arg),*) }
+            }
+        }
+
+        /// A clamping wrapper for the runtime setter of the same name.
+        ///
+        /// # Safety
+        /// As the runtime's own function.
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name() {
+            // Five argument registers saved: rsp is 16-byte aligned for the
+            // call, the return address at [rsp + 40].
+            std::arch::naked_asm!(
+                "push rdi",
+                "push rsi",
+                "push rdx",
+                "push rcx",
+                "push r8",
+                "lea rdi, [rip + {site}]",
+                "mov rsi, [rsp + 40]",
+                "call {resolve}",
+                "mov r9, rax",
+                "pop r8",
+                "pop rcx",
+                "pop rdx",
+                "pop rsi",
+                "pop rdi",
+                "jmp {body}",
+                site = sym $name::SITE,
+                resolve = sym resolve,
+                body = sym $name::body,
+            )
+        }
+    };
+}
+
+/// Elsewhere: a wrapper with no caller address, to the first definition
+/// found.
+#[cfg(not(target_arch = "x86_64"))]
 macro_rules! export {
     ($call:ident, $name:ident ( $($arg:ident : $ty:ty),* )) => {
         /// A clamping wrapper for the runtime setter of the same name.
@@ -168,12 +344,12 @@ macro_rules! export {
         #[no_mangle]
         #[allow(non_snake_case)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> Ret {
-            static NEXT: Next = Next::new(cstr!($name));
-            match NEXT.get_anywhere($name as *const () as usize) {
+            static SITE: Site = Site::new(cstr!($name));
+            match SITE.target(0, $name as *const () as usize) {
+                0 => MaybeUninit::new(0),
                 // SAFETY: the runtime's definition of this very name, whose
                 // shape the registry records and this export mirrors.
-                Some(target) => unsafe { $call(target, stringify!($name), $($arg),*) },
-                None => MaybeUninit::new(0),
+                target => unsafe { $call(target, stringify!($name), $($arg),*) },
             }
         }
     };
