@@ -1747,16 +1747,47 @@ fn throttle_info_shows_the_ledger_and_its_members() {
 /// right, the process neither crashes nor hangs, and it ends normally.
 #[test]
 fn budget_flips_during_blas_calls_break_nothing() {
+    budget_flips_break_nothing(None);
+}
+
+/// The same under Debian's OpenBLAS, the pthreads build (whose setter the
+/// steward calls) and the OpenMP build (whose setter it never calls from
+/// its own thread: that build frees per-thread buffers in it, and its
+/// teams are lowered at each region instead).
+#[test]
+fn budget_flips_under_debian_openblas_break_nothing() {
+    for build in ["openblas-pthread", "openblas-openmp"] {
+        let dir = format!("/usr/lib/x86_64-linux-gnu/{build}");
+        let mut flags = vec![
+            format!("{dir}/libopenblas.so.0"),
+            format!("-Wl,-rpath,{dir}"),
+            format!("-I{}", common::repo_root().join("c_tests").display()),
+        ];
+        if build.ends_with("openmp") {
+            flags.push("-fopenmp".into());
+        }
+        let worker = common::c_program_with(
+            "blas_worker.c",
+            &format!("blas_worker_{build}"),
+            "cc",
+            &flags,
+        );
+        budget_flips_break_nothing(Some(&worker));
+    }
+}
+
+fn budget_flips_break_nothing(program: Option<&Path>) {
     let _serial = serial();
     let dir = TempDir::new("flips-test");
     let budget = dir.0.join("budget");
     std::fs::write(&budget, "2\n").expect("write the budget file");
     let budget_s = budget.to_str().expect("UTF-8 path").to_string();
-    let mut tree = Tree::start_with(
+    let mut tree = Tree::start_program(
         "flips",
+        program,
         1,
         &[("THROTTLE_BUDGET_FILE", &budget_s)],
-        "",
+        |_| String::new(),
         "busy",
     );
     tree.wait_ready();

@@ -50,6 +50,7 @@ const QUERIES: [&CStr; 4] = [
     c"__kmpc_global_thread_num",
 ];
 const GLOBAL_THREAD_NUM: usize = 3;
+const MAX_THREADS: usize = 2;
 const WORDS: usize = ENTRIES.len() + QUERIES.len();
 
 /// The definitions one caller uses: the global scope's (what the caller
@@ -201,7 +202,7 @@ extern "C" fn route(entry: usize, ret: usize, requested: c_uint) -> Route {
         // clause asked for: it is not a default team.
         PUSHED.with(|p| p.set(true));
     }
-    let team = if entry == PUSH_NUM_THREADS && (requested as i32) <= 0 {
+    let team = if (entry == PUSH_NUM_THREADS && (requested as i32) <= 0) || from_openblas(ret) {
         requested
     } else {
         super::guarded(|| lowered_team(scope, requested), || requested)
@@ -257,6 +258,88 @@ fn push_default_team(scope: &Scope, loc: usize) {
             team as i32,
         );
     }
+}
+
+/// Whether `ret` is in an OpenBLAS object (its OpenMP build). Its level-3
+/// routines split the work for exactly the team they ask for and spin until
+/// every part is done: a team lowered below its request deadlocks them
+/// (seen: `dgemm` under a budget flipping between 1 and 2). Their regions
+/// are forwarded unchanged; what they ask is lowered earlier, where
+/// OpenBLAS sizes itself (see [`omp_get_max_threads`]). Cached by object.
+fn from_openblas(ret: usize) -> bool {
+    static KNOWN: [[AtomicUsize; 3]; 16] = [const { [const { AtomicUsize::new(0) }; 3] }; 16];
+    for k in &KNOWN {
+        let (start, end) = (k[0].load(Acquire), k[1].load(Relaxed));
+        if start == 0 && end == 0 {
+            break;
+        }
+        if start <= ret && ret < end {
+            return k[2].load(Relaxed) == 1;
+        }
+    }
+    let Some(object) = loaded::containing(ret) else {
+        return false;
+    };
+    let openblas = object
+        .path
+        .as_ref()
+        .and_then(|p| crate::runtimes::runtime_of(p.to_bytes()))
+        .is_some_and(|r| r.name == "openblas");
+    let _guard = FILLING.lock();
+    if let Some(k) = KNOWN.iter().find(|k| k[1].load(Relaxed) == 0) {
+        k[2].store(usize::from(openblas), Relaxed);
+        k[1].store(object.end, Relaxed);
+        k[0].store(object.start, Release);
+    }
+    openblas
+}
+
+/// `omp_get_max_threads()`, routed to the caller's runtime like the entry
+/// points. The program is told the runtime's answer (the default team,
+/// sized to the process's own cap: an upper bound it may size arrays by).
+/// OpenBLAS's OpenMP build is told the share in force: it asks this at
+/// every call and resizes itself to the answer (`goto_set_num_threads`, on
+/// the calling thread, before it splits the work), its own safe point for
+/// following a share.
+extern "C" fn max_threads(ret: usize) -> c_int {
+    let found = std::panic::catch_unwind(|| {
+        let scope = scope_of(ret)?;
+        let target = scope.words[ENTRIES.len() + MAX_THREADS].load(Relaxed);
+        (target != 0).then_some(target)
+    });
+    let Ok(Some(target)) = found else {
+        unavailable(c"omp_get_max_threads");
+    };
+    // SAFETY: the runtime's `int omp_get_max_threads(void)`.
+    let value = unsafe { std::mem::transmute::<usize, unsafe extern "C" fn() -> c_int>(target)() };
+    if value <= 1 || !init::active() {
+        return value;
+    }
+    super::guarded(
+        || {
+            if from_openblas(ret) {
+                crate::tree::claim();
+                value
+                    .min(cap::cap().min(c_int::MAX as usize) as c_int)
+                    .max(1)
+            } else {
+                value
+            }
+        },
+        || value,
+    )
+}
+
+/// The exported `omp_get_max_threads`: passes its return address to
+/// [`max_threads`], which returns to the caller.
+///
+/// # Safety
+/// As the runtime's own function.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn omp_get_max_threads() -> c_int {
+    std::arch::naked_asm!("mov rdi, [rsp]", "jmp {f}", f = sym max_threads)
 }
 
 /// The team size to pass for a region asking for `requested` (0: default),
