@@ -864,8 +864,25 @@ fn resolve_from<I: Inputs>(inputs: &I) -> Resolution {
         scope,
         launchers,
         consulted: r.consulted,
-        warnings: r.warnings,
+        // Each warning is one `libthrottle:` line, whatever bytes of the
+        // input a parser quoted in it.
+        warnings: r.warnings.iter().map(|w| one_line(w)).collect(),
     }
+}
+
+/// `text` with every control character escaped, so that it prints as one
+/// line.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 #[cfg(test)]

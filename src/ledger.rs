@@ -366,13 +366,7 @@ impl Ledger {
         // SAFETY: closing our descriptor; the mapping stays valid.
         unsafe { libc::close(fd) };
         let ledger = checked?;
-        let h = ledger.header();
-        let valid = h.magic.load(Acquire) == MAGIC
-            && h.version.load(Relaxed) == VERSION
-            && h.size.load(Relaxed) as usize == SIZE
-            && h.slots.load(Relaxed) as usize == SLOTS
-            && (1..=crate::config::MAX_CAP as u32).contains(&h.budget.load(Relaxed));
-        if !valid {
+        if !ledger.intact() {
             // SAFETY: unmapping what we mapped above; nothing else holds it.
             unsafe { libc::munmap(ledger.base.cast(), SIZE) };
             return Err("is not a valid ledger (bad magic, version, size or budget)".to_string());
@@ -404,6 +398,25 @@ impl Ledger {
             return Err(format!("is {} bytes, not {SIZE}", st.st_size));
         }
         Ok(())
+    }
+
+    /// Whether the header still reads as a ledger of ours (magic, version,
+    /// size, slots, a budget in range): any member of the same user can
+    /// write anything into the mapping, at any moment. Every other field is
+    /// only ever used within bounds, whatever it holds.
+    pub fn intact(&self) -> bool {
+        let h = self.header();
+        h.magic.load(Acquire) == MAGIC
+            && h.version.load(Relaxed) == VERSION
+            && h.size.load(Relaxed) as usize == SIZE
+            && h.slots.load(Relaxed) as usize == SLOTS
+            && (1..=crate::config::MAX_CAP as u32).contains(&h.budget.load(Relaxed))
+    }
+
+    /// The mapping's first byte, for the fuzz tests that scribble on it.
+    #[cfg(test)]
+    pub fn raw(&self) -> *mut u8 {
+        self.base
     }
 
     pub fn budget(&self) -> u32 {

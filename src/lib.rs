@@ -26,6 +26,8 @@ mod config;
 mod cpumask;
 mod envsize;
 mod events;
+mod fuzz;
+mod fuzzcore;
 mod heap;
 #[cfg(not(test))]
 mod hooks;

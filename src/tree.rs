@@ -81,6 +81,31 @@ fn member() -> Option<(Ledger, usize)> {
     Some((ledger()?, slot)).filter(|_| slot != NONE)
 }
 
+/// Set once this process found its ledger overwritten (`Ledger::intact`):
+/// it leaves the tree for good, on its own cap.
+static DETACHED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the ledger still reads as one; if not, says so once and leaves
+/// the tree (its slot is left as it is: whoever wrote over the header owns
+/// the mess). Allocates nothing unless it warns.
+fn intact(ledger: &Ledger) -> bool {
+    if ledger.intact() {
+        return true;
+    }
+    if !DETACHED.swap(true, AcqRel) {
+        SLOT.store(NONE, Release);
+        LAUNCHER_SLOT.store(NONE, Release);
+        // A borrowed path (valid UTF-8): the line is formatted on the stack.
+        let path = LEDGER_PATH.get().map(|p| p.to_string_lossy());
+        warn!(
+            "ledger '{}' was overwritten; using a per-process cap of {}",
+            path.as_deref().unwrap_or(""),
+            OWN_CAP.load(Relaxed)
+        );
+    }
+    false
+}
+
 /// Where a new ledger goes: the user's runtime directory, else /dev/shm.
 fn new_path() -> String {
     // SAFETY: getpid/geteuid have no preconditions.
@@ -359,7 +384,7 @@ fn parent() -> i32 {
 /// The cap this process should have now, and what the tree says of it.
 fn target_and_census() -> (usize, Option<(Ledger, ledger::Census)>) {
     let own = OWN_CAP.load(Relaxed);
-    let Some((ledger, slot)) = member() else {
+    let Some((ledger, slot)) = member().filter(|(l, _)| intact(l)) else {
         return (own, None);
     };
     let c = ledger.census_now(Some(slot));

@@ -10,6 +10,9 @@ mod common;
 #[allow(dead_code)]
 #[path = "../src/bin/throttle/report.rs"]
 mod report;
+// report.rs's own tests (its fuzz target among them) need the fuzz engine.
+#[path = "../src/fuzzcore.rs"]
+mod fuzzcore;
 
 use common::{Output, Run};
 use report::{parse_line, Event, Value};

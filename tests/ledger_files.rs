@@ -526,3 +526,67 @@ sys.stderr.write(joined.stderr + made.stderr)
     let left = common::dir_entries(&runtime);
     assert!(left.is_empty(), "ledgers stayed: {left:?}\n{out}");
 }
+
+/// A live ledger written over by another process of the same user (here:
+/// its budget set to 0, out of range): the member says so in one line and
+/// goes on with its own cap (2), never a share computed from garbage (the
+/// previous build showed it 1 CPU, silently).
+#[test]
+fn a_ledger_overwritten_while_in_use_costs_one_warning_and_a_per_process_cap() {
+    if common::real_affinity_count() < 2 {
+        eprintln!("skipped: one CPU, a cap of 2 cannot be told from 1");
+        return;
+    }
+    let dir = TempDir::new("ledger-overwritten");
+    let go = dir.0.join("go");
+    let probe = common::c_program("ledger_probe");
+    let sh = Run::new(&probe)
+        .arg(&go)
+        .env("THROTTLE_THREADS", "2")
+        .preload(true)
+        .spawn();
+    let ledger = sh
+        .poll(Duration::from_secs(30), |lines| {
+            let ledger = lines.iter().find_map(|l| l.text.strip_prefix("ledger="))?;
+            lines
+                .iter()
+                .any(|l| l.text.starts_with("before="))
+                .then(|| ledger.to_string())
+        })
+        .unwrap_or_else(|| panic!("the probe printed no ledger\n{sh}"));
+    assert!(!ledger.is_empty(), "the probe is in no tree\n{sh}");
+    // The header's budget (bytes 20..24) set to 0 and its generation
+    // (24..28) bumped, in place, as a scribbling process would.
+    let bytes = std::fs::read(&ledger).expect("read the live ledger");
+    let generation = u32::from_ne_bytes(bytes[24..28].try_into().unwrap());
+    let mut patch = 0u32.to_ne_bytes().to_vec();
+    patch.extend_from_slice(&generation.wrapping_add(1).to_ne_bytes());
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&ledger)
+            .expect("open the live ledger");
+        f.seek(SeekFrom::Start(20)).unwrap();
+        f.write_all(&patch).unwrap();
+    }
+    std::fs::write(&go, "").unwrap();
+    let mut sh = sh;
+    let status = sh.wait_exit(Duration::from_secs(30));
+    assert!(status.is_some_and(|s| s.success()), "{sh}");
+    let lines = sh.lines();
+    let value = |key: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.text.strip_prefix(key).map(str::to_string))
+            .unwrap_or_default()
+    };
+    assert_eq!(value("before="), "2", "{sh}");
+    assert_eq!(value("after="), "2", "the per-process cap\n{sh}");
+    let warnings: Vec<_> = common::throttle_lines(&sh.stderr_str())
+        .into_iter()
+        .filter(|l| l.contains("overwritten"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{sh}");
+    let _ = std::fs::remove_file(&ledger);
+}

@@ -18,6 +18,9 @@ mod elf;
 #[allow(dead_code)]
 #[path = "../../envsize.rs"]
 mod envsize;
+#[cfg(test)]
+#[path = "../../fuzzcore.rs"]
+mod fuzzcore;
 #[path = "../../launchers.rs"]
 mod launchers;
 #[allow(dead_code)]

@@ -943,4 +943,52 @@ mod tests {
         let json = json_report(&log(&[START, CLAMP, EXIT]), 1);
         assert!(json.starts_with("{\"files\":1,"), "{json}");
     }
+
+    /// Event-log lines as the library writes them (every kind of event),
+    /// then mutated: whatever a log holds (a line cut by a full disk, two
+    /// writers interleaved, a hand edit), `throttle report` reads on and
+    /// reports it; the reports stay valid (the JSON one parses back).
+    #[test]
+    fn fuzz_event_log_lines() {
+        use crate::fuzzcore::{mutate, run, Rng};
+        const KINDS: &[&str] = &[START, REFUSE, CLAMP, EXIT];
+        run("event-log", |rng: &mut Rng| {
+            let mut log = Log::default();
+            for _ in 0..1 + rng.below(6) {
+                let kind = *rng.pick::<&str>(KINDS);
+                let mut line = kind.as_bytes().to_vec();
+                if rng.chance(2) {
+                    // A number or a string made strange, then bytes mutated.
+                    let from = *rng.pick::<&str>(&["\"pid\":10", "\"cap\":2", "\"n1\"", "\"77\""]);
+                    let to = *rng.pick::<&str>(&[
+                        "\"pid\":-1",
+                        "\"pid\":1e400",
+                        "\"cap\":18446744073709551616",
+                        "\"n\\u0000\\ud800\"",
+                        "\"\\\"\"",
+                        "\"pid\":[1]",
+                    ]);
+                    let text = String::from_utf8_lossy(&line).replace(from, to);
+                    line = text.into_bytes();
+                }
+                mutate(rng, &mut line);
+                let stripped = line.strip_suffix(b"\n").unwrap_or(&line);
+                let stripped = stripped.strip_suffix(b"\r").unwrap_or(stripped);
+                let readable = parse_line(stripped).is_some();
+                let blank = stripped.iter().all(u8::is_ascii_whitespace);
+                // Read only what parses (an event also needs its kind and pid).
+                assert!(!log.add_line(&line) || readable || blank);
+                assert!(log.bad_lines <= log.lines);
+            }
+            let text = text_report(&log, 1);
+            assert!(!text.is_empty());
+            let json = json_report(&log, 1);
+            let body = json.trim_end_matches('\n');
+            assert!(body.starts_with('{') && body.ends_with('}'), "{json}");
+            assert!(
+                !body.chars().any(char::is_control),
+                "a raw control character: {json}"
+            );
+        });
+    }
 }
