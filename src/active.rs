@@ -377,8 +377,9 @@ unsafe fn set_to(get: usize, set: usize, long: bool, target: i64) {
     }
 }
 
-/// After a `dlopen`: clamps again if the loader has added objects since the
+/// After a `dlopen` (noticed by the `dlsym` hook, x86_64 only): clamps again if the loader has added objects since the
 /// last look. Costs one step of `dl_iterate_phdr` otherwise.
+#[cfg(target_arch = "x86_64")]
 pub fn clamp_new_objects() {
     if loaded::adds() != LAST_ADDS.load(Relaxed) {
         clamp_loaded(false);

@@ -179,6 +179,7 @@ pub fn containing(addr: usize) -> Option<Containing> {
 
 /// The loader's count of objects ever added: changes after every `dlopen`
 /// that loads something. Stops the walk at the first object.
+#[cfg(target_arch = "x86_64")]
 pub fn adds() -> u64 {
     unsafe extern "C" fn first(
         info: *mut libc::dl_phdr_info,

@@ -78,6 +78,7 @@ pub enum Arg {
 #[derive(Clone, Copy, Debug)]
 pub struct Setter {
     pub name: &'static str,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub arg: Arg,
 }
 
@@ -427,11 +428,13 @@ pub fn sizing_vars() -> impl Iterator<Item = &'static SizingVar> {
 }
 
 /// Every setter of every runtime.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub fn setters() -> impl Iterator<Item = &'static Setter> {
     RUNTIMES.iter().flat_map(|r| r.setters.iter())
 }
 
 /// The setter with this exact name.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub fn setter_named(name: &[u8]) -> Option<&'static Setter> {
     setters().find(|s| s.name.as_bytes() == name)
 }

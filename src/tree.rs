@@ -240,10 +240,13 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
                 }
                 Ok(l) => Some((l, path)),
                 Err(why) => {
-                    warn!(
-                        "ledger '{}' {why}; using a per-process cap of {}",
-                        config::shown(path.as_bytes()),
-                        settings.cap
+                    warn_once_per_tree(
+                        &path,
+                        format_args!(
+                            "ledger '{}' {why}; using a per-process cap of {}",
+                            config::shown(path.as_bytes()),
+                            settings.cap
+                        ),
                     );
                     return settings.cap;
                 }
@@ -314,9 +317,12 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
         return settings.cap;
     }
     let Some(slot) = start.and_then(|start| ledger.join(pid, parent(), start)) else {
-        warn!(
-            "ledger '{path}' is full; using a per-process cap of {}",
-            settings.cap
+        warn_once_per_tree(
+            &path,
+            format_args!(
+                "ledger '{path}' is full; using a per-process cap of {}",
+                settings.cap
+            ),
         );
         return settings.cap;
     };
@@ -340,17 +346,40 @@ const NO_SPACE_TOLD: &CStr = c"THROTTLE_LEDGER_NO_SPACE";
 /// has no room for a ledger; if not, notes that this process does.
 fn no_space_told(path: &str) -> bool {
     let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+    told(NO_SPACE_TOLD, dir)
+}
+
+/// Set by a process that warned about the ledger its tree names (another
+/// user's, readable by others, not a ledger, full), to the host and the
+/// ledger's path: the processes it starts, meeting the same ledger, say so
+/// at info level only.
+const LEDGER_TOLD: &CStr = c"THROTTLE_LEDGER_TOLD";
+
+/// Says `text` once per tree: as a warning in the first process on this
+/// host that meets the problem with the ledger at `path`, at info level in
+/// the processes it starts (which inherit the mark).
+fn warn_once_per_tree(path: &str, text: std::fmt::Arguments) {
+    if told(LEDGER_TOLD, path) {
+        info!("{text}");
+    } else {
+        warn!("{text}");
+    }
+}
+
+/// Whether `var` holds this host and `what` (an ancestor said so); if not,
+/// sets it so that this process's descendants know.
+fn told(var: &CStr, what: &str) -> bool {
     let mut host = [0u8; 256];
     // SAFETY: the buffer is writable for its length, less the final NUL.
     unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len() - 1) };
     let host = CStr::from_bytes_until_nul(&host).map_or(&[][..], CStr::to_bytes);
     let mut mark = host.to_vec();
     mark.push(b':');
-    mark.extend_from_slice(dir.as_bytes());
-    if sys::getenv(NO_SPACE_TOLD).as_deref() == Some(mark.as_slice()) {
+    mark.extend_from_slice(what.as_bytes());
+    if sys::getenv(var).as_deref() == Some(mark.as_slice()) {
         return true;
     }
-    sys::set_env(NO_SPACE_TOLD, &mark);
+    sys::set_env(var, &mark);
     false
 }
 

@@ -590,3 +590,40 @@ fn a_ledger_overwritten_while_in_use_costs_one_warning_and_a_per_process_cap() {
     assert_eq!(warnings.len(), 1, "{sh}");
     let _ = std::fs::remove_file(&ledger);
 }
+
+/// A ledger the tree cannot use (here readable by others) is told once per
+/// tree: the shell that meets it first warns, and the three programs it
+/// runs, meeting the same ledger, say so at info level only; every process
+/// runs on the per-process cap (`ledger=no`). Before, each process warned.
+#[test]
+fn a_bad_ledger_is_told_once_per_tree() {
+    let dir = TempDir::new("ledger-told-once");
+    let path = dir.0.join("ledger");
+    write_private(&path, valid_ledger());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod 0644");
+    let cpus = common::c_program("cpus");
+    let script = format!(
+        "{c} >/dev/null && {c} >/dev/null && {c} >/dev/null",
+        c = common::sh_quote(&cpus)
+    );
+    let out = Run::new("/bin/sh")
+        .args(["-c", &script])
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .env("THROTTLE_REPORT", "1")
+        .env("THROTTLE_LEDGER", &path)
+        .run_ok();
+    let diagnostics = out.throttle_lines();
+    assert!(
+        diagnostics.len() == 1 && diagnostics[0].contains("accessible to others"),
+        "one line about the ledger, from the shell\n{out}"
+    );
+    let reports = common::reports(&out.stderr_str());
+    assert_eq!(reports.len(), 4, "the shell and its three programs\n{out}");
+    assert!(
+        reports
+            .iter()
+            .all(|r| r["ledger"] == "no" && r["cap"] == "2"),
+        "{out}"
+    );
+}

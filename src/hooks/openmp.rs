@@ -40,6 +40,7 @@ const ENTRIES: [&CStr; 19] = [
     c"__kmpc_fork_call",
 ];
 const PUSH_NUM_THREADS: usize = 17;
+#[cfg(target_arch = "x86_64")]
 const FORK_CALL: usize = 18;
 /// The queries the team size is computed from, of the same runtime copy,
 /// and LLVM's `__kmpc_global_thread_num`, for a push of our own.
@@ -49,7 +50,9 @@ const QUERIES: [&CStr; 4] = [
     c"omp_get_max_threads",
     c"__kmpc_global_thread_num",
 ];
+#[cfg(target_arch = "x86_64")]
 const GLOBAL_THREAD_NUM: usize = 3;
+#[cfg(target_arch = "x86_64")]
 const MAX_THREADS: usize = 2;
 const WORDS: usize = ENTRIES.len() + QUERIES.len();
 
@@ -225,6 +228,7 @@ thread_local! {
 /// clause from the calling thread's default, with no argument to replace:
 /// where that default is above what fits, the team is pushed first, as a
 /// clause would (`__kmpc_push_num_threads` of the same runtime).
+#[cfg(target_arch = "x86_64")]
 extern "C" fn route_fork(ret: usize, loc: usize) -> usize {
     let found = std::panic::catch_unwind(|| {
         let scope = scope_of(ret)?;
@@ -240,6 +244,7 @@ extern "C" fn route_fork(ret: usize, loc: usize) -> usize {
     target
 }
 
+#[cfg(target_arch = "x86_64")]
 fn push_default_team(scope: &Scope, loc: usize) {
     let team = lowered_team(scope, 0);
     let push = scope.words[PUSH_NUM_THREADS].load(Relaxed);
@@ -301,6 +306,7 @@ fn from_openblas(ret: usize) -> bool {
 /// every call and resizes itself to the answer (`goto_set_num_threads`, on
 /// the calling thread, before it splits the work), its own safe point for
 /// following a share.
+#[cfg(target_arch = "x86_64")]
 extern "C" fn max_threads(ret: usize) -> c_int {
     let found = std::panic::catch_unwind(|| {
         let scope = scope_of(ret)?;

@@ -242,22 +242,26 @@ extern "C" fn resolve(site: &Site, ret: usize) -> usize {
 /// A register as one of the setters' argument types: every shape takes at
 /// most five integer or pointer arguments, in the first five argument
 /// registers; a narrower one keeps the low bits.
+#[cfg(target_arch = "x86_64")]
 pub trait FromReg {
     fn from_reg(r: usize) -> Self;
 }
 
+#[cfg(target_arch = "x86_64")]
 impl FromReg for c_int {
     fn from_reg(r: usize) -> Self {
         r as c_int
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 impl FromReg for i64 {
     fn from_reg(r: usize) -> Self {
         r as i64
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 impl<T> FromReg for *const T {
     fn from_reg(r: usize) -> Self {
         r as *const T
