@@ -518,3 +518,34 @@ fn a_runtime_calling_its_own_setter_reaches_its_own_copy() {
     let plain = Run::new(&program).args(args).run();
     assert_eq!((plain.num("first"), plain.num("second")), (8, 1), "{plain}");
 }
+
+/// Forks while the steward is busy (the budget file flips every
+/// millisecond), 2,000 times; each child `dlopen`s a library. The steward
+/// used to walk the loader's list (`dl_iterate_phdr`, `dlopen`) to set
+/// pools: a child forked while it held the list's lock hung in its
+/// `dlopen` (1 to 3 children of 2,000 in each of three runs of the previous
+/// build). It now calls only setters remembered from the program's own
+/// threads, and a `fork` waits for it.
+#[test]
+fn children_forked_while_the_steward_works_can_dlopen() {
+    let dir = "/usr/lib/x86_64-linux-gnu/openblas-pthread";
+    let flags = [
+        format!("{dir}/libopenblas.so.0"),
+        format!("-Wl,-rpath,{dir}"),
+        "-ldl".to_string(),
+    ];
+    let program = common::c_program_with("fork_dlopen.c", "fork_dlopen", "cc", &flags);
+    let tmp = common::TempDir::new("fork-dlopen");
+    let budget = tmp.0.join("budget");
+    std::fs::write(&budget, "2\n").unwrap();
+    let out = Run::new(&program)
+        .arg(&budget)
+        .arg("2000")
+        .preload(true)
+        .env("THROTTLE_BUDGET_FILE", &budget)
+        .run();
+    out.assert_success();
+    assert_eq!(out.num("forks"), 2000, "{out}");
+    assert_eq!(out.num("hung"), 0, "children hung in dlopen\n{out}");
+    assert_eq!(out.num("dgemm_ok"), 1, "{out}");
+}
