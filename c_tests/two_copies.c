@@ -17,6 +17,10 @@
 #include <stdio.h>
 
 #ifdef COPY_LIB
+#ifdef COPY_PAD
+/* Another layout: the setters sit 64 KiB further in (dlclose_setter.c). */
+__attribute__((used)) static void pad(void) { __asm__(".skip 65536, 0xcc"); }
+#endif
 static int count = 8;
 void goto_set_num_threads(int n) { count = n; }
 void openblas_set_num_threads(int n) { goto_set_num_threads(n); }

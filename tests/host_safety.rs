@@ -549,3 +549,33 @@ fn children_forked_while_the_steward_works_can_dlopen() {
     assert_eq!(out.num("hung"), 0, "children hung in dlopen\n{out}");
     assert_eq!(out.num("dgemm_ok"), 1, "{out}");
 }
+
+/// A runtime whose setter calls another of its exported setters, loaded
+/// `RTLD_LOCAL`, used, closed with `dlclose`, then another copy with a
+/// different layout loaded and used. The library caches the definition it
+/// forwarded the inner call to; unpinned, the first copy was unloaded and
+/// the second copy's call went to a stale address (its count was never set:
+/// 8 instead of 1, with the previous build). Definitions cached are pinned
+/// now (the first copy stays loaded), and each copy's call reaches its own.
+#[test]
+fn a_setter_cached_before_a_dlclose_never_dangles() {
+    let first = shared_library("two_copies.c", "libcopy_one.so", &["-DCOPY_LIB"]);
+    let second = shared_library(
+        "two_copies.c",
+        "libcopy_padded.so",
+        &["-DCOPY_LIB", "-DCOPY_PAD"],
+    );
+    let program =
+        common::c_program_with("dlclose_setter.c", "dlclose_setter", "cc", &["-ldl".into()]);
+    let args = [
+        first.to_str().expect("UTF-8 path"),
+        second.to_str().expect("UTF-8 path"),
+    ];
+    let plain = Run::new(&program).args(args).run();
+    let with = Run::new(&program).args(args).preload(true).run();
+    with.assert_success();
+    assert_eq!((plain.num("first"), plain.num("second")), (1, 1), "{plain}");
+    assert_eq!((with.num("first"), with.num("second")), (1, 1), "{with}");
+    assert_eq!(with.num("first_still_loaded"), 1, "pinned\n{with}");
+    assert!(with.throttle_lines().is_empty(), "{with}");
+}
