@@ -1,9 +1,11 @@
 //! Environment right-sizing: the value each runtime's sizing variable should
 //! hold so that its pool fits the cap. Only ever lowers what the user set.
 //!
-//! Pure logic; `init` applies the result with `setenv`.
+//! Pure logic; `init` applies the result with `setenv`, and `throttle run`
+//! exports it to the program it starts (which the library may never enter:
+//! a static binary, or Go, which reads the environment it started with).
 
-use crate::runtimes::Syntax;
+use crate::runtimes::{self, SizingVar, Syntax, Unset};
 
 fn positive(s: &str) -> Option<usize> {
     s.trim().parse::<usize>().ok().filter(|&n| n > 0)
@@ -120,4 +122,134 @@ mod tests {
         assert_eq!(lowered(Domains, None, Some("MKL_ALL=2"), 4), None);
         assert_eq!(lowered(Domains, None, None, 4), None);
     }
+}
+
+/// The whole environment sizing of a process: for every runtime variable,
+/// the value it should hold (`None`: unset), and the new
+/// `THROTTLE_SAVED_ENV`.
+///
+/// What the user set is remembered in `THROTTLE_SAVED_ENV` for descendants:
+/// a child whose share is larger than its parent's must be able to start
+/// from the user's value, not from the parent's lowered one. Each entry is
+/// `NAME[=original]>value-we-set`; a variable whose value is no longer the
+/// one we set was set again by someone since, and that value counts as the
+/// user's.
+///
+/// `share` is what the process starts with, `ceiling` the most it can ever
+/// get (its own cap): runtimes whose teams are sized at each region
+/// (`Runtime::per_region`, OpenMP) are sized to the ceiling, their default
+/// included, and the hooks lower each team to the share in force. `cpus`
+/// and `cores` are those of the process's mask.
+pub struct Plan {
+    /// Every variable whose value changes: its name and new value.
+    pub changes: Vec<(&'static str, Option<String>)>,
+    /// The new `THROTTLE_SAVED_ENV` (`None`: unset it).
+    pub saved: Option<String>,
+    /// Whether the user sized a per-region runtime's teams (`OMP_NUM_THREADS`).
+    pub user_sized_teams: bool,
+}
+
+pub fn plan(
+    var: impl Fn(&str) -> Option<String>,
+    share: usize,
+    ceiling: usize,
+    cpus: usize,
+    cores: usize,
+) -> Plan {
+    let mut user_sized_teams = false;
+    let mut changes = Vec::new();
+    let mut saved = parse_saved(var("THROTTLE_SAVED_ENV").as_deref().unwrap_or(""));
+    let vars = runtimes::RUNTIMES
+        .iter()
+        .flat_map(|r| r.env.iter().map(move |v| (v, r.per_region)));
+    for (
+        &SizingVar {
+            name,
+            syntax,
+            unset,
+        },
+        per_region,
+    ) in vars
+    {
+        let limit = if per_region { ceiling } else { share };
+        let current = var(name);
+        let entry = saved.iter().position(|e| e.name == name);
+        let user = match entry {
+            Some(i) if current.as_deref() == Some(saved[i].ours.as_str()) => saved[i].user.clone(),
+            _ => current.clone(),
+        };
+        let default = match unset {
+            Unset::Cpus => Some(cpus),
+            Unset::Cores => Some(cores),
+            Unset::One => Some(1),
+            Unset::Never => None,
+        };
+        let mut wanted = lowered(syntax, default, user.as_deref(), limit);
+        // Unset, the runtime would count the CPUs it is shown: the share.
+        if per_region && unset == Unset::Cpus {
+            user_sized_teams |= user.is_some();
+            if wanted.is_none() && user.is_none() && share < limit {
+                wanted = Some(limit.to_string());
+            }
+        }
+        let value = wanted.clone().or_else(|| user.clone());
+        if value != current {
+            changes.push((name, value));
+        }
+        if let Some(i) = entry {
+            saved.remove(i);
+        }
+        if let Some(ours) = wanted {
+            if !ours.contains(['|', '>']) && !user.as_deref().unwrap_or("").contains(['|', '>']) {
+                saved.push(Saved {
+                    name: name.to_string(),
+                    user,
+                    ours,
+                });
+            }
+        }
+    }
+    let text: Vec<String> = saved.iter().map(Saved::to_text).collect();
+    Plan {
+        changes,
+        saved: (!text.is_empty()).then(|| text.join("|")),
+        user_sized_teams,
+    }
+}
+
+/// One variable libthrottle changed: the user's value (`None`: unset) and ours.
+struct Saved {
+    name: String,
+    user: Option<String>,
+    ours: String,
+}
+
+impl Saved {
+    fn to_text(&self) -> String {
+        match &self.user {
+            Some(user) => format!("{}={user}>{}", self.name, self.ours),
+            None => format!("{}>{}", self.name, self.ours),
+        }
+    }
+}
+
+/// Reads `THROTTLE_SAVED_ENV`; malformed entries are dropped (the variables'
+/// current values then count as the user's).
+fn parse_saved(text: &str) -> Vec<Saved> {
+    text.split('|')
+        .filter_map(|entry| {
+            let (head, ours) = entry.rsplit_once('>')?;
+            let (name, user) = match head.split_once('=') {
+                Some((n, u)) => (n, Some(u.to_string())),
+                None => (head, None),
+            };
+            runtimes::sizing_vars()
+                .any(|v| v.name == name)
+                .then(|| Saved {
+                    name: name.to_string(),
+                    user,
+                    ours: ours.to_string(),
+                })
+        })
+        .collect()
 }

@@ -5,7 +5,6 @@
 
 use crate::config::{self, Policy, Resolution};
 use crate::log::{self, debug, info, warn};
-use crate::runtimes::{self, SizingVar, Unset};
 use crate::{cap, envsize, events, sys};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering::*};
@@ -163,133 +162,34 @@ fn source_label(settings: &Resolution) -> &'static str {
     }
 }
 
-/// Sets each runtime's sizing variable to fit `limit` CPUs, lowering only
-/// what the user set, never raising it.
-///
-/// What the user set is remembered in `THROTTLE_SAVED_ENV` for descendants:
-/// a child whose share is larger than its parent's must be able to start
-/// from the user's value, not from the parent's lowered one. Each entry is
-/// `NAME[=original]>value-we-set`; a variable whose value is no longer the one
-/// we set was set again by someone since, and that value counts as the user's.
-///
-/// `share` is what the process starts with, `ceiling` the most it can ever
-/// get (its own cap): runtimes whose teams are sized at each region
-/// (`Runtime::per_region`, OpenMP) are sized to the ceiling, their default
-/// included, and the hooks lower each team to the share in force.
-///
-/// Returns whether the user sized a per-region runtime's teams
-/// (`OMP_NUM_THREADS`).
+/// Sets each runtime's sizing variable to fit the process (see
+/// `envsize::plan`). Returns whether the user sized a per-region runtime's
+/// teams (`OMP_NUM_THREADS`).
 fn right_size_environment(share: usize, ceiling: usize, mask: &crate::cpumask::CpuMask) -> bool {
-    let mut user_sized_teams = false;
-    let mut saved = parse_saved(sys::getenv(c"THROTTLE_SAVED_ENV").as_deref().unwrap_or(b""));
-    let vars = runtimes::RUNTIMES
-        .iter()
-        .flat_map(|r| r.env.iter().map(move |v| (v, r.per_region)));
-    for (
-        &SizingVar {
-            name,
-            syntax,
-            unset,
-        },
-        per_region,
-    ) in vars
-    {
-        let limit = if per_region { ceiling } else { share };
-        let Ok(cname) = CString::new(name) else {
+    let var = |name: &str| {
+        let name = CString::new(name).ok()?;
+        sys::getenv(&name).and_then(|v| String::from_utf8(v).ok())
+    };
+    let plan = envsize::plan(var, share, ceiling, mask.count(), sys::cores(mask));
+    for (name, value) in &plan.changes {
+        let Ok(cname) = CString::new(*name) else {
             continue;
         };
-        let current = sys::getenv(&cname).and_then(|v| String::from_utf8(v).ok());
-        let entry = saved.iter().position(|e| e.name == name);
-        let user = match entry {
-            Some(i) if current.as_deref() == Some(saved[i].ours.as_str()) => saved[i].user.clone(),
-            _ => current.clone(),
-        };
-        let default = match unset {
-            Unset::Cpus => Some(mask.count()),
-            Unset::Cores => Some(sys::cores(mask)),
-            Unset::One => Some(1),
-            Unset::Never => None,
-        };
-        let mut wanted = envsize::lowered(syntax, default, user.as_deref(), limit);
-        // Unset, the runtime would count the CPUs it is shown: the share.
-        if per_region && unset == Unset::Cpus {
-            user_sized_teams |= user.is_some();
-            if wanted.is_none() && user.is_none() && share < limit {
-                wanted = Some(limit.to_string());
-            }
-        }
-        let value = wanted.clone().or_else(|| user.clone());
-        if value != current {
-            debug!(
-                "{name}={} (was {})",
-                value.as_deref().unwrap_or("unset"),
-                current.as_deref().unwrap_or("unset")
-            );
-            match value.as_deref() {
-                Some(v) => sys::set_env(&cname, v.as_bytes()),
-                None => sys::unset_env(&cname),
-            }
-        }
-        if let Some(i) = entry {
-            saved.remove(i);
-        }
-        if let Some(ours) = wanted {
-            if !ours.contains(['|', '>']) && !user.as_deref().unwrap_or("").contains(['|', '>']) {
-                saved.push(Saved {
-                    name: name.to_string(),
-                    user,
-                    ours,
-                });
-            }
+        debug!(
+            "{name}={} (was {})",
+            value.as_deref().unwrap_or("unset"),
+            var(name).as_deref().unwrap_or("unset")
+        );
+        match value.as_deref() {
+            Some(v) => sys::set_env(&cname, v.as_bytes()),
+            None => sys::unset_env(&cname),
         }
     }
-    let text: Vec<String> = saved.iter().map(Saved::to_text).collect();
-    if text.is_empty() {
-        sys::unset_env(c"THROTTLE_SAVED_ENV");
-    } else {
-        sys::set_env(c"THROTTLE_SAVED_ENV", text.join("|").as_bytes());
+    match plan.saved {
+        Some(text) => sys::set_env(c"THROTTLE_SAVED_ENV", text.as_bytes()),
+        None => sys::unset_env(c"THROTTLE_SAVED_ENV"),
     }
-    user_sized_teams
-}
-
-/// One variable libthrottle changed: the user's value (`None`: unset) and ours.
-struct Saved {
-    name: String,
-    user: Option<String>,
-    ours: String,
-}
-
-impl Saved {
-    fn to_text(&self) -> String {
-        match &self.user {
-            Some(user) => format!("{}={user}>{}", self.name, self.ours),
-            None => format!("{}>{}", self.name, self.ours),
-        }
-    }
-}
-
-/// Reads `THROTTLE_SAVED_ENV`; malformed entries are dropped (the variables'
-/// current values then count as the user's).
-fn parse_saved(raw: &[u8]) -> Vec<Saved> {
-    let Ok(text) = std::str::from_utf8(raw) else {
-        return Vec::new();
-    };
-    text.split('|')
-        .filter_map(|entry| {
-            let (head, ours) = entry.rsplit_once('>')?;
-            let (name, user) = match head.split_once('=') {
-                Some((n, u)) => (n, Some(u.to_string())),
-                None => (head, None),
-            };
-            runtimes::sizing_vars()
-                .any(|v| v.name == name)
-                .then(|| Saved {
-                    name: name.to_string(),
-                    user,
-                    ours: ours.to_string(),
-                })
-        })
-        .collect()
+    plan.user_sized_teams
 }
 
 extern "C" fn after_fork_parent() {

@@ -134,3 +134,43 @@ fn info_says_which_programs_are_launchers() {
     assert!(ibrun.is_some_and(|l| l.starts_with("a launcher (ibrun)")));
     assert_eq!(says(std::path::Path::new("/bin/true"), &[]), None);
 }
+
+/// Builds `c_tests/<src>` with the Go toolchain (Debian's `golang-go`).
+fn go_program(src: &str, out: &str, cgo: bool) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join(out);
+    let status = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(common::repo_root().join("c_tests").join(src))
+        .env("GOCACHE", dir.join("cache"))
+        .env("GOPATH", dir.join("path"))
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
+        .env_remove("LD_PRELOAD")
+        .status()
+        .expect("run go (is golang-go installed? run scripts/setup.sh)");
+    assert!(status.success(), "go build {src} failed");
+    bin
+}
+
+/// `throttle run -n 1` sizes the runtimes' variables itself before it
+/// execs: a static Go program (which never loads the library) and a cgo one
+/// (which loads it after Go has read its environment) both start with
+/// GOMAXPROCS 1. Before, both kept one per CPU, although `throttle info`
+/// said GOMAXPROCS was lowered.
+#[test]
+fn throttle_run_sizes_programs_the_library_cannot_enter() {
+    let cpus = common::real_affinity_count();
+    for (src, cgo) in [("gomaxprocs.go", false), ("gomaxprocs_cgo.go", true)] {
+        let program = go_program(src, src.trim_end_matches(".go"), cgo);
+        let plain = Run::new(&program).run();
+        assert_eq!(plain.num("gomaxprocs"), cpus, "{plain}");
+        let capped = Run::new(common::throttle_bin())
+            .args(["run", "-n", "1", "--"])
+            .arg(&program)
+            .run();
+        capped.assert_success();
+        assert_eq!(capped.num("gomaxprocs"), 1, "{src}\n{capped}");
+    }
+}

@@ -115,6 +115,64 @@ fn find_library() -> Result<PathBuf, String> {
         })
 }
 
+/// The environment with `throttle run`'s own settings over it.
+struct WithSettings<'a> {
+    settings: &'a [(&'a str, String)],
+}
+
+impl config::Inputs for WithSettings<'_> {
+    fn var(&self, name: &str) -> Option<Vec<u8>> {
+        match self.settings.iter().rev().find(|(n, _)| *n == name) {
+            Some((_, v)) => Some(v.clone().into_bytes()),
+            None => config::Inputs::var(&sys::Live, name),
+        }
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, config::FileError> {
+        config::Inputs::read_file(&sys::Live, path)
+    }
+    fn affinity_count(&self) -> usize {
+        config::Inputs::affinity_count(&sys::Live)
+    }
+    fn secure(&self) -> bool {
+        config::Inputs::secure(&sys::Live)
+    }
+    fn hostname(&self) -> Option<String> {
+        config::Inputs::hostname(&sys::Live)
+    }
+}
+
+/// Sizes the runtimes' variables for the program `throttle run` starts, as
+/// the library does when it loads (`envsize::plan`): programs the library
+/// never enters start sized too (a static binary; Go, which reads the
+/// environment it started with, not what a constructor sets). The values
+/// are recorded in `THROTTLE_SAVED_ENV` as the library's own, so that the
+/// library, where it does load, still tells them from the user's.
+fn sized_environment(settings: &[(&str, String)], cmd: &mut Command) {
+    let inputs = WithSettings { settings };
+    let resolved = config::resolve(&inputs);
+    let Some(mask) = sys::affinity(0) else {
+        return;
+    };
+    if resolved.disabled {
+        return;
+    }
+    // The program starts the tree: alone, its share is its own cap.
+    let own = resolved.cap.min(mask.count()).max(1);
+    let var =
+        |name: &str| config::Inputs::var(&inputs, name).and_then(|v| String::from_utf8(v).ok());
+    let plan = envsize::plan(var, own, own, mask.count(), sys::cores(&mask));
+    for (name, value) in plan.changes {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    match plan.saved {
+        Some(text) => cmd.env("THROTTLE_SAVED_ENV", text),
+        None => cmd.env_remove("THROTTLE_SAVED_ENV"),
+    };
+}
+
 /// `LD_PRELOAD` with the library first, not repeated if already present.
 fn preload_value(library: &Path, current: Option<&OsStr>) -> OsString {
     let mut value = library.as_os_str().to_os_string();
@@ -196,11 +254,10 @@ fn run(args: &[OsString]) -> Result<ExitCode, Usage> {
         }
     };
     let preload = preload_value(&library, std::env::var_os("LD_PRELOAD").as_deref());
-    let error = Command::new(command)
-        .args(rest)
-        .envs(env)
-        .env("LD_PRELOAD", preload)
-        .exec();
+    let mut cmd = Command::new(command);
+    cmd.args(rest);
+    sized_environment(&env, &mut cmd);
+    let error = cmd.envs(env).env("LD_PRELOAD", preload).exec();
     eprintln!(
         "throttle: cannot run '{}': {error}",
         command.to_string_lossy()
