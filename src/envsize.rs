@@ -67,63 +67,6 @@ pub fn lowered(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use Syntax::*;
-
-    const CPUS: Option<usize> = Some(8);
-
-    #[test]
-    fn counts_are_lowered_never_raised() {
-        assert_eq!(lowered(Count, CPUS, None, 4), Some("4".into()));
-        assert_eq!(lowered(Count, CPUS, Some("64"), 4), Some("4".into()));
-        assert_eq!(lowered(Count, CPUS, Some("2"), 4), None);
-        assert_eq!(lowered(Count, CPUS, Some("1"), 1), None);
-        assert_eq!(lowered(Count, CPUS, Some("auto"), 4), Some("4".into()));
-        assert_eq!(lowered(Count, CPUS, Some("0"), 4), Some("4".into()));
-    }
-
-    #[test]
-    fn an_unset_variable_is_set_only_where_the_runtime_default_exceeds_the_limit() {
-        // No cap below the machine: the runtime's own default already fits.
-        assert_eq!(lowered(Count, Some(8), None, 8), None);
-        assert_eq!(lowered(Levels, Some(8), None, 8), None);
-        // Julia and BLIS start one thread: never raised to the limit.
-        assert_eq!(lowered(Levels, Some(1), None, 4), None);
-        assert_eq!(lowered(Count, Some(1), None, 4), None);
-        // MKL's default is the physical cores: 4 cores fit a limit of 6.
-        assert_eq!(lowered(Count, Some(4), None, 6), None);
-        assert_eq!(lowered(Count, Some(4), None, 2), Some("2".into()));
-        // OMP_THREAD_LIMIT: never set, only a user's value lowered.
-        assert_eq!(lowered(Count, None, None, 2), None);
-        assert_eq!(lowered(Count, None, Some("64"), 2), Some("2".into()));
-        // What the runtime would not understand counts as unset.
-        assert_eq!(lowered(Count, Some(8), Some("auto"), 8), None);
-    }
-
-    #[test]
-    fn nested_levels_fit_the_limit_as_a_product() {
-        assert_eq!(lowered(Levels, CPUS, Some("4,2"), 2), Some("2,1".into()));
-        assert_eq!(lowered(Levels, CPUS, Some("4,2"), 8), None);
-        assert_eq!(lowered(Levels, CPUS, Some("4,4"), 8), Some("4,2".into()));
-        assert_eq!(lowered(Levels, CPUS, Some("1,8"), 4), Some("1,4".into()));
-        assert_eq!(lowered(Levels, CPUS, Some("16"), 4), Some("4".into()));
-        assert_eq!(lowered(Levels, CPUS, Some("x"), 4), Some("4".into()));
-        assert_eq!(lowered(Levels, CPUS, None, 3), Some("3".into()));
-    }
-
-    #[test]
-    fn mkl_domains_are_lowered_in_place() {
-        assert_eq!(
-            lowered(Domains, None, Some("MKL_BLAS=8, MKL_FFT=1"), 2),
-            Some("MKL_BLAS=2, MKL_FFT=1".into())
-        );
-        assert_eq!(lowered(Domains, None, Some("MKL_ALL=2"), 4), None);
-        assert_eq!(lowered(Domains, None, None, 4), None);
-    }
-}
-
 /// The whole environment sizing of a process: for every runtime variable,
 /// the value it should hold (`None`: unset), and the new
 /// `THROTTLE_SAVED_ENV`.
@@ -252,4 +195,61 @@ fn parse_saved(text: &str) -> Vec<Saved> {
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Syntax::*;
+
+    const CPUS: Option<usize> = Some(8);
+
+    #[test]
+    fn counts_are_lowered_never_raised() {
+        assert_eq!(lowered(Count, CPUS, None, 4), Some("4".into()));
+        assert_eq!(lowered(Count, CPUS, Some("64"), 4), Some("4".into()));
+        assert_eq!(lowered(Count, CPUS, Some("2"), 4), None);
+        assert_eq!(lowered(Count, CPUS, Some("1"), 1), None);
+        assert_eq!(lowered(Count, CPUS, Some("auto"), 4), Some("4".into()));
+        assert_eq!(lowered(Count, CPUS, Some("0"), 4), Some("4".into()));
+    }
+
+    #[test]
+    fn an_unset_variable_is_set_only_where_the_runtime_default_exceeds_the_limit() {
+        // No cap below the machine: the runtime's own default already fits.
+        assert_eq!(lowered(Count, Some(8), None, 8), None);
+        assert_eq!(lowered(Levels, Some(8), None, 8), None);
+        // Julia and BLIS start one thread: never raised to the limit.
+        assert_eq!(lowered(Levels, Some(1), None, 4), None);
+        assert_eq!(lowered(Count, Some(1), None, 4), None);
+        // MKL's default is the physical cores: 4 cores fit a limit of 6.
+        assert_eq!(lowered(Count, Some(4), None, 6), None);
+        assert_eq!(lowered(Count, Some(4), None, 2), Some("2".into()));
+        // OMP_THREAD_LIMIT: never set, only a user's value lowered.
+        assert_eq!(lowered(Count, None, None, 2), None);
+        assert_eq!(lowered(Count, None, Some("64"), 2), Some("2".into()));
+        // What the runtime would not understand counts as unset.
+        assert_eq!(lowered(Count, Some(8), Some("auto"), 8), None);
+    }
+
+    #[test]
+    fn nested_levels_fit_the_limit_as_a_product() {
+        assert_eq!(lowered(Levels, CPUS, Some("4,2"), 2), Some("2,1".into()));
+        assert_eq!(lowered(Levels, CPUS, Some("4,2"), 8), None);
+        assert_eq!(lowered(Levels, CPUS, Some("4,4"), 8), Some("4,2".into()));
+        assert_eq!(lowered(Levels, CPUS, Some("1,8"), 4), Some("1,4".into()));
+        assert_eq!(lowered(Levels, CPUS, Some("16"), 4), Some("4".into()));
+        assert_eq!(lowered(Levels, CPUS, Some("x"), 4), Some("4".into()));
+        assert_eq!(lowered(Levels, CPUS, None, 3), Some("3".into()));
+    }
+
+    #[test]
+    fn mkl_domains_are_lowered_in_place() {
+        assert_eq!(
+            lowered(Domains, None, Some("MKL_BLAS=8, MKL_FFT=1"), 2),
+            Some("MKL_BLAS=2, MKL_FFT=1".into())
+        );
+        assert_eq!(lowered(Domains, None, Some("MKL_ALL=2"), 4), None);
+        assert_eq!(lowered(Domains, None, None, 4), None);
+    }
 }

@@ -136,6 +136,14 @@ pub fn plan() -> (u64, u64) {
 /// number, so that a failing case is reproduced by its seed alone. Prints
 /// the figures of the run.
 pub fn run(target: &str, case: impl Fn(&mut Rng) + Sync) {
+    // One case again, by the seed a failure printed.
+    if let Some(seed) = std::env::var("THROTTLE_FUZZ_CASE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        case(&mut Rng::new(seed));
+        return;
+    }
     let (cases, seed) = plan();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let started = std::time::Instant::now();

@@ -628,7 +628,9 @@ pub fn json_string(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+            // C0 and C1 controls: a terminal may act on a raw C1 (U+009B
+            // starts an escape sequence), and a log is anyone's input.
+            c if c.is_control() => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -982,6 +984,10 @@ mod tests {
             }
             let text = text_report(&log, 1);
             assert!(!text.is_empty());
+            assert!(
+                !text.chars().any(|c| c.is_control() && c != '\n'),
+                "a raw control character: {text}"
+            );
             let json = json_report(&log, 1);
             let body = json.trim_end_matches('\n');
             assert!(body.starts_with('{') && body.ends_with('}'), "{json}");
