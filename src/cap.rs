@@ -112,6 +112,15 @@ fn policy() -> Policy {
     POLICIES[POLICY.load(Relaxed) as usize % POLICIES.len()]
 }
 
+/// The CPUs a process capped below its mask is shown (its virtual affinity
+/// mask, as `sched_getaffinity` reports it); `None` when it is not capped
+/// below its mask, and sees every CPU of it.
+pub fn shown_mask() -> Option<CpuMask> {
+    let mask = original_mask();
+    let cap = cap();
+    (cap < mask.count()).then(|| mask.spread_subset(cap, placement_seed()))
+}
+
 /// The CPUs of the process's real affinity mask, as it started.
 pub fn cpus() -> usize {
     original_mask().count().max(1)

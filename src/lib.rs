@@ -24,6 +24,7 @@ mod cap;
 mod clamp;
 mod config;
 mod cpumask;
+mod cpuviews;
 mod envsize;
 mod events;
 mod fuzz;

@@ -7,6 +7,7 @@ pub mod cpus;
 #[cfg(target_arch = "x86_64")]
 pub mod dlsym;
 pub mod exit;
+pub mod files;
 pub mod openmp;
 pub mod setters;
 pub mod spawn;
@@ -28,6 +29,7 @@ pub fn resolve_at_load() {
     cpus::resolve_at_load();
     spawn::resolve_at_load();
     threads::resolve_at_load();
+    files::resolve_at_load();
     let _ = crate::loaded::real_dlsym();
     let _ = crate::loaded::own_base();
 }
