@@ -411,6 +411,9 @@ pub const RUNTIMES: &[Runtime] = &[
             },
             count("GOMAXPROCS"),
             count("LOKY_MAX_CPU_COUNT"),
+            // numba's default is the CPU count it sees; a user's value above
+            // the share is lowered.
+            count("NUMBA_NUM_THREADS"),
             count("PYTHON_CPU_COUNT"),
             count("TF_NUM_INTRAOP_THREADS"),
         ],

@@ -169,3 +169,27 @@ fn java_available_processors_follows_the_cap() {
     let with = capped("java", &[src]);
     assert_eq!(with.num("cpus"), 1, "{with}");
 }
+
+/// hwloc (`hwloc-calc`, the library Open MPI and many HPC codes bind with)
+/// reads `online` and the affinity mask: it counts one PU and one core
+/// under a cap of 1 (before the CPU files: 2 and 2 on this machine).
+#[test]
+fn hwloc_counts_the_shown_cpus() {
+    if !two_cpus() {
+        return;
+    }
+    for kind in ["pu", "core"] {
+        let args = ["--number-of", kind, "all"];
+        let without = Run::new("hwloc-calc").args(args).run_ok();
+        let counted: i64 = without.stdout_str().trim().parse().expect("a count");
+        assert!(
+            counted >= 2,
+            "{kind}: hwloc counts the machine without the library\n{without}"
+        );
+        if kind == "pu" {
+            assert_eq!(counted, real_affinity_count(), "{without}");
+        }
+        let with = capped("hwloc-calc", &args);
+        assert_eq!(with.stdout_str().trim(), "1", "{kind}\n{with}");
+    }
+}
