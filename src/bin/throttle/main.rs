@@ -335,20 +335,19 @@ fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
         "runtime variables a program gets (set only where the runtime's own default \
          would exceed its share; lowered, never raised):"
     );
-    let limit = r.cap.min(real);
-    let mask = sys::affinity(0);
+    // What the library does at load (envsize::plan): the program starts
+    // alone in its tree, so its share is its own cap.
+    let own = r.cap.min(real).max(1);
+    let cores = sys::affinity(0).as_ref().map_or(real, sys::cores);
+    let var = |name: &str| std::env::var(name).ok();
+    let plan = envsize::plan(var, own, own, real, cores);
     for var in runtimes::sizing_vars() {
         let current = std::env::var(var.name).ok();
-        let default = match var.unset {
-            runtimes::Unset::Cpus => Some(real),
-            runtimes::Unset::Cores => Some(mask.as_ref().map_or(real, sys::cores)),
-            runtimes::Unset::One => Some(1),
-            runtimes::Unset::Never => None,
-        };
-        match envsize::lowered(var.syntax, default, current.as_deref(), limit) {
-            Some(new) => println!(
-                "  {}={new} (was {})",
+        match plan.changes.iter().find(|(name, _)| *name == var.name) {
+            Some((_, new)) => println!(
+                "  {}={} (was {})",
                 var.name,
+                new.as_deref().unwrap_or("unset"),
                 current.as_deref().unwrap_or("unset")
             ),
             None => {
@@ -357,6 +356,22 @@ fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
                 }
             }
         }
+    }
+    println!();
+    if own < real {
+        println!(
+            "cpu views: a capped program is shown {own} of its {real} CPUs by sysconf, get_nprocs, \
+             sched_getaffinity, pthread_getaffinity_np, /sys/devices/system/cpu/online, \
+             /proc/cpuinfo and /proc/stat; possible, present, the per-CPU directories and \
+             _SC_NPROCESSORS_CONF stay real (programs size per-CPU arrays by them). Not \
+             reached: static binaries and raw system calls (Go's NumCPU); `throttle run` \
+             exports the variables above for them."
+        );
+    } else {
+        println!(
+            "cpu views: not capped below its mask: a program sees every CPU and reads the \
+             real files."
+        );
     }
     println!();
     print_ledger(&r);
