@@ -80,6 +80,18 @@ const HOOKS: &[&str] = &[
     "vfork",
     "_exit",
     "_Exit",
+    "__kmpc_fork_call",
+    "omp_get_max_threads",
+    "open",
+    "open64",
+    "openat",
+    "openat64",
+    "__open_2",
+    "__open64_2",
+    "__openat_2",
+    "__openat64_2",
+    "fopen",
+    "fopen64",
 ];
 
 #[test]
