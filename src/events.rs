@@ -7,7 +7,7 @@
 //! a write to a regular file holds the inode's lock for its whole length, so
 //! appends from different processes (or from forked children sharing the
 //! open file) never interleave. This holds for local filesystems; NFS does not
-//! make `O_APPEND` atomic between hosts (see the README).
+//! make `O_APPEND` atomic between hosts (see docs/event-log.md).
 //!
 //! What may run where: [`open`] and the `start` event run once, at
 //! initialisation, and may allocate. Everything else ([`wait`], [`refuse`],
