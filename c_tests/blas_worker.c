@@ -12,26 +12,13 @@
 #include <unistd.h>
 #include "task_count.h"
 
-enum { RowMajor = 101, NoTrans = 111 };
-void cblas_dgemm(int order, int ta, int tb, int m, int n, int k, double alpha, const double *a,
-                 int lda, const double *b, int ldb, double beta, double *c, int ldc);
-int openblas_get_num_threads(void);
-
-#define N 192
-static double a[N * N], b[N * N], c[N * N];
+#define GEMM_N 192
+#include "gemm.h"
 
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int gemm_ok(void) {
-    cblas_dgemm(RowMajor, NoTrans, NoTrans, N, N, N, 1.0, a, N, b, N, 0.0, c, N);
-    for (int i = 0; i < N * N; i++)
-        if (c[i] != 2.0 * N)
-            return 0;
-    return 1;
 }
 
 int main(int argc, char **argv) {
@@ -42,10 +29,7 @@ int main(int argc, char **argv) {
     const char *tag = argv[1], *stop = argv[2];
     int busy = argc > 3 && strcmp(argv[3], "busy") == 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    for (int i = 0; i < N * N; i++) {
-        a[i] = 1.0;
-        b[i] = 2.0;
-    }
+    gemm_fill();
     long gemms = 1, bad = !gemm_ok();
     printf("%s ready pid=%d threads=%d\n", tag, (int)getpid(), openblas_get_num_threads());
     double limit = now() + 150, last = 0;

@@ -20,12 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { RowMajor = 101, NoTrans = 111 };
-void cblas_dgemm(int order, int ta, int tb, int m, int n, int k, double alpha, const double *a,
-                 int lda, const double *b, int ldb, double beta, double *c, int ldc);
-
-#define N 64
-static double a[N * N], b[N * N], c[N * N];
+#define GEMM_N 64
+#include "gemm.h"
 static atomic_int done;
 static const char *budget;
 
@@ -52,11 +48,8 @@ int main(int argc, char **argv) {
     }
     budget = argv[1];
     int forks = atoi(argv[2]), hung = 0;
-    for (int i = 0; i < N * N; i++) {
-        a[i] = 1.0;
-        b[i] = 2.0;
-    }
-    cblas_dgemm(RowMajor, NoTrans, NoTrans, N, N, N, 1.0, a, N, b, N, 0.0, c, N);
+    gemm_fill();
+    int ok = gemm_ok();
     pthread_t t;
     pthread_create(&t, NULL, flipper, NULL);
     for (int i = 0; i < forks; i++) {
@@ -80,13 +73,10 @@ int main(int argc, char **argv) {
             }
             usleep(200);
         }
-        cblas_dgemm(RowMajor, NoTrans, NoTrans, N, N, N, 1.0, a, N, b, N, 0.0, c, N);
+        ok &= gemm_ok();
     }
     atomic_store(&done, 1);
     pthread_join(t, NULL);
-    int ok = 1;
-    for (int i = 0; i < N * N; i++)
-        ok &= c[i] == 2.0 * N;
     printf("forks=%d\nhung=%d\ndgemm_ok=%d\n", forks, hung, ok);
     return 0;
 }

@@ -21,28 +21,12 @@
 #include <unistd.h>
 #include "task_count.h"
 
-enum { RowMajor = 101, NoTrans = 111 };
-void cblas_dgemm(int order, int ta, int tb, int m, int n, int k, double alpha, const double *a,
-                 int lda, const double *b, int ldb, double beta, double *c, int ldc);
-int openblas_get_num_threads(void);
-
-#define N 256
-static double a[N * N], b[N * N], c[N * N];
-
-static int dgemm_ok(void) {
-    cblas_dgemm(RowMajor, NoTrans, NoTrans, N, N, N, 1.0, a, N, b, N, 0.0, c, N);
-    for (int i = 0; i < N * N; i++)
-        if (c[i] != 2.0 * N)
-            return 0;
-    return 1;
-}
+#define GEMM_N 256
+#include "gemm.h"
 
 int main(int argc, char **argv) {
-    for (int i = 0; i < N * N; i++) {
-        a[i] = 1.0;
-        b[i] = 2.0;
-    }
-    int ok = dgemm_ok();
+    gemm_fill();
+    int ok = gemm_ok();
     int before = task_count();
     pid_t pid = fork();
     if (pid == 0)
@@ -52,7 +36,7 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "unshare") == 0)
         unshared = unshare(CLONE_NEWUSER) == 0 ? 0 : errno;
     waitpid(pid, NULL, 0);
-    ok &= dgemm_ok();
+    ok &= gemm_ok();
     printf("pool=%d\ntasks_before_fork=%d\ntasks_after_fork=%d\nunshare=%d\ndgemm_ok=%d\n",
            openblas_get_num_threads(), before, after, unshared, ok);
     return 0;

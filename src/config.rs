@@ -627,6 +627,25 @@ impl<I: Inputs> Inputs for Secure<'_, I> {
     }
 }
 
+/// The `Inputs` methods other than `var`, answered by the field `$inner`:
+/// for the adapters below, which change only what variables say.
+macro_rules! delegate_inputs {
+    ($inner:ident) => {
+        fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
+            self.$inner.read_file(path)
+        }
+        fn affinity_count(&self) -> usize {
+            self.$inner.affinity_count()
+        }
+        fn secure(&self) -> bool {
+            self.$inner.secure()
+        }
+        fn hostname(&self) -> Option<String> {
+            self.$inner.hostname()
+        }
+    };
+}
+
 /// The environment variables one resolution read, with their values then:
 /// a later resolution (the steward's, after a budget file changed) answers
 /// from here instead of reading the environment, which another thread of
@@ -664,18 +683,7 @@ impl<I: Inputs> Inputs for Recording<'_, I> {
         }
         value
     }
-    fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
-        self.inner.read_file(path)
-    }
-    fn affinity_count(&self) -> usize {
-        self.inner.affinity_count()
-    }
-    fn secure(&self) -> bool {
-        self.inner.secure()
-    }
-    fn hostname(&self) -> Option<String> {
-        self.inner.hostname()
-    }
+    delegate_inputs!(inner);
 }
 
 /// Inputs whose environment is a snapshot (a variable it does not hold is
@@ -693,18 +701,7 @@ impl<I: Inputs> Inputs for Replaying<'_, I> {
             .find(|(n, _)| n == name)
             .and_then(|(_, v)| v.clone())
     }
-    fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
-        self.inner.read_file(path)
-    }
-    fn affinity_count(&self) -> usize {
-        self.inner.affinity_count()
-    }
-    fn secure(&self) -> bool {
-        self.inner.secure()
-    }
-    fn hostname(&self) -> Option<String> {
-        self.inner.hostname()
-    }
+    delegate_inputs!(inner);
 }
 
 /// Resolves every setting, in the documented order of precedence.

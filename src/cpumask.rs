@@ -50,6 +50,14 @@ impl CpuMask {
         out
     }
 
+    /// The mask of exactly these CPUs.
+    #[cfg(test)]
+    pub fn of(cpus: &[usize]) -> CpuMask {
+        let mut m = CpuMask::empty();
+        cpus.iter().for_each(|&c| m.set(c));
+        m
+    }
+
     pub fn set(&mut self, cpu: usize) {
         if let Some(word) = self.words.get_mut(cpu / 64) {
             *word |= 1 << (cpu % 64);
@@ -91,9 +99,7 @@ mod tests {
     use super::*;
 
     fn mask(cpus: &[usize]) -> CpuMask {
-        let mut m = CpuMask::empty();
-        cpus.iter().for_each(|&c| m.set(c));
-        m
+        CpuMask::of(cpus)
     }
 
     #[test]

@@ -165,9 +165,7 @@ mod tests {
     use super::*;
 
     fn mask(cpus: &[usize]) -> CpuMask {
-        let mut m = CpuMask::empty();
-        cpus.iter().for_each(|&c| m.set(c));
-        m
+        CpuMask::of(cpus)
     }
 
     #[test]

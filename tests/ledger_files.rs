@@ -412,19 +412,7 @@ env XDG_RUNTIME_DIR="$MNT" LD_PRELOAD="$LIB" THROTTLE_THREADS=2 THROTTLE_REPORT=
         .env("LIB", common::lib_path())
         .env("CPUS", common::c_program("cpus"))
         .run_ok();
-    let diagnostics = out.throttle_lines();
-    assert!(
-        diagnostics.len() == 1 && diagnostics[0].contains("No space left"),
-        "one line about the full filesystem, from the shell\n{out}"
-    );
-    let reports = common::reports(&out.stderr_str());
-    assert_eq!(reports.len(), 4, "the shell and its three programs\n{out}");
-    assert!(
-        reports
-            .iter()
-            .all(|r| r["ledger"] == "no" && r["cap"] == "2"),
-        "{out}"
-    );
+    told_once_per_tree(&out, "No space left");
 }
 
 /// A command prefix that runs a program in a PID namespace of its own, with
@@ -613,10 +601,16 @@ fn a_bad_ledger_is_told_once_per_tree() {
         .env("THROTTLE_REPORT", "1")
         .env("THROTTLE_LEDGER", &path)
         .run_ok();
+    told_once_per_tree(&out, "accessible to others");
+}
+
+/// One `libthrottle:` line in all (the shell's, about `about`), and the
+/// shell and its three programs each on the per-process cap of 2.
+fn told_once_per_tree(out: &Output, about: &str) {
     let diagnostics = out.throttle_lines();
     assert!(
-        diagnostics.len() == 1 && diagnostics[0].contains("accessible to others"),
-        "one line about the ledger, from the shell\n{out}"
+        diagnostics.len() == 1 && diagnostics[0].contains(about),
+        "one line ({about}), from the shell\n{out}"
     );
     let reports = common::reports(&out.stderr_str());
     assert_eq!(reports.len(), 4, "the shell and its three programs\n{out}");
