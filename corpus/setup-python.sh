@@ -31,6 +31,8 @@ PINS=(
     pandas==3.1.1
     pytest==9.2.0
     hypothesis==6.170.17
+    onnxruntime==1.32.0
+    onnx==1.23.2
 )
 
 VENV="$ROOT/target/corpus/venv"
