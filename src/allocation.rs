@@ -1,6 +1,6 @@
 //! Where the CPUs of this process's allocation are written down: the values
 //! batch schedulers put in a job's environment, and the CPU quota of its
-//! cgroup (DESIGN.md section 3, items 3 and 4).
+//! cgroup (docs/design.md, section 12).
 //!
 //! Pure parsers plus the data saying which scheduler sets which variable.
 //! Each parser returns the value or why it was refused, phrased to follow

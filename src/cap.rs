@@ -1,5 +1,5 @@
 //! The thread cap of one process: the exact count of its live threads, and
-//! what happens to a creation over the cap (DESIGN.md section 4, a contract).
+//! what happens to a creation over the cap (docs/design.md, section 13, a contract).
 //!
 //! The hooks call [`admit`] before creating a thread and [`release`] when a
 //! thread admitted here ends. The fast path (below the cap) is a

@@ -1,5 +1,5 @@
 //! Budget resolution: which cap applies, where it came from, and every value
-//! that was looked at on the way (DESIGN.md section 3, a contract).
+//! that was looked at on the way (docs/design.md, section 12, a contract).
 //!
 //! Pure logic. The inputs (environment, files, the real CPU count) come in
 //! through [`Inputs`], so the same code runs inside the preloaded library, in
@@ -28,7 +28,7 @@ pub const SYSTEM_CONF: &str = match option_env!("THROTTLE_SYSTEM_CONF") {
     None => "/etc/throttle.conf",
 };
 
-/// What happens to an unmanaged `pthread_create` over the cap (DESIGN.md section 4).
+/// What happens to an unmanaged `pthread_create` over the cap (docs/design.md, section 13).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
     Wait,
@@ -363,7 +363,7 @@ impl<I: Inputs> Resolver<'_, I> {
         }
     }
 
-    /// The scheduler's allocation (DESIGN.md section 3, item 3). Every
+    /// The scheduler's allocation (docs/design.md, section 12). Every
     /// variable present is checked and shown; the first valid count, in the
     /// order of [`allocation::SCHEDULERS`], is the allocation. Returns it,
     /// its source, and its entry in `consulted`.
@@ -479,7 +479,7 @@ impl<I: Inputs> Resolver<'_, I> {
         }
     }
 
-    /// The cgroup CPU quota (DESIGN.md section 3, item 4): the smallest over
+    /// The cgroup CPU quota (docs/design.md, section 12): the smallest over
     /// this process's cgroup and its ancestors. Returns it and its entry.
     fn cgroup(&mut self) -> Option<(usize, usize)> {
         let inputs = self.inputs;
@@ -799,8 +799,8 @@ fn resolve_from<I: Inputs>(inputs: &I) -> Resolution {
         None => BudgetFile::default(),
     };
 
-    // Scheduler allocations and cgroup quotas (DESIGN.md section 3, items 3
-    // and 4) come after the budget file and before the site default: a site
+    // Scheduler allocations and cgroup quotas (docs/design.md, section 12)
+    // come after the budget file and before the site default: a site
     // default is for when nothing knows the allocation (a login node).
     let allocation = r.scheduler();
     let quota = r.cgroup();

@@ -1,5 +1,5 @@
 //! The ledger: one small shared table per process tree, through which the
-//! processes of a job split one budget (DESIGN.md section 2, layer 3).
+//! processes of a job split one budget (docs/design.md, section 1, layer 3).
 //!
 //! A file of fixed layout, mapped shared by every member: a header (magic,
 //! version, size, the budget, a generation counter that is also a futex) and

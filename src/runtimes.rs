@@ -1,5 +1,5 @@
 //! The thread-pool runtimes libthrottle knows, declared as data
-//! (DESIGN.md section 6). Adding a runtime is adding an entry here.
+//! (docs/design.md, section 14). Adding a runtime is adding an entry here.
 
 /// How a sizing variable's value is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! Scheduler allocations as a budget source (DESIGN.md section 3, item 3):
+//! Scheduler allocations as a budget source (docs/design.md, section 12):
 //! a Slurm task's `SLURM_CPUS_PER_TASK` sizes the process when no user
 //! setting does, `THROTTLE_THREADS` still wins, and a malformed value is one
 //! `libthrottle:` line and changes nothing. The parsers and the rest of the

@@ -1,6 +1,6 @@
 //! Invalid configuration is reported in exactly one stderr line and skipped:
-//! never fatal, never on stdout, never a changed exit status (DESIGN.md
-//! sections 3 and 5, docs/interface.md). `c_tests/print_hello.c` prints one
+//! never fatal, never on stdout, never a changed exit status (docs/design.md,
+//! sections 2 and 12, docs/interface.md). `c_tests/print_hello.c` prints one
 //! fixed line and exits with the status it is given.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The cap on raw threads and its policies (DESIGN.md section 4), exercised by
+//! The cap on raw threads and its policies (docs/design.md, section 13), exercised by
 //! `c_tests/concurrency.c` (16 CPU-bound threads started as fast as possible)
 //! and `c_tests/barrier.c` (16 threads that block until all exist).
 

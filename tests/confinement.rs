@@ -1,4 +1,4 @@
-//! Confinement (DESIGN.md section 4): under `confine`, and after a `wait`
+//! Confinement (docs/design.md, section 13): under `confine`, and after a `wait`
 //! that ran out of time, the threads of a process over its cap run on `cap`
 //! CPUs of its mask; back under the cap they get the whole mask back.
 //! Observed through the raw affinity system call, which the library cannot

@@ -1,4 +1,4 @@
-//! The virtual CPU count (DESIGN.md section 2, layer 1): `c_tests/cpus.c`
+//! The virtual CPU count (docs/design.md, section 1, layer 1): `c_tests/cpus.c`
 //! prints every count a runtime may size its pool by, and
 //! `c_tests/openblas_linked.c` shows a DT_NEEDED OpenBLAS sizing its pool by
 //! them before the library's constructor has run.
@@ -134,7 +134,7 @@ fn openblas(preload: bool, env: &[(&str, &str)]) -> Output {
 }
 
 /// How many threads OpenBLAS sizes its pool to on this machine: the smaller of
-/// the configured CPUs and the affinity mask (DESIGN.md section 6).
+/// the configured CPUs and the affinity mask (docs/design.md, section 14).
 fn openblas_default_threads() -> i64 {
     real_nprocs_conf().min(real_affinity_count())
 }

@@ -39,7 +39,7 @@ fn defined_symbols(path: &Path) -> HashSet<String> {
         .collect()
 }
 
-/// Every setter DESIGN.md section 6 names, the OpenMP team entry points, the
+/// Every setter the registry names (docs/design.md, section 14), the OpenMP team entry points, the
 /// CPU-count queries, pthread_create, dlsym, the ways to start a program and
 /// the ways to end without `exit` (`vfork` on x86_64 only).
 const HOOKS: &[&str] = &[

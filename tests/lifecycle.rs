@@ -1,6 +1,6 @@
 //! Slots are given back however a thread ends (`c_tests/lifecycle.c`), and a
 //! forked child starts from one live thread (`c_tests/fork_child.c`).
-//! DESIGN.md section 4, "Counting".
+//! docs/design.md, section 13.
 
 mod common;
 

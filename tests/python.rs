@@ -1,4 +1,4 @@
-//! CPython, numpy and scipy under the library (DESIGN.md section 6): the CPU
+//! CPython, numpy and scipy under the library (docs/design.md, section 14): the CPU
 //! count Python sees, the size of `multiprocessing.Pool()`, the threads the
 //! bundled OpenBLAS copies start, and what threadpoolctl, as an independent
 //! witness, says each pool was sized to.

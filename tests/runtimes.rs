@@ -1,5 +1,5 @@
-//! The compatibility matrix against the real runtimes (DESIGN.md section 2,
-//! layer 1, and section 6): every runtime's thread setters, called linked,
+//! The compatibility matrix against the real runtimes (docs/design.md,
+//! section 1, layer 1, and section 14): every runtime's thread setters, called linked,
 //! through `dlsym` on the runtime's own handle, and (OpenMP) through the
 //! `num_threads` clause and nested regions, must leave at most `cap` threads
 //! working inside the runtime, and the runtime's own getter must say so.

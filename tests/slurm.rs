@@ -1,4 +1,4 @@
-//! The Slurm TaskProlog under a real single-node Slurm (DESIGN.md section 7):
+//! The Slurm TaskProlog under a real single-node Slurm (docs/admins.md):
 //! `scripts/testenv/slurm.sh` starts munged, slurmctld and slurmd (Debian's
 //! packages, installed by `scripts/setup.sh`) with every file in a temporary
 //! directory and `TaskProlog=<prefix>/libexec/throttle/taskprolog.sh` from a
@@ -6,7 +6,7 @@
 //! a job's Python, numpy's OpenBLAS and `multiprocessing.Pool()` see the
 //! job's CPUs: `srun -c 1` and `sbatch --cpus-per-task=1` give 1 everywhere,
 //! `srun -c 2` gives 2. The library learns the allocation from
-//! `SLURM_CPUS_PER_TASK` (DESIGN.md section 3, source 3): with `task/none`
+//! `SLURM_CPUS_PER_TASK` (docs/design.md, section 12): with `task/none`
 //! the affinity mask is the whole machine. And `throttle report` on a job's
 //! event log names the job, the program, its cap and its peak.
 //!

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A private single-node Slurm cluster for the tests (DESIGN.md section 7).
+# A private single-node Slurm cluster for the tests (docs/admins.md).
 #
 #   scripts/testenv/slurm.sh start STATE_DIR [TASKPROLOG]
 #   scripts/testenv/slurm.sh stop STATE_DIR
