@@ -579,3 +579,16 @@ fn a_setter_cached_before_a_dlclose_never_dangles() {
     assert_eq!(with.num("first_still_loaded"), 1, "pinned\n{with}");
     assert!(with.throttle_lines().is_empty(), "{with}");
 }
+
+/// A program that probes for OpenMP with `dlsym(RTLD_DEFAULT,
+/// "omp_get_max_threads")` and calls what it finds, with no OpenMP runtime
+/// loaded: it finds the library's export, which answers 1 as OpenMP's
+/// stubs do (it ended the program with status 127 when first exported).
+#[test]
+fn an_openmp_probe_without_a_runtime_gets_an_answer() {
+    let program = common::c_program_with("omp_probe.c", "omp_probe", "cc", &["-ldl".into()]);
+    let out = Run::new(&program).preload(true).run();
+    out.assert_success();
+    assert_eq!(out.num("value"), 1, "{out}");
+    assert!(out.throttle_lines().is_empty(), "{out}");
+}

@@ -313,8 +313,11 @@ extern "C" fn max_threads(ret: usize) -> c_int {
         let target = scope.words[ENTRIES.len() + MAX_THREADS].load(Relaxed);
         (target != 0).then_some(target)
     });
+    // No OpenMP runtime anywhere: a program that found this export by
+    // probing (`dlsym(RTLD_DEFAULT, "omp_get_max_threads")`) gets what
+    // OpenMP's own stubs answer without a runtime.
     let Ok(Some(target)) = found else {
-        unavailable(c"omp_get_max_threads");
+        return 1;
     };
     // SAFETY: the runtime's `int omp_get_max_threads(void)`.
     let value = unsafe { std::mem::transmute::<usize, unsafe extern "C" fn() -> c_int>(target)() };
