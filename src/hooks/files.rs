@@ -133,6 +133,9 @@ fn shown_fd(view: View, cloexec: bool) -> Option<c_int> {
     if !init::active() {
         return None;
     }
+    // A CPU count read from a file is a CPU-count query like any other: it
+    // claims the share (and with it the rank that places the shown CPUs),
+    // so that the files and `sched_getaffinity` agree in one process.
     crate::tree::claim();
     let shown = cap::shown_mask()?;
     let real = read_real(view.path())?;
