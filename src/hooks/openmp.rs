@@ -203,7 +203,8 @@ extern "C" fn route(entry: usize, ret: usize, requested: c_uint) -> Route {
     if entry == PUSH_NUM_THREADS {
         // The next `__kmpc_fork_call` of this thread forms the team this
         // clause asked for: it is not a default team.
-        PUSHED.with(|p| p.set(true));
+        // `try_with`: nothing may panic across the trampoline.
+        let _ = PUSHED.try_with(|p| p.set(true));
     }
     let team = if (entry == PUSH_NUM_THREADS && (requested as i32) <= 0) || from_openblas(ret) {
         requested
@@ -238,7 +239,7 @@ extern "C" fn route_fork(ret: usize, loc: usize) -> usize {
     let Ok(Some((scope, target))) = found else {
         unavailable(ENTRIES[FORK_CALL]);
     };
-    if !PUSHED.with(|p| p.replace(false)) {
+    if !PUSHED.try_with(|p| p.replace(false)).unwrap_or(false) {
         super::guarded(|| push_default_team(scope, loc), || ());
     }
     target
