@@ -144,6 +144,12 @@ pub struct Runtime {
     /// can only be lowered below the runtime's default, so a default fixed
     /// at a smaller share would keep it small for the process's life.
     pub per_region: bool,
+    /// Whether the library splits its work for exactly the OpenMP team it
+    /// asks for and waits for every part (OpenBLAS's OpenMP build, level 3):
+    /// its regions are never lowered (a smaller team deadlocks it), and it
+    /// is told the share by `omp_get_max_threads()`, which it asks at every
+    /// call (docs/design.md, section 6).
+    pub exact_teams: bool,
 }
 
 pub const RUNTIMES: &[Runtime] = &[
@@ -230,6 +236,7 @@ pub const RUNTIMES: &[Runtime] = &[
         clamp_anytime: true,
         managed: true,
         per_region: false,
+        exact_teams: true,
     },
     Runtime {
         name: "openmp",
@@ -265,6 +272,7 @@ pub const RUNTIMES: &[Runtime] = &[
         clamp_anytime: true,
         managed: true,
         per_region: true,
+        exact_teams: false,
     },
     Runtime {
         name: "mkl",
@@ -336,6 +344,7 @@ pub const RUNTIMES: &[Runtime] = &[
         clamp_anytime: false,
         managed: true,
         per_region: false,
+        exact_teams: false,
     },
     Runtime {
         name: "blis",
@@ -360,6 +369,7 @@ pub const RUNTIMES: &[Runtime] = &[
         clamp_anytime: true,
         managed: true,
         per_region: false,
+        exact_teams: false,
     },
     Runtime {
         name: "flexiblas",
@@ -384,6 +394,7 @@ pub const RUNTIMES: &[Runtime] = &[
         clamp_anytime: true,
         managed: true,
         per_region: false,
+        exact_teams: false,
     },
     Runtime {
         name: "tbb",
@@ -394,6 +405,7 @@ pub const RUNTIMES: &[Runtime] = &[
         clamp_anytime: true,
         managed: true,
         per_region: false,
+        exact_teams: false,
     },
     Runtime {
         name: "env-driven",
@@ -422,6 +434,7 @@ pub const RUNTIMES: &[Runtime] = &[
         clamp_anytime: true,
         managed: false,
         per_region: false,
+        exact_teams: false,
     },
 ];
 

@@ -206,7 +206,7 @@ extern "C" fn route(entry: usize, ret: usize, requested: c_uint) -> Route {
         // `try_with`: nothing may panic across the trampoline.
         let _ = PUSHED.try_with(|p| p.set(true));
     }
-    let team = if (entry == PUSH_NUM_THREADS && (requested as i32) <= 0) || from_openblas(ret) {
+    let team = if (entry == PUSH_NUM_THREADS && (requested as i32) <= 0) || needs_exact_teams(ret) {
         requested
     } else {
         super::guarded(|| lowered_team(scope, requested), || requested)
@@ -266,13 +266,14 @@ fn push_default_team(scope: &Scope, loc: usize) {
     }
 }
 
-/// Whether `ret` is in an OpenBLAS object (its OpenMP build). Its level-3
-/// routines split the work for exactly the team they ask for and spin until
-/// every part is done: a team lowered below its request deadlocks them
-/// (seen: `dgemm` under a budget flipping between 1 and 2). Their regions
-/// are forwarded unchanged; what they ask is lowered earlier, where
-/// OpenBLAS sizes itself (see [`omp_get_max_threads`]). Cached by object.
-fn from_openblas(ret: usize) -> bool {
+/// Whether `ret` is in an object of a runtime that needs its teams exactly
+/// as asked (`Runtime::exact_teams`: OpenBLAS's OpenMP build, whose level-3
+/// routines split the work for the team they ask for and spin until every
+/// part is done; a team lowered below its request deadlocks them, seen
+/// with `dgemm` under a budget flipping between 1 and 2). Their regions are
+/// forwarded unchanged; what they ask is lowered earlier, where they size
+/// themselves (see [`omp_get_max_threads`]). Cached by object.
+fn needs_exact_teams(ret: usize) -> bool {
     static KNOWN: [[AtomicUsize; 3]; 16] = [const { [const { AtomicUsize::new(0) }; 3] }; 16];
     for k in &KNOWN {
         let (start, end) = (k[0].load(Acquire), k[1].load(Relaxed));
@@ -286,18 +287,18 @@ fn from_openblas(ret: usize) -> bool {
     let Some(object) = loaded::containing(ret) else {
         return false;
     };
-    let openblas = object
+    let exact = object
         .path
         .as_ref()
         .and_then(|p| crate::runtimes::runtime_of(p.to_bytes()))
-        .is_some_and(|r| r.name == "openblas");
+        .is_some_and(|r| r.exact_teams);
     let _guard = FILLING.lock();
     if let Some(k) = KNOWN.iter().find(|k| k[1].load(Relaxed) == 0) {
-        k[2].store(usize::from(openblas), Relaxed);
+        k[2].store(usize::from(exact), Relaxed);
         k[1].store(object.end, Relaxed);
         k[0].store(object.start, Release);
     }
-    openblas
+    exact
 }
 
 /// `omp_get_max_threads()`, routed to the caller's runtime like the entry
@@ -327,7 +328,7 @@ extern "C" fn max_threads(ret: usize) -> c_int {
     }
     super::guarded(
         || {
-            if from_openblas(ret) {
+            if needs_exact_teams(ret) {
                 crate::tree::claim();
                 value
                     .min(cap::cap().min(c_int::MAX as usize) as c_int)
