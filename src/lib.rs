@@ -41,6 +41,7 @@ mod lock;
 mod log;
 mod managed;
 mod next;
+mod ranges;
 mod runtimes;
 mod sys;
 #[cfg(not(test))]

@@ -10,6 +10,7 @@
 
 use crate::lock::FutexLock;
 use crate::log::always;
+use crate::ranges::RangeTable;
 use crate::{cap, clamp, init, loaded};
 use libc::{c_int, c_uint};
 use std::ffi::CStr;
@@ -274,15 +275,9 @@ fn push_default_team(scope: &Scope, loc: usize) {
 /// forwarded unchanged; what they ask is lowered earlier, where they size
 /// themselves (see [`omp_get_max_threads`]). Cached by object.
 fn needs_exact_teams(ret: usize) -> bool {
-    static KNOWN: [[AtomicUsize; 3]; 16] = [const { [const { AtomicUsize::new(0) }; 3] }; 16];
-    for k in &KNOWN {
-        let (start, end) = (k[0].load(Acquire), k[1].load(Relaxed));
-        if start == 0 && end == 0 {
-            break;
-        }
-        if start <= ret && ret < end {
-            return k[2].load(Relaxed) == 1;
-        }
+    static KNOWN: RangeTable<16> = RangeTable::new();
+    if let Some(exact) = KNOWN.get(ret) {
+        return exact == 1;
     }
     let Some(object) = loaded::containing(ret) else {
         return false;
@@ -292,11 +287,9 @@ fn needs_exact_teams(ret: usize) -> bool {
         .as_ref()
         .and_then(|p| crate::runtimes::runtime_of(p.to_bytes()))
         .is_some_and(|r| r.exact_teams);
-    let _guard = FILLING.lock();
-    if let Some(k) = KNOWN.iter().find(|k| k[1].load(Relaxed) == 0) {
-        k[2].store(usize::from(exact), Relaxed);
-        k[1].store(object.end, Relaxed);
-        k[0].store(object.start, Release);
+    let _guard = KNOWN.lock();
+    if KNOWN.get(ret).is_none() {
+        KNOWN.insert(object.start, object.end, usize::from(exact));
     }
     exact
 }

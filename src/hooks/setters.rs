@@ -6,14 +6,13 @@
 
 use crate::clamp;
 use crate::loaded;
-use crate::lock::FutexLock;
 use crate::log::info;
 use crate::next::{cstr, Next};
+use crate::ranges::RangeTable;
 use crate::{cap, events, init};
 use libc::c_int;
 use std::ffi::CStr;
 use std::mem::{transmute, MaybeUninit};
-use std::sync::atomic::{AtomicUsize, Ordering::*};
 
 /// What a setter returns, passed back untouched: `void` for most, an `int`
 /// for some (`openblas_set_num_threads_local`). Never read, so a `void`
@@ -171,21 +170,17 @@ pub unsafe fn ways(
 pub struct Site {
     name: &'static CStr,
     next: Next,
-    /// `(start, end, target)` of callers placed in their local scope; 0
-    /// when free.
-    callers: [[AtomicUsize; 3]; CALLERS],
-    filling: FutexLock,
+    /// The callers placed in their local scope, and the definition each
+    /// calls.
+    callers: RangeTable<8>,
 }
-
-const CALLERS: usize = 8;
 
 impl Site {
     pub const fn new(name: &'static CStr) -> Site {
         Site {
             name,
             next: Next::new(name),
-            callers: [const { [const { AtomicUsize::new(0) }; 3] }; CALLERS],
-            filling: FutexLock::new(),
+            callers: RangeTable::new(),
         }
     }
 
@@ -194,18 +189,11 @@ impl Site {
     /// pinned in memory (`RTLD_NODELETE`), so a `dlclose` never leaves the
     /// export jumping into unmapped memory.
     fn target(&self, ret: usize, ours: usize) -> usize {
-        if let Some(global) = self.next.cached() {
-            return global;
-        }
-        let known = |slot: &[AtomicUsize; 3]| {
-            let (start, end) = (slot[0].load(Acquire), slot[1].load(Relaxed));
-            (start <= ret && ret < end).then(|| slot[2].load(Relaxed))
-        };
-        if let Some(target) = self.callers.iter().find_map(known) {
+        if let Some(target) = self.next.cached().or_else(|| self.callers.get(ret)) {
             return target;
         }
-        let _guard = self.filling.lock();
-        if let Some(target) = self.callers.iter().find_map(known) {
+        let _guard = self.callers.lock();
+        if let Some(target) = self.callers.get(ret) {
             return target;
         }
         if let Some(global) = self.next.get_global(ours) {
@@ -223,11 +211,7 @@ impl Site {
         else {
             return self.next.get_anywhere(ours).unwrap_or(0);
         };
-        if let Some(slot) = self.callers.iter().find(|s| s[1].load(Relaxed) == 0) {
-            slot[2].store(target, Relaxed);
-            slot[1].store(caller.end, Relaxed);
-            slot[0].store(caller.start, Release);
-        }
+        self.callers.insert(caller.start, caller.end, target);
         target
     }
 }
