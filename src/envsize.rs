@@ -82,7 +82,9 @@ pub fn lowered(
 /// get (its own cap): runtimes whose teams are sized at each region
 /// (`Runtime::per_region`, OpenMP) are sized to the ceiling, their default
 /// included, and the hooks lower each team to the share in force. `cpus`
-/// and `cores` are those of the process's mask.
+/// is the count of the process's mask; `cores` counts its physical cores
+/// (reading a topology file per CPU: asked only where a runtime sized by
+/// cores could exceed its limit, which needs a limit below the CPUs).
 pub struct Plan {
     /// Every variable whose value changes: its name and new value.
     pub changes: Vec<(&'static str, Option<String>)>,
@@ -97,8 +99,10 @@ pub fn plan(
     share: usize,
     ceiling: usize,
     cpus: usize,
-    cores: usize,
+    cores: impl FnOnce() -> usize,
 ) -> Plan {
+    let mut cores = Some(cores);
+    let mut counted = None;
     let mut user_sized_teams = false;
     let mut changes = Vec::new();
     let mut saved = parse_saved(var("THROTTLE_SAVED_ENV").as_deref().unwrap_or(""));
@@ -123,7 +127,12 @@ pub fn plan(
         };
         let default = match unset {
             Unset::Cpus => Some(cpus),
-            Unset::Cores => Some(cores),
+            // Physical cores never exceed the CPUs: below a limit at least
+            // the CPUs, the count cannot matter.
+            Unset::Cores if limit >= cpus => Some(cpus),
+            Unset::Cores => {
+                Some(*counted.get_or_insert_with(|| cores.take().map_or(cpus, |f| f())))
+            }
             Unset::One => Some(1),
             Unset::Never => None,
         };
@@ -251,5 +260,23 @@ mod tests {
         );
         assert_eq!(lowered(Domains, None, Some("MKL_ALL=2"), 4), None);
         assert_eq!(lowered(Domains, None, None, 4), None);
+    }
+
+    #[test]
+    fn the_cores_are_counted_only_where_they_can_matter() {
+        let none = |_: &str| None;
+        // A limit at least the CPUs: nothing to set, nothing counted.
+        let plan = plan(none, 8, 8, 8, || panic!("cores counted for nothing"));
+        assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+        // Below the CPUs: MKL's default (the cores) is compared with it.
+        let plan = super::plan(none, 2, 2, 8, || 4);
+        let mkl = plan.changes.iter().find(|(n, _)| *n == "MKL_NUM_THREADS");
+        assert_eq!(mkl, Some(&("MKL_NUM_THREADS", Some("2".to_string()))));
+        let plan = super::plan(none, 6, 6, 8, || 4);
+        assert!(
+            !plan.changes.iter().any(|(n, _)| *n == "MKL_NUM_THREADS"),
+            "4 cores fit a limit of 6: {:?}",
+            plan.changes
+        );
     }
 }

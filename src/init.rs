@@ -170,7 +170,7 @@ fn right_size_environment(share: usize, ceiling: usize, mask: &crate::cpumask::C
         let name = CString::new(name).ok()?;
         sys::getenv(&name).and_then(|v| String::from_utf8(v).ok())
     };
-    let plan = envsize::plan(var, share, ceiling, mask.count(), sys::cores(mask));
+    let plan = envsize::plan(var, share, ceiling, mask.count(), || sys::cores(mask));
     for (name, value) in &plan.changes {
         let Ok(cname) = CString::new(*name) else {
             continue;

@@ -160,7 +160,7 @@ fn sized_environment(settings: &[(&str, String)], cmd: &mut Command) {
     let own = resolved.cap.min(mask.count()).max(1);
     let var =
         |name: &str| config::Inputs::var(&inputs, name).and_then(|v| String::from_utf8(v).ok());
-    let plan = envsize::plan(var, own, own, mask.count(), sys::cores(&mask));
+    let plan = envsize::plan(var, own, own, mask.count(), || sys::cores(&mask));
     for (name, value) in plan.changes {
         match value {
             Some(v) => cmd.env(name, v),
@@ -338,7 +338,7 @@ fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
     // What the library does at load (envsize::plan): the program starts
     // alone in its tree, so its share is its own cap.
     let own = r.cap.min(real).max(1);
-    let cores = sys::affinity(0).as_ref().map_or(real, sys::cores);
+    let cores = || sys::affinity(0).as_ref().map_or(real, sys::cores);
     let var = |name: &str| std::env::var(name).ok();
     let plan = envsize::plan(var, own, own, real, cores);
     for var in runtimes::sizing_vars() {
