@@ -130,7 +130,10 @@ fn read_only(flags: c_int) -> bool {
 /// A descriptor holding the view, for a capped process; `None` to open the
 /// real file (not capped below its mask, or anything failed).
 fn shown_fd(view: View, cloexec: bool) -> Option<c_int> {
-    if !init::active() {
+    // A `vfork` child shares its parent's memory until it execs: building
+    // a view would allocate from the parent's heap. It reads the real file;
+    // the program it execs is shown the views.
+    if !init::active() || !init::in_own_process() {
         return None;
     }
     // A CPU count read from a file is a CPU-count query like any other: it
