@@ -138,8 +138,10 @@ fn shown_fd(view: View, cloexec: bool) -> Option<c_int> {
     }
     // A CPU count read from a file is a CPU-count query like any other: it
     // claims the share (and with it the rank that places the shown CPUs),
-    // so that the files and `sched_getaffinity` agree in one process.
-    crate::tree::claim();
+    // so that the files and `sched_getaffinity` agree in one process. As
+    // `sysconf` does: `open` may be called from a signal handler, where no
+    // steward may be started (the library's heap never blocks).
+    crate::tree::claim_signal_safe();
     let shown = cap::shown_mask()?;
     let real = read_real(view.path())?;
     let content = cpuviews::render(view, &real, &shown);
