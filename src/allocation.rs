@@ -427,7 +427,12 @@ fn content(bytes: &[u8]) -> String {
 ///
 /// `Err` when `self_cgroup` exists but is unusable; `Ok(empty)` when it
 /// does not exist.
-pub fn cgroup_findings(read: Read, self_cgroup: &str, root: &str) -> Result<Vec<Finding>, String> {
+pub fn cgroup_findings(
+    read: Read,
+    self_cgroup: &str,
+    root: &str,
+    cpuset: bool,
+) -> Result<Vec<Finding>, String> {
     let Some(bytes) = read_optional(read, self_cgroup)? else {
         return Ok(Vec::new());
     };
@@ -453,6 +458,7 @@ pub fn cgroup_findings(read: Read, self_cgroup: &str, root: &str) -> Result<Vec<
         }
     }
     let cpuset = match (&m.cpuset, &m.unified) {
+        _ if !cpuset => None,
         (Some((controllers, path)), _) => {
             v1_mount(read, root, controllers, "cpuset", "cpuset.effective_cpus")
                 .map(|mount| (mount, path.as_str(), "cpuset.effective_cpus"))
@@ -563,6 +569,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_cpuset_is_read_only_when_details_are_wanted() {
+        let root = fixture("v2");
+        let root = root.to_str().unwrap();
+        let asked = std::cell::RefCell::new(Vec::new());
+        let read = |path: &str| {
+            asked.borrow_mut().push(path.to_string());
+            real(path)
+        };
+        let lean = cgroup_findings(
+            &read,
+            &format!("{root}/proc_self_cgroup"),
+            &format!("{root}/sys"),
+            false,
+        )
+        .unwrap();
+        assert!(!lean.iter().any(|f| matches!(f.reading, Reading::CpuSet(_))));
+        assert!(
+            !asked.borrow().iter().any(|p| p.contains("cpuset")),
+            "{:?}",
+            asked.borrow()
+        );
+        let full = cgroup_findings(
+            &read,
+            &format!("{root}/proc_self_cgroup"),
+            &format!("{root}/sys"),
+            true,
+        )
+        .unwrap();
+        assert!(full.iter().any(|f| matches!(f.reading, Reading::CpuSet(_))));
+    }
+
     fn findings(tree: &str) -> Result<Vec<Finding>, String> {
         let root = fixture(tree);
         let root = root.to_str().unwrap();
@@ -570,6 +608,7 @@ mod tests {
             &real,
             &format!("{root}/proc_self_cgroup"),
             &format!("{root}/sys"),
+            true,
         )
     }
 
@@ -825,7 +864,7 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&own)
         );
-        let found = cgroup_findings(&read, SELF_CGROUP, CGROUP_ROOT).unwrap();
+        let found = cgroup_findings(&read, SELF_CGROUP, CGROUP_ROOT, true).unwrap();
         for f in found {
             assert!(!matches!(f.reading, Reading::Invalid(_)), "{f:?}");
         }
@@ -834,7 +873,7 @@ mod tests {
     #[test]
     fn no_proc_file_means_no_findings_and_a_bad_one_is_an_error() {
         assert_eq!(
-            cgroup_findings(&real, "/nonexistent/cgroup", "/nonexistent"),
+            cgroup_findings(&real, "/nonexistent/cgroup", "/nonexistent", true),
             Ok(Vec::new())
         );
         assert!(findings("bad_self").is_err());

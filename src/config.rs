@@ -155,6 +155,12 @@ pub trait Inputs {
     fn secure(&self) -> bool;
     /// This host's name (`gethostname`), to find it in LSF's host list.
     fn hostname(&self) -> Option<String>;
+    /// Whether to read what decides nothing but is shown (a cgroup's
+    /// cpuset, which the affinity mask already reflects): `throttle info`
+    /// shows it; the library, resolving at every process start, skips it.
+    fn details(&self) -> bool {
+        true
+    }
 }
 
 /// One source that resolution looked at, for `throttle info`.
@@ -488,6 +494,7 @@ impl<I: Inputs> Resolver<'_, I> {
             &read,
             allocation::SELF_CGROUP,
             allocation::CGROUP_ROOT,
+            inputs.details(),
         ) {
             Ok(f) => f,
             Err(why) => {
@@ -642,6 +649,9 @@ macro_rules! delegate_inputs {
         }
         fn hostname(&self) -> Option<String> {
             self.$inner.hostname()
+        }
+        fn details(&self) -> bool {
+            self.$inner.details()
         }
     };
 }
@@ -803,7 +813,15 @@ fn resolve_from<I: Inputs>(inputs: &I) -> Resolution {
     // come after the budget file and before the site default: a site
     // default is for when nothing knows the allocation (a login node).
     let allocation = r.scheduler();
-    let quota = r.cgroup();
+    // A quota decides nothing where a source above it gave the budget: the
+    // library, which resolves at every process start, does not read the
+    // cgroup files then (`throttle info` still shows them).
+    let decided_above = env_threads.is_some() || user.threads.is_some() || allocation.is_some();
+    let quota = if decided_above && !inputs.details() {
+        None
+    } else {
+        r.cgroup()
+    };
     let affinity = inputs.affinity_count().max(1);
     let affinity_at = r.note("affinity", affinity.to_string(), "CPUs in the real mask");
 
@@ -897,6 +915,8 @@ mod tests {
         /// A fixture tree under tests/fixtures/allocation/ standing in for
         /// /proc/self/cgroup and /sys/fs/cgroup.
         tree: Option<&'static str>,
+        /// As the library reads: no details (`Inputs::details`).
+        lean: bool,
     }
 
     impl Fake {
@@ -937,6 +957,9 @@ mod tests {
         }
         fn hostname(&self) -> Option<String> {
             self.host.map(str::to_string)
+        }
+        fn details(&self) -> bool {
+            !self.lean
         }
     }
 
@@ -1597,6 +1620,37 @@ mod tests {
                     .any(|c| c.verdict.contains("CPUs in the set")),
                 "{tree}: {:#?}",
                 r.consulted
+            );
+        }
+    }
+
+    /// The library reads neither the cpuset (information only) nor, where a
+    /// source above the quota gave the budget, the quota; the outcome is the
+    /// same as with every file read.
+    #[test]
+    fn the_library_reads_no_cgroup_file_that_decides_nothing() {
+        for vars in [
+            &[][..],
+            &[("THROTTLE_THREADS", "3")],
+            &[("SLURM_JOB_ID", "7"), ("SLURM_CPUS_PER_TASK", "2")],
+        ] {
+            let mut full = fake(vars);
+            full.tree = Some("v1");
+            let mut lean = fake(vars);
+            lean.tree = Some("v1");
+            lean.lean = true;
+            let (full, lean) = (resolve(&full), resolve(&lean));
+            assert_eq!((full.cap, full.source), (lean.cap, lean.source), "{vars:?}");
+            assert!(
+                !lean.consulted.iter().any(|c| c.name.contains("cpuset")),
+                "{vars:?}"
+            );
+            let quota_read = lean.consulted.iter().any(|c| c.name.contains("cfs_quota"));
+            assert_eq!(
+                quota_read,
+                vars.is_empty(),
+                "{vars:?}: {:#?}",
+                lean.consulted
             );
         }
     }

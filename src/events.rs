@@ -372,15 +372,67 @@ pub fn with_program<R>(f: impl FnOnce(&Program) -> R) -> R {
 
 /// Whether this process runs a launcher (`launchers.rs`): by its
 /// executable, the name it was started by, or its script or module; the
-/// name that matched, if so.
+/// name that matched, if so. Asked at every process start, so it reads the
+/// command line the constructor was given and the path `exec` was given
+/// where it can (no system call), else `/proc` ([`with_program`]).
 pub fn launcher(extra: &[String]) -> Option<String> {
-    with_program(|p| {
+    let matching = |p: &Program| {
         let script = match p.script {
             Some(Script::Path(path)) | Some(Script::Module(path)) => Some(path),
             None => None,
         };
         crate::launchers::matching(&[p.exe, p.argv0, script], extra)
-    })
+    };
+    with_program_as_started(matching).unwrap_or_else(|| with_program(matching))
+}
+
+/// The `argv` array the loader gave the library's constructor: valid for
+/// the life of the process (null until then).
+static ARGV: std::sync::atomic::AtomicPtr<*const libc::c_char> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// Called by the constructor with the `argv` glibc passes to it.
+pub fn note_argv(argv: *const *const libc::c_char) {
+    ARGV.store(argv.cast_mut(), Relaxed);
+}
+
+/// [`with_program`] from the constructor's `argv` and the path given to
+/// `exec` (`AT_EXECFN`, symbolic links not resolved); `None` before the
+/// constructor ran. The arguments are copied NUL-separated, as in
+/// `/proc/self/cmdline`.
+fn with_program_as_started<R>(f: impl Fn(&Program) -> R) -> Option<R> {
+    let argv = ARGV.load(Relaxed);
+    // SAFETY: getauxval has no preconditions; AT_EXECFN is a NUL-terminated
+    // string in the process's initial stack, or 0.
+    let execfn = unsafe { libc::getauxval(libc::AT_EXECFN) } as *const libc::c_char;
+    if argv.is_null() || execfn.is_null() {
+        return None;
+    }
+    // SAFETY: as above.
+    let exe = unsafe { CStr::from_ptr(execfn) }.to_bytes();
+    let mut cmdline = [0u8; 4096];
+    let mut n = 0;
+    for i in 0.. {
+        // SAFETY: `argv` is the NULL-terminated array glibc passed to the
+        // constructor, whose strings live as long as the process.
+        let arg = unsafe { *argv.add(i) };
+        if arg.is_null() {
+            break;
+        }
+        // SAFETY: as above.
+        let arg = unsafe { CStr::from_ptr(arg) }.to_bytes_with_nul();
+        let Some(room) = cmdline.get_mut(n..n + arg.len()) else {
+            break;
+        };
+        room.copy_from_slice(arg);
+        n += arg.len();
+    }
+    let argv = &cmdline[..n];
+    Some(f(&Program {
+        exe: Some(exe),
+        argv0: (n > 0).then(|| until_nul(argv)),
+        script: script_of(exe, argv),
+    }))
 }
 
 /// What an interpreter runs, from its arguments.

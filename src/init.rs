@@ -20,6 +20,9 @@ static REPORT: AtomicBool = AtomicBool::new(false);
 /// This process's pid, for telling a `vfork` child (which shares our memory)
 /// from us; updated in `fork` children.
 static OWN_PID: AtomicI32 = AtomicI32::new(0);
+/// Set by the constructor before it initialises: initialisation was not
+/// started by a hook reached earlier (see `run`).
+static BY_CONSTRUCTOR: AtomicBool = AtomicBool::new(false);
 /// Set by whichever of `exit` (the destructor) and `_exit` (the hook) runs
 /// the end-of-process work first: it runs once.
 static ENDED: AtomicBool = AtomicBool::new(false);
@@ -64,20 +67,34 @@ fn initialise() {
 /// The constructor: initialise as soon as the library is loaded, then bring
 /// down the runtimes that initialised before us (only from here: see
 /// active.rs).
-extern "C" fn on_load() {
+extern "C" fn on_load(
+    _argc: libc::c_int,
+    argv: *const *const libc::c_char,
+    _envp: *const *const libc::c_char,
+) {
+    // glibc gives constructors the program's arguments.
+    events::note_argv(argv);
     crate::hooks::resolve_at_load();
+    BY_CONSTRUCTOR.store(true, Relaxed);
     if active() {
         // Here, not in `run`: initialisation may run inside the host's
         // allocator (a hook called by it), and `pthread_atfork` allocates.
         // SAFETY: registering handlers with no arguments; they reset atomics.
-        unsafe { libc::pthread_atfork(None, Some(after_fork_parent), Some(after_fork_child)) };
+        unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_parent),
+                Some(after_fork_child),
+            )
+        };
         let _ = std::panic::catch_unwind(|| crate::active::clamp_loaded(true));
     }
 }
 
 #[used]
 #[link_section = ".init_array"]
-static ON_LOAD: extern "C" fn() = on_load;
+static ON_LOAD: extern "C" fn(libc::c_int, *const *const libc::c_char, *const *const libc::c_char) =
+    on_load;
 
 #[used]
 #[link_section = ".fini_array"]
@@ -90,7 +107,7 @@ fn run() -> bool {
     }));
     // Before the budget file is read: a rewrite from now on is seen.
     crate::tree::note_budget_file();
-    let recording = config::Recording::new(&sys::Live);
+    let recording = config::Recording::new(&sys::Deciding);
     let settings = config::resolve(&recording);
     crate::tree::keep_environment(recording.finish());
     log::set_level(settings.log);
@@ -123,7 +140,15 @@ fn run() -> bool {
     let ceiling = settings.cap.min(mask.count()).max(share);
     let user_sized_teams = right_size_environment(share, ceiling, &mask);
     crate::active::note_team_default(ceiling, user_sized_teams);
-    let live = sys::count_tasks().unwrap_or(1);
+    // Initialised by the constructor, no hook came first: the process has
+    // not created a thread (every `pthread_create` goes through the hook,
+    // which would have initialised), so it has one, and /proc/self/task is
+    // not read at every start.
+    let live = if BY_CONSTRUCTOR.load(Relaxed) {
+        1
+    } else {
+        sys::count_tasks().unwrap_or(1)
+    };
     cap::configure(start_cap, settings.policy, settings.wait_ms, live, mask);
     cap::set_uncapped(launcher.is_some());
     if !crate::hooks::threads::prepare() {
@@ -190,6 +215,10 @@ fn right_size_environment(share: usize, ceiling: usize, mask: &crate::cpumask::C
         None => sys::unset_env(c"THROTTLE_SAVED_ENV"),
     }
     plan.user_sized_teams
+}
+
+extern "C" fn before_fork() {
+    let _ = std::panic::catch_unwind(crate::tree::before_fork);
 }
 
 extern "C" fn after_fork_parent() {

@@ -403,7 +403,13 @@ pub fn read_budget_file(path: &str) -> Result<Vec<u8>, FileError> {
     if meta.len() > MAX_BUDGET_FILE_BYTES {
         return Err(FileError::TooLarge(meta.len()));
     }
-    let mut bytes = Vec::new();
+    // Room for the whole file at once: /proc and cgroup files say 0 or
+    // 4096 bytes, and a small buffer would read them a few bytes at a time.
+    let room = match meta.len() {
+        0 => 4096,
+        n => n + 1,
+    };
+    let mut bytes = Vec::with_capacity(room as usize);
     file.take(MAX_BUDGET_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| FileError::Unreadable(e.to_string()))?;
@@ -442,6 +448,36 @@ impl Inputs for Live {
         let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
         let end = buf.iter().position(|&b| b == 0)?;
         (rc == 0).then(|| String::from_utf8_lossy(&buf[..end]).into_owned())
+    }
+}
+
+/// [`Live`] as the library resolves its settings at every process start:
+/// without the readings that decide nothing (`Inputs::details`).
+pub struct Deciding;
+
+impl Inputs for Deciding {
+    fn var(&self, name: &str) -> Option<Vec<u8>> {
+        Live.var(name)
+    }
+
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
+        Live.read_file(path)
+    }
+
+    fn affinity_count(&self) -> usize {
+        Live.affinity_count()
+    }
+
+    fn secure(&self) -> bool {
+        Live.secure()
+    }
+
+    fn hostname(&self) -> Option<String> {
+        Live.hostname()
+    }
+
+    fn details(&self) -> bool {
+        false
     }
 }
 

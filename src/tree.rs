@@ -200,15 +200,23 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
     if settings.scope == Scope::Process || sys::secure_execution() {
         return settings.cap;
     }
-    let budget = settings.cap.min(u32::MAX as usize) as u32;
     let named = sys::getenv(c"THROTTLE_LEDGER");
     // A ledger that does not exist here is a tree started elsewhere: on
     // another node (a job step's environment carries THROTTLE_LEDGER
     // there), in another /dev/shm (a container), or one whose processes
     // have all ended. Not an error: this process starts a tree of its own.
+    let pid = sys::getpid();
+    let mut own_name = None;
     let named = named.filter(|path| {
         let here = std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(path))
             .map_or_else(|e| e.kind() != std::io::ErrorKind::NotFound, |_| true);
+        // The name this very process gave its tree before an `exec`, not
+        // created yet (see `ensure_ledger`): still its tree.
+        let path_text = String::from_utf8_lossy(path);
+        if !here && creator_in_name(&path_text) == Some(pid) {
+            own_name = Some(path_text.into_owned());
+            return false;
+        }
         if !here {
             info!(
                 "ledger '{}' does not exist here; starting a new one",
@@ -217,8 +225,7 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
         }
         here
     });
-    let pid = sys::getpid();
-    let start = sys::start_time(pid);
+    let start = named.as_ref().and_then(|_| sys::start_time(pid));
     let opened = match named {
         Some(_) if sys::secure_execution() => return settings.cap,
         Some(path) => {
@@ -254,47 +261,94 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
         }
         None => None,
     };
-    let (ledger, path) = match opened {
-        Some(opened) => opened,
-        None => {
-            let namespace = sys::pid_namespace();
-            sweep_stale(namespace);
-            let path = new_path();
-            match Ledger::create(&path, budget, namespace) {
-                Ok(l) => {
-                    CREATOR.store(true, Relaxed);
-                    sys::set_env(c"THROTTLE_LEDGER", path.as_bytes());
-                    (l, path)
-                }
-                Err(e) if e.no_space() => {
-                    // A full filesystem is worth an admin's look: every
-                    // process of the tree now has the whole budget. Once
-                    // per tree: the processes it starts try again (space
-                    // may have been freed), but say so at info level.
-                    let text = format!(
-                        "ledger '{path}' {}; using a per-process cap of {}",
-                        e.why, settings.cap
-                    );
-                    if no_space_told(&path) {
-                        info!("{text}");
-                    } else {
-                        warn!("{text}");
-                    }
-                    return settings.cap;
-                }
-                Err(e) => {
-                    // Where no ledger can be made (no writable /dev/shm in a
-                    // container, say) per-process caps are the only choice;
-                    // not the user's error, so not on stderr by default.
-                    info!(
-                        "ledger '{path}' {}; using a per-process cap of {}",
-                        e.why, settings.cap
-                    );
-                    return settings.cap;
-                }
-            }
+    LAUNCHER.store(launcher, Relaxed);
+    let Some((ledger, path)) = opened else {
+        // A tree of its own, whose ledger is created on first need (see
+        // `ensure_ledger`): its name goes in the environment now, for the
+        // programs this one starts (a shell reads its environment once).
+        let path = own_name.unwrap_or_else(new_path);
+        sys::set_env(c"THROTTLE_LEDGER", path.as_bytes());
+        // A full file system is told now, once per tree, while the
+        // environment still reaches what this process starts (see
+        // `no_space_told`); the ledger is then never tried.
+        if !room_for_ledger(&path) {
+            no_space(
+                &path,
+                settings.cap,
+                "cannot be created (No space left on device)",
+            );
+            return settings.cap;
+        }
+        PID.store(pid, Relaxed);
+        if PENDING_PATH.set(path).is_ok() {
+            PENDING.store(true, Release);
+        }
+        return settings.cap;
+    };
+    join_ledger(ledger, path, pid, start, launcher)
+}
+
+/// A tree's first process, until it needs its ledger: the ledger's path,
+/// named at initialisation, created by [`ensure_ledger`].
+static PENDING: AtomicBool = AtomicBool::new(false);
+static PENDING_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Creates this process's ledger, named at initialisation, if it has not
+/// yet: called at its first claim and before it starts another process (a
+/// `fork`, `posix_spawn`, `vfork`, `system`, `popen`), the two moments a
+/// ledger is needed. A process that does neither (`/bin/true`, `ls`, a
+/// script's every short command) creates no file. `may_start`: false where
+/// a signal handler may be running (the fork handler, a signal-safe hook):
+/// then nothing is created, and the process goes on alone (a child it
+/// starts meanwhile finds no ledger and starts a tree of its own).
+fn ensure_ledger(may_start: bool) {
+    if !PENDING.load(Acquire) || !may_start || in_vfork_child() || !PENDING.swap(false, AcqRel) {
+        return;
+    }
+    let Some(path) = PENDING_PATH.get() else {
+        return;
+    };
+    let _ = std::panic::catch_unwind(|| create_ledger(path.clone()));
+}
+
+fn create_ledger(path: String) {
+    let own = OWN_CAP.load(Relaxed);
+    let budget = own.min(u32::MAX as usize) as u32;
+    let namespace = sys::pid_namespace();
+    sweep_stale(namespace);
+    let ledger = match Ledger::create(&path, budget, namespace) {
+        Ok(l) => l,
+        Err(e) if e.no_space() => {
+            no_space(&path, own, &e.why);
+            return;
+        }
+        Err(e) => {
+            // Where no ledger can be made (no writable /dev/shm in a
+            // container, say) per-process caps are the only choice; not
+            // the user's error, so not on stderr by default.
+            info!(
+                "ledger '{path}' {}; using a per-process cap of {own}",
+                e.why
+            );
+            return;
         }
     };
+    CREATOR.store(true, Relaxed);
+    let pid = PID.load(Relaxed);
+    let start = sys::start_time(pid);
+    let _ = join_ledger(ledger, path, pid, start, LAUNCHER.load(Relaxed));
+}
+
+/// Takes this process's slot in `ledger` at `path` and makes it the
+/// process's (see `publish`); the cap to start with.
+fn join_ledger(
+    ledger: Ledger,
+    path: String,
+    pid: i32,
+    start: Option<u64>,
+    launcher: bool,
+) -> usize {
+    let own = OWN_CAP.load(Relaxed);
     // The creator that `exec`ed another program (`throttle run -- env X=1
     // cmd`, a shell's `exec`) is still the creator: the same process, named
     // in the file's name. It removes the ledger at the end, after reclaiming
@@ -310,21 +364,17 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
         // launcher runs, even if its creator ends first (`sh -c 'srun ... &'`).
         // With the ledger full it goes without: the tree's other processes
         // keep it alive.
-        LAUNCHER.store(true, Relaxed);
         let slot = start.and_then(|start| ledger.join_launcher(pid, parent(), start));
         LAUNCHER_SLOT.store(slot.unwrap_or(NONE), Release);
         publish(ledger, pid, path);
-        return settings.cap;
+        return own;
     }
     let Some(slot) = start.and_then(|start| ledger.join(pid, parent(), start)) else {
         warn_once_per_tree(
             &path,
-            format_args!(
-                "ledger '{path}' is full; using a per-process cap of {}",
-                settings.cap
-            ),
+            format_args!("ledger '{path}' is full; using a per-process cap of {own}"),
         );
-        return settings.cap;
+        return own;
     };
     // After a fork and an `exec`, the process joins the slot it had, claimed
     // by the fork child; the new program claims again on its own first work
@@ -335,6 +385,38 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
     publish(ledger, pid, path);
     // Until it claims, a member starts from what it would get if it did.
     target()
+}
+
+/// Says that the ledger at `path` has no room (`why`). A full file system
+/// is worth an admin's look (every process of the tree now has the whole
+/// budget), once per tree: a warning in the first process that meets it,
+/// at info level in the processes it starts, which inherit the mark and
+/// try again (space may have been freed).
+fn no_space(path: &str, cap: usize, why: &str) {
+    let text = format!("ledger '{path}' {why}; using a per-process cap of {cap}");
+    if no_space_told(path) {
+        info!("{text}");
+    } else {
+        warn!("{text}");
+    }
+}
+
+/// Whether the file system that would hold the ledger at `path` has room
+/// for one (space and an inode); true when it cannot tell. One `statvfs`.
+fn room_for_ledger(path: &str) -> bool {
+    let dir = path.rsplit_once('/').map_or("/", |(dir, _)| dir);
+    let Ok(dir) = CString::new(dir) else {
+        return true;
+    };
+    // SAFETY: zeroes are a valid statvfs, which the call fills.
+    let mut fs: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs to fill.
+    if unsafe { libc::statvfs(dir.as_ptr(), &mut fs) } != 0 {
+        return true;
+    }
+    let free = u128::from(fs.f_bavail) * u128::from(fs.f_frsize.max(1));
+    // File systems that count no inodes (f_files 0) have room for any.
+    free >= ledger::SIZE as u128 && (fs.f_files == 0 || fs.f_favail > 0)
 }
 
 /// Set by a process that found no room for a ledger, to the host and the
@@ -500,6 +582,7 @@ fn run_deferred() {
 }
 
 fn claim_now(may: May) {
+    ensure_ledger(may.may_start());
     let Some((ledger, slot)) = member() else {
         return;
     };
@@ -664,12 +747,20 @@ fn decide(ledger: Ledger, cap: usize, census: ledger::Census) {
 /// when the program is gone. A process at 1, or whose threads are all its
 /// own (the `pthread_create` hook applies its share there), needs none.
 pub fn before_spawn() {
+    ensure_ledger(true);
     if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) || cap::cap() <= 1 || !cap::pools_started() {
         return;
     }
     if member().is_some() {
         ensure_steward();
     }
+}
+
+/// `fork`'s first handler, in the parent: a tree's first process creates
+/// its ledger now, for the child to join (see `ensure_ledger`). `fork` may
+/// be called from a signal handler: nothing is created then.
+pub fn before_fork() {
+    ensure_ledger(!sys::any_signal_blocked());
 }
 
 /// Inside `fork`, in a working parent: the share its child will have (the
@@ -845,7 +936,7 @@ fn reload(ledger: &Ledger) {
         return;
     };
     let settings = config::resolve(&config::Replaying {
-        inner: &sys::Live,
+        inner: &sys::Deciding,
         env,
     });
     OWN_CAP.store(settings.cap, Relaxed);
@@ -922,6 +1013,9 @@ fn creator_ended() -> bool {
 /// next hook.
 pub fn after_fork_child() {
     let was_claimed = CLAIMED.swap(false, Relaxed);
+    // Its parent had not created its ledger (a `fork` from a signal
+    // handler): the name is the parent's, so the child holds no tree.
+    PENDING.store(false, Relaxed);
     STEWARD.store(false, Relaxed);
     STEWARD_WANTED.store(false, Relaxed);
     DEFERRED.store(false, Relaxed);

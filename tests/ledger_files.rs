@@ -16,6 +16,7 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -620,4 +621,69 @@ fn told_once_per_tree(out: &Output, about: &str) {
             .all(|r| r["ledger"] == "no" && r["cap"] == "2"),
         "{out}"
     );
+}
+
+/// A ledger is created on first need only: a process that neither works
+/// nor starts another creates none, so that one killed at once (`kill -9`
+/// from a script, a job's time limit) leaves nothing behind, and short
+/// commands pay for no file. One that works creates one; a shell's programs
+/// join the shell's, created when it starts them. Before, every process
+/// created one as it started.
+#[test]
+fn a_ledger_is_created_on_first_need_only() {
+    let dir = TempDir::new("ledger-first-need");
+    let entries = || {
+        std::fs::read_dir(&dir.0)
+            .expect("read the runtime directory")
+            .count()
+    };
+    // Killed before it did anything: nothing left behind.
+    let killed = Run::new("/bin/sh")
+        .args(["-c", "kill -9 $$"])
+        .preload(true)
+        .env("XDG_RUNTIME_DIR", &dir.0)
+        .run();
+    assert_eq!(killed.status.signal(), Some(9), "{killed}");
+    assert_eq!(
+        entries(),
+        0,
+        "a process killed at once left a file\n{killed}"
+    );
+    // A process that works has a tree of its own, with a ledger.
+    let alone = Run::c("cpus")
+        .preload(true)
+        .env("XDG_RUNTIME_DIR", &dir.0)
+        .env("THROTTLE_REPORT", "1")
+        .run_ok();
+    assert_eq!(alone.report()["ledger"], "yes", "{alone}");
+    // A shell that works not, starting two programs that do: one tree.
+    let cpus = common::c_program("cpus");
+    let script = format!(
+        "{c} >/dev/null; {c} >/dev/null",
+        c = common::sh_quote(&cpus)
+    );
+    let shell = Run::new("/bin/sh")
+        .args(["-c", &script])
+        .preload(true)
+        .env("XDG_RUNTIME_DIR", &dir.0)
+        .env("THROTTLE_REPORT", "1")
+        .env("THROTTLE_LOG", "info")
+        .run_ok();
+    let reports = common::reports(&shell.stderr_str());
+    assert_eq!(reports.len(), 3, "{shell}");
+    assert!(reports.iter().all(|r| r["ledger"] == "yes"), "{shell}");
+    let ledgers: std::collections::BTreeSet<_> = shell
+        .throttle_lines()
+        .iter()
+        .filter_map(|l| {
+            let rest = l.split_once("libthrottle: ledger ")?.1;
+            rest.split(':').next().map(str::to_string)
+        })
+        .collect();
+    assert_eq!(
+        ledgers.len(),
+        1,
+        "one ledger for the shell and its programs\n{shell}"
+    );
+    assert_eq!(entries(), 0, "the tree's ledger outlived it\n{shell}");
 }
