@@ -14,7 +14,7 @@ use std::ffi::CString;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::*};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"THRTLDG1");
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 pub const SLOTS: usize = 1024;
 const HEADER_BYTES: usize = 64;
 const SLOT_BYTES: usize = 32;
@@ -51,7 +51,17 @@ struct Header {
     /// The PID namespace of its members (`sys::pid_namespace`; 0: unknown):
     /// their pids mean nothing in another.
     pid_namespace: AtomicU64,
-    _pad: [u32; 6],
+    /// One more than the highest slot ever taken: every scan stops there,
+    /// so that a tree of 8 reads 8 slots, not all of them. Raised before a
+    /// slot is taken, never lowered.
+    high: AtomicU32,
+    /// When the tree's last round of bookkeeping began (`take_round`), in
+    /// monotonic ms (low 32 bits): one member per round does it.
+    round_ms: AtomicU32,
+    /// The members about to work, as the last round counted them: a change
+    /// is told to every member (`note_pending`).
+    pending: AtomicU32,
+    _pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -429,6 +439,36 @@ impl Ledger {
         }
     }
 
+    /// How many slots a scan reads: up to the highest ever taken, at most
+    /// all of them (a member may write anything here).
+    fn high(&self) -> usize {
+        (self.header().high.load(Acquire) as usize).min(SLOTS)
+    }
+
+    /// Whether the caller is the member that does this round of the tree's
+    /// bookkeeping (looking for dead members, counting those about to work):
+    /// the first to ask once `every_ms` have passed since the last round
+    /// began. `now_ms` is monotonic, the same clock in every process.
+    pub fn take_round(&self, now_ms: u64, every_ms: u32) -> bool {
+        let h = &self.header().round_ms;
+        let last = h.load(Acquire);
+        let now = now_ms as u32;
+        now.wrapping_sub(last) >= every_ms && h.compare_exchange(last, now, AcqRel, Acquire).is_ok()
+    }
+
+    /// When the last round began (see `take_round`).
+    pub fn round_stamp(&self) -> u32 {
+        self.header().round_ms.load(Acquire)
+    }
+
+    /// Notes the count of members about to work that a round found; if it
+    /// changed, every member is told (their shares depend on it).
+    pub fn note_pending(&self, pending: u32) {
+        if self.header().pending.swap(pending, AcqRel) != pending {
+            self.changed();
+        }
+    }
+
     pub fn generation(&self) -> &AtomicU32 {
         &self.header().generation
     }
@@ -443,7 +483,7 @@ impl Ledger {
     /// The slot process `pid`, started at `start`, holds already (it has
     /// `exec`ed since it joined).
     pub fn slot_of(&self, pid: i32, start: u64) -> Option<usize> {
-        (0..SLOTS).find(|&i| {
+        (0..self.high()).find(|&i| {
             let s = self.slot(i);
             let (state, holder) = s.ident();
             taken(state) && holder == pid && s.start.load(Acquire) == start
@@ -483,7 +523,12 @@ impl Ledger {
         for i in 0..SLOTS {
             let s = self.slot(i);
             let (was, holder) = s.ident();
-            if was == FREE && s.change((FREE, holder), (RESERVING, pid)) {
+            if was != FREE {
+                continue;
+            }
+            // Scans stop at `high`: raised before the slot can be seen.
+            self.header().high.fetch_max(i as u32 + 1, AcqRel);
+            if s.change((FREE, holder), (RESERVING, pid)) {
                 s.ppid.store(ppid, Release);
                 s.start.store(start, Release);
                 s.applied.store(0, Release);
@@ -564,7 +609,7 @@ impl Ledger {
             members: 0,
             rank: None,
         };
-        for i in 0..SLOTS {
+        for i in 0..self.high() {
             let s = self.slot(i);
             let (state, pid) = s.ident();
             c.members += u32::from(state == MEMBER || state == CLAIMED);
@@ -576,10 +621,12 @@ impl Ledger {
                     c.claimed += 1;
                 }
                 MEMBER if asked == Some(i) => c.pending += 1,
+                // The judge first: it looks at the member's age before
+                // anything else, and most members are not young.
                 MEMBER
                     if pid > 0
-                        && !self.is_parent(pid)
-                        && about_to_work(pid, s.start.load(Acquire)) =>
+                        && about_to_work(pid, s.start.load(Acquire))
+                        && !self.is_parent(pid) =>
                 {
                     c.pending += 1;
                 }
@@ -602,7 +649,7 @@ impl Ledger {
 
     /// Whether `pid` is the parent of a member or of a launcher.
     fn is_parent(&self, pid: i32) -> bool {
-        (0..SLOTS).any(|i| {
+        (0..self.high()).any(|i| {
             let s = self.slot(i);
             taken(s.state()) && s.ppid.load(Acquire) == pid
         })
@@ -630,7 +677,7 @@ impl Ledger {
     fn reclaim_with(&self, ended: impl Fn(i32, u64) -> bool, gone: impl Fn(i32) -> bool) -> usize {
         let mut freed = 0;
         let mut shares_changed = false;
-        for i in 0..SLOTS {
+        for i in 0..self.high() {
             let s = self.slot(i);
             let (state, pid) = s.ident();
             let dead = match state {
@@ -656,7 +703,7 @@ impl Ledger {
     #[allow(dead_code)]
     pub fn members(&self) -> Vec<Member> {
         let now = crate::sys::boot_ns();
-        (0..SLOTS)
+        (0..self.high())
             .filter_map(|i| {
                 let s = self.slot(i);
                 let (state, pid) = s.ident();
@@ -680,7 +727,7 @@ impl Ledger {
 
     /// Whether any process is in the tree (or joining it): launchers count.
     pub fn any_member(&self) -> bool {
-        (0..SLOTS).any(|i| {
+        (0..self.high()).any(|i| {
             let state = self.slot(i).state();
             taken(state) || state == RESERVING
         })
@@ -849,6 +896,8 @@ mod tests {
             .ident
             .store(ident(RESERVING, killed), Release);
         ledger.slot(4).ident.store(ident(RESERVING, me), Release);
+        // As `take` does before the slot can be seen.
+        ledger.header().high.fetch_max(5, AcqRel);
         assert!(ledger.any_member(), "a slot being taken keeps the tree");
         assert_eq!(ledger.census(None, |_, _| true).members, 0);
         assert_eq!(ledger.reclaim(|_, _| false), 1, "the killed one's only");

@@ -665,7 +665,12 @@ fn reclaim_now_and_then(ledger: Ledger) {
     {
         return;
     }
-    ledger.reclaim(|pid, _| sys::no_such_process(pid));
+    // At its first claim, always (its share must not count the dead);
+    // after that only where no steward has done a round for a second: then
+    // this process does one, for the tree.
+    if last == 0 || ledger.take_round(now, 1000) {
+        ledger.reclaim(|pid, _| sys::no_such_process(pid));
+    }
 }
 
 /// Called by the `pthread_create` hook after a thread was created: once, a
@@ -878,25 +883,50 @@ extern "C" fn steward(_: *mut c_void) -> *mut c_void {
     std::ptr::null_mut()
 }
 
+/// How often a tree's bookkeeping runs: looking for members that died
+/// without leaving, and counting those about to work. One member per round
+/// does it (`Ledger::take_round`), whatever the tree's size.
+const ROUND_MS: u32 = 200;
+/// Every how many rounds the look for dead members reads each member's
+/// `/proc` entry (its start time, a zombie's state); the rounds between ask
+/// only whether its pid exists (`kill(pid, 0)`, a fraction of the cost).
+const FULL_LOOK_ROUNDS: u32 = 10;
+/// How long a steward that does not do the rounds sleeps at most: should
+/// the member doing them end or be killed, another takes over by then.
+const BACKSTOP_MS: u32 = 2000;
+
+/// One round of the tree's bookkeeping (see [`ROUND_MS`]).
+fn round(ledger: &Ledger, n: u32) {
+    if n % FULL_LOOK_ROUNDS == 0 {
+        ledger.reclaim(sys::ended);
+    } else {
+        ledger.reclaim(|pid, _| sys::no_such_process(pid));
+    }
+    // Members turn about to work, and stop, as time passes: no event says
+    // so; the round tells every member when the count changes.
+    ledger.note_pending(ledger.census_now(None).pending);
+}
+
 fn steward_loop() {
     let Some((ledger, slot)) = member() else {
         return;
     };
     let budget_file = budget_file();
     APPLIED.store(0, Relaxed);
-    let mut reclaimed_at = 0;
+    // The stamp of the last round this steward did, and how many it did.
+    let mut my_round = None;
+    let mut rounds = 0;
     loop {
         // The process is ending and has given its slot back (see `leave`).
         if LEAVING.load(Acquire) {
             return;
         }
         let generation = ledger.generation().load(Acquire);
-        // Looking for dead members reads /proc for each: at most every
-        // 200 ms, however often the tree wakes us.
         let now = sys::monotonic_ms();
-        if now.saturating_sub(reclaimed_at) >= 200 {
-            reclaimed_at = now;
-            ledger.reclaim(sys::ended);
+        if ledger.take_round(now, ROUND_MS) {
+            my_round = Some(ledger.round_stamp());
+            round(&ledger, rounds);
+            rounds = rounds.wrapping_add(1);
         }
         if let Some(path) = budget_file.as_deref() {
             let now = file_signature(path);
@@ -925,7 +955,21 @@ fn steward_loop() {
         let alone = budget_file.is_none()
             && cap == applied
             && census.is_some_and(|(_, c)| c.claimed <= 1 && c.pending == 0);
-        sys::futex_wait_shared(ledger.generation(), generation, (!alone).then_some(100));
+        // Asleep until the tree changes. The steward doing the rounds wakes
+        // for the next; the others only as a backstop: an idle tree costs
+        // one round per ROUND_MS, not one per member. A budget file is
+        // looked at every 100 ms by every member that watches it.
+        let since = (now as u32).wrapping_sub(ledger.round_stamp());
+        let timeout = if alone {
+            None
+        } else if budget_file.is_some() {
+            Some(100)
+        } else if my_round == Some(ledger.round_stamp()) {
+            Some(u64::from(ROUND_MS.saturating_sub(since).max(1)))
+        } else {
+            Some(u64::from(BACKSTOP_MS))
+        };
+        sys::futex_wait_shared(ledger.generation(), generation, timeout);
     }
 }
 
