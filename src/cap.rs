@@ -9,7 +9,9 @@ use crate::config::Policy;
 use crate::cpumask::CpuMask;
 use crate::lock::{FutexLock, Guard};
 use crate::{events, sys};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*,
+};
 
 /// Counters shown in the exit report.
 pub struct Stats {
@@ -204,9 +206,15 @@ fn wait_for_room(cap: usize) -> Admission {
     let mut slept = false;
     loop {
         let exits = EXITS.load(Acquire);
-        if STATS.live.load(Acquire) < cap || runnable(me, exits) < cap {
+        if STATS.live.load(Acquire) < cap || runnable(me, exits, cap) < cap {
             take_slot();
             RUNNABLE_SEEN.fetch_add(1, Relaxed);
+            let index = TRACKED_LEN.fetch_add(1, Relaxed);
+            if let Some(t) = TRACKED.get(index) {
+                t.store(STARTING, Relaxed);
+            }
+            COUNTED.store(READING.load(Relaxed), Relaxed);
+            COUNTED_INDEX.store(index, Relaxed);
             if slept {
                 events::wait(sys::monotonic_ms().saturating_sub(started), false);
             }
@@ -231,29 +239,129 @@ fn wait_for_room(cap: usize) -> Admission {
 }
 
 /// How long one reading of the threads' states serves a burst of
-/// creations: Linux tells nobody when a thread goes to sleep, so `wait` reads
-/// `/proc` to know; a burst would read it at every creation (about 10 us per
-/// live thread each time). An exit or a share change ends it sooner.
+/// creations, at least: Linux tells nobody when a thread goes to sleep, so
+/// `wait` reads `/proc` to know, about 10-40 us per live thread each time
+/// (40 ms beside 1,000 threads here). A reading serves for ten times what it
+/// cost (at most [`READING_SERVES_MAX_MS`]), so that reading `/proc` takes
+/// at most a tenth of a burst's time whatever the number of threads.
+/// Meanwhile the count is kept up to date with what the library sees: the
+/// threads it admits, and those of them that end. What it cannot see,
+/// sleeping threads waking up, is seen at the next reading.
 const READING_SERVES_MS: u64 = 10;
-/// The last reading (under `WAITERS`): when, which `EXITS` it saw, and the
-/// runnable threads it counted plus those admitted since.
+const READING_SERVES_MAX_MS: u64 = 1000;
+/// The last reading (under `WAITERS`): its number, when, how long it took,
+/// which `EXITS` it saw, and the runnable threads it counted plus those
+/// admitted on it since, less those of them that ended.
+static READING: AtomicU32 = AtomicU32::new(0);
 static READ_AT_MS: AtomicU64 = AtomicU64::new(0);
+static READ_COST_MS: AtomicU64 = AtomicU64::new(0);
 static READ_EXITS: AtomicU32 = AtomicU32::new(0);
 static RUNNABLE_SEEN: AtomicUsize = AtomicUsize::new(0);
+/// The reading the last admission by `wait_for_room` was counted on
+/// (0: none), and its place in [`TRACKED`], for `pthread_create` to take
+/// under the waiters' lock.
+static COUNTED: AtomicU32 = AtomicU32::new(0);
+static COUNTED_INDEX: AtomicUsize = AtomicUsize::new(0);
+/// The runnable threads the last reading counted (the estimate's base).
+static READ_BASE: AtomicUsize = AtomicUsize::new(0);
+/// The threads admitted on the last reading, by thread id, the first
+/// [`TRACKED_MAX`] of them: when the estimate says there is no room, these
+/// alone are looked at again (one `/proc` file each), since they may have
+/// gone to sleep, instead of reading every thread of the process.
+const TRACKED_MAX: usize = 64;
+static TRACKED: [AtomicI32; TRACKED_MAX] = [const { AtomicI32::new(ENDED) }; TRACKED_MAX];
+/// How many were admitted on the last reading (may exceed `TRACKED_MAX`).
+static TRACKED_LEN: AtomicUsize = AtomicUsize::new(0);
+/// A tracked thread not started yet (it counts as runnable), and one ended.
+const STARTING: i32 = 0;
+const ENDED: i32 = -1;
 
-/// The runnable threads of the process other than `me`, from a reading of
-/// `/proc` at most [`READING_SERVES_MS`] old taken since the last exit.
-fn runnable(me: libc::pid_t, exits: u32) -> usize {
+/// The runnable threads of the process other than `me`, from the last
+/// reading of `/proc` while it serves (see [`READING_SERVES_MS`]); read
+/// again when it no longer does, and when it says there is no room and a
+/// thread has ended since (the room may be that thread's).
+fn runnable(me: libc::pid_t, exits: u32, cap: usize) -> usize {
     let now = sys::monotonic_ms();
     let at = READ_AT_MS.load(Relaxed);
-    if at != 0 && now.saturating_sub(at) < READING_SERVES_MS && READ_EXITS.load(Relaxed) == exits {
-        return RUNNABLE_SEEN.load(Relaxed);
+    let serves = (READ_COST_MS.load(Relaxed) * 10).clamp(READING_SERVES_MS, READING_SERVES_MAX_MS);
+    if at != 0 && now.saturating_sub(at) < serves {
+        let seen = RUNNABLE_SEEN.load(Relaxed);
+        if seen < cap {
+            return seen;
+        }
+        // No room by the count. With no thread ended since the reading, the
+        // threads it counted are as they were, or asleep since; those
+        // admitted on it may have gone to sleep: look at them alone.
+        let tracked = TRACKED_LEN.load(Relaxed);
+        if READ_EXITS.load(Relaxed) == exits && tracked <= TRACKED_MAX {
+            let awake = TRACKED[..tracked]
+                .iter()
+                .map(|t| t.load(Relaxed))
+                .filter(|&tid| tid == STARTING || (tid > 0 && sys::task_state(tid) == Some(b'R')))
+                .count();
+            let n = READ_BASE.load(Relaxed) + awake;
+            RUNNABLE_SEEN.store(n, Relaxed);
+            return n;
+        }
     }
     let n = sys::runnable_tasks(me);
-    READ_AT_MS.store(now.max(1), Relaxed);
+    let done = sys::monotonic_ms();
+    // Never 0, which marks an admission counted on no reading.
+    let _ = READING.fetch_update(Relaxed, Relaxed, |r| Some(r.wrapping_add(1).max(1)));
+    READ_AT_MS.store(done.max(1), Relaxed);
+    READ_COST_MS.store(done.saturating_sub(now), Relaxed);
     READ_EXITS.store(exits, Relaxed);
+    READ_BASE.store(n, Relaxed);
+    TRACKED_LEN.store(0, Relaxed);
     RUNNABLE_SEEN.store(n, Relaxed);
     n
+}
+
+/// The reading the admission just made was counted on, and the thread's
+/// place among those tracked on it, if it was made by `wait` on a reading
+/// (`Counted::NONE` otherwise). Called by the creator while it holds the
+/// admission's guard.
+pub fn counted_on() -> Counted {
+    Counted {
+        reading: COUNTED.swap(0, Relaxed),
+        index: COUNTED_INDEX.load(Relaxed),
+    }
+}
+
+/// Which reading of `/proc` a thread's admission was counted on (0: none),
+/// and its place among the threads tracked on it.
+#[derive(Clone, Copy)]
+pub struct Counted {
+    pub reading: u32,
+    pub index: usize,
+}
+
+impl Counted {
+    pub const NONE: Counted = Counted {
+        reading: 0,
+        index: usize::MAX,
+    };
+
+    /// The thread has started, as `tid`: tracked, if its reading still serves.
+    pub fn started(self, tid: libc::pid_t) {
+        if self.reading != 0 && READING.load(Relaxed) == self.reading {
+            if let Some(t) = TRACKED.get(self.index) {
+                t.store(tid, Relaxed);
+            }
+        }
+    }
+}
+
+/// A thread admitted as `counted` ends (or was never created): if its
+/// reading still serves, the thread no longer counts in it.
+pub fn release_counted(counted: Counted) {
+    if counted.reading != 0 && READING.load(Relaxed) == counted.reading {
+        if let Some(t) = TRACKED.get(counted.index) {
+            t.store(ENDED, Relaxed);
+        }
+        let _ = RUNNABLE_SEEN.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    }
+    release();
 }
 
 /// Gives back a slot taken by [`admit`]: the thread ended, or was never created.

@@ -781,6 +781,53 @@ mod tests {
         (Ledger::create(&file.0, budget, namespace).unwrap(), file)
     }
 
+    /// Scans read up to the highest slot ever taken; a slot freed below it
+    /// is taken again first, and the mark never goes down.
+    #[test]
+    fn scans_stop_at_the_highest_slot_ever_taken() {
+        let (ledger, _file) = test_ledger("high", 8, 0);
+        assert_eq!(ledger.high(), 0);
+        let slots: Vec<_> = (0..3)
+            .map(|i| ledger.join(100 + i, 1, 9).unwrap())
+            .collect();
+        assert_eq!((slots.clone(), ledger.high()), (vec![0, 1, 2], 3));
+        ledger.leave(1, 101);
+        assert_eq!(ledger.high(), 3, "never lowered");
+        assert_eq!(
+            ledger.join(200, 1, 9),
+            Some(1),
+            "the freed slot, below the mark"
+        );
+        assert_eq!(ledger.census(None, |_, _| false).members, 3);
+        // A header scribbled on (any member may write it) bounds nothing
+        // outside the table.
+        ledger.header().high.store(u32::MAX, Release);
+        assert_eq!(ledger.high(), SLOTS);
+        assert_eq!(ledger.census(None, |_, _| false).members, 3);
+    }
+
+    /// One member per round does the tree's bookkeeping, whatever the
+    /// number asking; a round's count of members about to work wakes the
+    /// tree only when it changed.
+    #[test]
+    fn one_member_per_round_and_a_change_told_once() {
+        let (ledger, _file) = test_ledger("round", 8, 0);
+        let takers = (0..100).filter(|_| ledger.take_round(10_000, 200)).count();
+        assert_eq!(takers, 1);
+        assert!(!ledger.take_round(10_199, 200), "too early");
+        assert!(ledger.take_round(10_200, 200));
+        // The clock's low 32 bits wrap: still one round per period.
+        assert!(ledger.take_round(u64::from(u32::MAX) + 300, 200));
+        let generation = || ledger.generation().load(Acquire);
+        let before = generation();
+        ledger.note_pending(0);
+        assert_eq!(generation(), before, "no change, nobody woken");
+        ledger.note_pending(2);
+        assert_eq!(generation(), before + 1);
+        ledger.note_pending(2);
+        assert_eq!(generation(), before + 1);
+    }
+
     /// The share of `slot` when no unclaimed member looks about to work.
     fn share_alone(ledger: &Ledger, slot: usize) -> Option<u32> {
         ledger

@@ -65,8 +65,8 @@
  * is forked (for the caller's cleanup). With SCALE_JOIN_LIMIT_S set, a join
  * step that has taken longer than that many seconds stops: the members
  * started so far are released and reaped, and the launcher prints
- * incomplete=1, started=K, join_s= and start_us= (join_s over K) and exits
- * with status 3. Status 1 when a member fails.
+ * incomplete=1, started=K, join_s=, start_us= (join_s over K) and ledger=
+ * and exits with status 3. Status 1 when a member fails.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -346,6 +346,7 @@ int main(int argc, char **argv) {
             while (wait(NULL) > 0 || errno == EINTR) {
             }
             printf("processes=%ld\nincomplete=1\nstarted=%ld\njoin_s=%.3f\n", n, i + 1, join_s);
+            if (ledger && *ledger) printf("ledger=%s\n", ledger);
             printf("start_us=%.1f\n", join_s * 1e6 / (i + 1));
             return 3;
         }

@@ -41,14 +41,35 @@ pub fn prepare() -> bool {
 }
 
 /// Runs as a thread admitted by the cap ends, whichever way it ends.
-extern "C" fn release_slot(_marker: *mut c_void) {
-    cap::release();
+extern "C" fn release_slot(marker: *mut c_void) {
+    cap::release_counted(unmark(marker as usize));
 }
 
-/// What the trampoline needs: the caller's routine and argument.
+/// The thread-specific value of an admitted thread: never null (glibc calls
+/// the destructor of non-null values only), and it carries what the cap
+/// needs at the thread's end (`cap::Counted`): the reading in the high 32
+/// bits, the place among the tracked threads (`0x7f`: none) in bits 1-7.
+fn mark(counted: cap::Counted) -> usize {
+    let index = counted.index.min(0x7f);
+    ((counted.reading as usize) << 32) | (index << 1) | 1
+}
+
+fn unmark(marker: usize) -> cap::Counted {
+    cap::Counted {
+        reading: (marker >> 32) as u32,
+        index: match (marker >> 1) & 0x7f {
+            0x7f => usize::MAX,
+            i => i,
+        },
+    }
+}
+
+/// What the trampoline needs: the caller's routine and argument, and what
+/// its admission was counted on.
 struct Start {
     routine: StartFn,
     arg: *mut c_void,
+    counted_on: cap::Counted,
 }
 
 /// The start routine of every admitted thread. Holds nothing with a
@@ -56,10 +77,16 @@ struct Start {
 unsafe extern "C-unwind" fn trampoline(start: *mut c_void) -> *mut c_void {
     // SAFETY: `start` is the boxed `Start` that `pthread_create` handed to
     // exactly this thread; taken back once, and freed here.
-    let Start { routine, arg } = *unsafe { Box::from_raw(start.cast::<Start>()) };
+    let Start {
+        routine,
+        arg,
+        counted_on,
+    } = *unsafe { Box::from_raw(start.cast::<Start>()) };
+    counted_on.started(crate::sys::gettid());
+    let marker = mark(counted_on) as *const c_void;
     // SAFETY: KEY_READY was true when this thread was admitted, so SLOT_KEY
     // is a valid key. Any non-null value makes glibc call the destructor.
-    unsafe { libc::pthread_setspecific(SLOT_KEY, (&raw const KEY_READY).cast()) };
+    unsafe { libc::pthread_setspecific(SLOT_KEY, marker) };
     // SAFETY: the caller of pthread_create promised `routine` accepts `arg`.
     unsafe { routine(arg) }
 }
@@ -131,8 +158,18 @@ pub unsafe extern "C" fn pthread_create(
         // SAFETY: the caller's arguments, unchanged.
         None => return unsafe { real(thread, attr, Some(routine), arg) },
     };
+    // Only an admission by `wait` holds a guard, and was maybe counted.
+    let counted_on = if guard.is_some() {
+        cap::counted_on()
+    } else {
+        cap::Counted::NONE
+    };
     // From the library's own heap (heap.rs), given back by the trampoline.
-    let start = Box::into_raw(Box::new(Start { routine, arg }));
+    let start = Box::into_raw(Box::new(Start {
+        routine,
+        arg,
+        counted_on,
+    }));
     // SAFETY: the caller's thread and attr pointers, unchanged; our routine
     // and its argument live until the trampoline frees them.
     let rc = unsafe { real(thread, attr, Some(trampoline), start.cast()) };
@@ -142,7 +179,7 @@ pub unsafe extern "C" fn pthread_create(
     } else {
         // SAFETY: no thread was created, so nobody else owns `start`.
         drop(unsafe { Box::from_raw(start) });
-        cap::release();
+        cap::release_counted(counted_on);
     }
     drop(guard);
     rc
