@@ -897,7 +897,7 @@ const BACKSTOP_MS: u32 = 2000;
 
 /// One round of the tree's bookkeeping (see [`ROUND_MS`]).
 fn round(ledger: &Ledger, n: u32) {
-    if n % FULL_LOOK_ROUNDS == 0 {
+    if n.is_multiple_of(FULL_LOOK_ROUNDS) {
         ledger.reclaim(sys::ended);
     } else {
         ledger.reclaim(|pid, _| sys::no_such_process(pid));
