@@ -61,7 +61,9 @@ struct Header {
     /// The members about to work, as the last round counted them: a change
     /// is told to every member (`note_pending`).
     pending: AtomicU32,
-    _pad: [u32; 3],
+    /// The process that began the last round.
+    round_pid: AtomicI32,
+    _pad: [u32; 2],
 }
 
 #[repr(C)]
@@ -453,7 +455,20 @@ impl Ledger {
         let h = &self.header().round_ms;
         let last = h.load(Acquire);
         let now = now_ms as u32;
-        now.wrapping_sub(last) >= every_ms && h.compare_exchange(last, now, AcqRel, Acquire).is_ok()
+        let taken = now.wrapping_sub(last) >= every_ms
+            && h.compare_exchange(last, now, AcqRel, Acquire).is_ok();
+        if taken {
+            self.header().round_pid.store(crate::sys::getpid(), Release);
+        }
+        taken
+    }
+
+    /// Whether a round began less than `within_ms` before `now_ms`, by a
+    /// process that still exists (it goes on with the rounds; a member
+    /// killed with the dead it would have found does not).
+    pub fn round_recent(&self, now_ms: u64, within_ms: u32) -> bool {
+        (now_ms as u32).wrapping_sub(self.round_stamp()) < within_ms
+            && !crate::sys::no_such_process(self.header().round_pid.load(Acquire))
     }
 
     /// When the last round began (see `take_round`).

@@ -665,10 +665,16 @@ fn reclaim_now_and_then(ledger: Ledger) {
     {
         return;
     }
-    // At its first claim, always (its share must not count the dead);
-    // after that only where no steward has done a round for a second: then
-    // this process does one, for the tree.
-    if last == 0 || ledger.take_round(now, 1000) {
+    // At its first claim (its share must not count the dead), unless a
+    // round was done just now: in a tree whose stewards do the rounds, a
+    // burst of claims does not look at every member once per claim. After
+    // that only where no steward has done a round for a second: then this
+    // process does one, for the tree.
+    if last == 0 {
+        if !ledger.round_recent(now, ROUND_MS) {
+            ledger.reclaim(|pid, _| sys::no_such_process(pid));
+        }
+    } else if ledger.take_round(now, 1000) {
         ledger.reclaim(|pid, _| sys::no_such_process(pid));
     }
 }
