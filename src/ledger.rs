@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::*};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"THRTLDG1");
 const VERSION: u32 = 4;
-pub const SLOTS: usize = 1024;
+/// Room for a tree of 2,000 processes (a node of 256 cores running a
+/// thousand workers, their launchers and helpers): a 64 KiB file, of which
+/// a tree reads only the slots up to its highest taken (`Header::high`).
+pub const SLOTS: usize = 2048;
 const HEADER_BYTES: usize = 64;
 const SLOT_BYTES: usize = 32;
 pub const SIZE: usize = HEADER_BYTES + SLOTS * SLOT_BYTES;

@@ -297,12 +297,17 @@ static PENDING_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// yet: called at its first claim and before it starts another process (a
 /// `fork`, `posix_spawn`, `vfork`, `system`, `popen`), the two moments a
 /// ledger is needed. A process that does neither (`/bin/true`, `ls`, a
-/// script's every short command) creates no file. `may_start`: false where
-/// a signal handler may be running (the fork handler, a signal-safe hook):
-/// then nothing is created, and the process goes on alone (a child it
-/// starts meanwhile finds no ledger and starts a tree of its own).
-fn ensure_ledger(may_start: bool) {
-    if !PENDING.load(Acquire) || !may_start || in_vfork_child() || !PENDING.swap(false, AcqRel) {
+/// script's every short command) creates no file.
+///
+/// Also where signals are blocked, and so perhaps inside a signal handler:
+/// bash blocks `SIGINT`, `SIGTERM` and `SIGCHLD` around every `fork`, perl
+/// all of them, and a tree started by a shell must still be one. Creating
+/// takes no lock: its memory comes from the library's own heap, which never
+/// waits (heap.rs), and its files are read and written with plain system
+/// calls. Once per process: a handler that forks while the same thread is
+/// creating finds the work taken and goes on without it.
+fn ensure_ledger() {
+    if !PENDING.load(Acquire) || in_vfork_child() || !PENDING.swap(false, AcqRel) {
         return;
     }
     let Some(path) = PENDING_PATH.get() else {
@@ -582,7 +587,7 @@ fn run_deferred() {
 }
 
 fn claim_now(may: May) {
-    ensure_ledger(may.may_start());
+    ensure_ledger();
     let Some((ledger, slot)) = member() else {
         return;
     };
@@ -758,7 +763,7 @@ fn decide(ledger: Ledger, cap: usize, census: ledger::Census) {
 /// when the program is gone. A process at 1, or whose threads are all its
 /// own (the `pthread_create` hook applies its share there), needs none.
 pub fn before_spawn() {
-    ensure_ledger(true);
+    ensure_ledger();
     if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) || cap::cap() <= 1 || !cap::pools_started() {
         return;
     }
@@ -768,10 +773,9 @@ pub fn before_spawn() {
 }
 
 /// `fork`'s first handler, in the parent: a tree's first process creates
-/// its ledger now, for the child to join (see `ensure_ledger`). `fork` may
-/// be called from a signal handler: nothing is created then.
+/// its ledger now, for the child to join (see `ensure_ledger`).
 pub fn before_fork() {
-    ensure_ledger(!sys::any_signal_blocked());
+    ensure_ledger();
 }
 
 /// Inside `fork`, in a working parent: the share its child will have (the
@@ -1063,8 +1067,9 @@ fn creator_ended() -> bool {
 /// next hook.
 pub fn after_fork_child() {
     let was_claimed = CLAIMED.swap(false, Relaxed);
-    // Its parent had not created its ledger (a `fork` from a signal
-    // handler): the name is the parent's, so the child holds no tree.
+    // Its parent had not created its ledger (another thread of the parent
+    // was creating it as the parent forked): the name is the parent's, so
+    // the child holds no tree.
     PENDING.store(false, Relaxed);
     STEWARD.store(false, Relaxed);
     STEWARD_WANTED.store(false, Relaxed);
