@@ -197,7 +197,7 @@ field() { sed -n "s/^$1=//p" "$2" | head -n 1; }
 
 KEYS=(start_us main_us claim_us idle_cpu_us_per_s_member idle_cpu_us_per_s leave_us_member
     info_ms reclaim_ms threads rss_kib launcher_cpu_us_per_s info_members info_working reclaim_members)
-declare -A vals=() over=() ledgers_left=() diag=()
+declare -A vals=() over=() ledgers_left=() diag=() diag_first=()
 LEDGERS_SEEN=0
 
 # run CFG N REP: one launcher run; records its numbers in vals[CFG.N.KEY].
@@ -239,7 +239,10 @@ run() {
         v="$(field "$key" "$out")"
         [ -n "$v" ] && vals[$cfg.$n.$key]+="${vals[$cfg.$n.$key]:+ }$v"
     done
-    if grep -q '^libthrottle: ' "$err"; then diag[$cfg]+="$(grep -c '^libthrottle: ' "$err") "; fi
+    if grep -q '^libthrottle: ' "$err"; then
+        diag[$cfg]+="$(grep -c '^libthrottle: ' "$err") "
+        [ -n "${diag_first[$cfg]:-}" ] || diag_first[$cfg]="N=$n: $(grep -m 1 '^libthrottle: ' "$err")"
+    fi
     local extra=""
     [ -z "$ledger" ] || extra=", info $(field info_ms "$out") ms, reclaim $(field reclaim_ms "$out") ms"
     log "N=$n $cfg (round $rep): start $(field start_us "$out") us, claim $(field claim_us "$out") us," \
@@ -351,6 +354,18 @@ for n in "${NS[@]}"; do
 done
 sum() { awk '{ for (i = 1; i <= NF; i++) s += $i } END { print s + 0 }' <<<"$1"; }
 echo "libthrottle lines on stderr (launchers and members): library $(sum "${diag[library]:-}"), none $(sum "${diag[none]:-}")"
+for cfg in library none; do
+    if [ -n "${diag_first[$cfg]:-}" ]; then echo "  the first, $cfg, ${diag_first[$cfg]}"; fi
+done
+short=""
+for n in "${NS[@]}"; do
+    m="$(med library "$n" info_members)"
+    if [ -n "$m" ] && awk -v m="$m" -v n="$n" 'BEGIN { exit !(m < n + 1) }'; then short+=" N=$n ($m of $((n + 1)))"; fi
+done
+if [ -n "$short" ]; then
+    echo "  \`throttle info\` counted fewer member processes than the launcher and its members at:$short:"
+    echo "  those left out run on their own cap, outside the tree (a full ledger: see the lines above)"
+fi
 
 # --- CSV ------------------------------------------------------------------------
 {
@@ -369,7 +384,7 @@ echo "libthrottle lines on stderr (launchers and members): library $(sum "${diag
         done
     done
 } >"$CSV"
-echo "numbers: $CSV (scripts/chart.py $CSV docs/scale.svg draws them)"
+echo "numbers: $CSV (drawn by scripts/chart.py $CSV docs/scale.svg [NOTE])"
 
 if [ "${#ledgers_left[@]}" -gt 0 ]; then
     echo "ledgers of the library runs still there after their last process: ${#ledgers_left[@]} of $LEDGERS_SEEN: ${!ledgers_left[*]}"

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Draws the numbers of scripts/bench-scale.sh as an SVG line chart.
 
-    scripts/chart.py [CSV] [SVG]     (default target/bench/scale.csv docs/scale.svg)
+    scripts/chart.py [CSV] [SVG] [NOTE]
+
+CSV defaults to target/bench/scale.csv, SVG to docs/scale.svg; NOTE, a line
+under the title (the machine, the library's commit), to none.
 
 x: the tree size N (members), on a log2 axis. y: the cost in microseconds,
 on a log10 axis: per member for start, claim, idle CPU (us of CPU per second
@@ -65,7 +68,7 @@ def fmt_us(v):
     return f"{v:.3g} us"
 
 
-def chart(series, ns, title):
+def chart(series, ns, title, note=""):
     out = []
     add = out.append
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
@@ -90,8 +93,10 @@ def chart(series, ns, title):
         'font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">')
     add(f'<rect width="{W}" height="{H}" fill="white"/>')
     add(f'<text x="{LEFT}" y="28" font-size="18" font-weight="bold">{escape(title)}</text>')
-    add(f'<text x="{LEFT}" y="48" fill="#444">cost per member (info: per call) against the number of '
-        'processes sharing one ledger; log scales</text>')
+    subtitle = "cost per member (info: per call) against the number of processes sharing one ledger; log scales"
+    if note:
+        subtitle += "; " + note
+    add(f'<text x="{LEFT}" y="48" fill="#444">{escape(subtitle)}</text>')
 
     # grid and y labels: every decade, minor lines at 2..9
     decade = lo
@@ -186,11 +191,12 @@ def main(argv):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     src = argv[1] if len(argv) > 1 else os.path.join(root, "target", "bench", "scale.csv")
     dst = argv[2] if len(argv) > 2 else os.path.join(root, "docs", "scale.svg")
-    if len(argv) > 3:
-        print("usage: scripts/chart.py [CSV] [SVG]", file=sys.stderr)
+    note = argv[3] if len(argv) > 3 else ""
+    if len(argv) > 4:
+        print("usage: scripts/chart.py [CSV] [SVG] [NOTE]", file=sys.stderr)
         return 2
     series, ns = read(src)
-    svg = chart(series, ns, "libthrottle: what a process-tree ledger costs as the tree grows")
+    svg = chart(series, ns, "libthrottle: what a process-tree ledger costs as the tree grows", note)
     with open(dst, "w") as f:
         f.write(svg)
     print(f"chart.py: wrote {dst} ({len(ns)} tree sizes, from {src})")

@@ -47,7 +47,7 @@
  *                             ledger, checks every member in /proc)
  *              info_members=  member processes it counted (N + the launcher)
  *              info_working=  working members it counted
- *   reclaim  the last member killed (SIGKILL: no leave) and reaped; with
+ *   reclaim  member N/2 killed (SIGKILL: no leave) and reaped; with
  *            --info, `THROTTLE info` run back to back until it shows no
  *            member gone without leaving (a surviving member's steward
  *            reclaims dead members every 100 ms):
@@ -397,12 +397,14 @@ int main(int argc, char **argv) {
         parse_info(out, &info_working, &info_members, &gone);
     }
 
-    /* reclaim */
+    /* reclaim: a member from the middle (the last ones to start are the
+     * likeliest to have found no room in a full ledger) */
     double reclaim_ms = -1;
     long reclaim_members = -1;
+    pid_t victim = pids[n / 2];
     int64_t t_kill = now_ns();
-    kill(pids[n - 1], SIGKILL);
-    while (waitpid(pids[n - 1], NULL, 0) < 0 && errno == EINTR) {
+    kill(victim, SIGKILL);
+    while (waitpid(victim, NULL, 0) < 0 && errno == EINTR) {
     }
     if (throttle) {
         while (now_ns() - t_kill < 5000000000LL) {
