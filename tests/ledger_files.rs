@@ -659,7 +659,7 @@ fn a_ledger_is_created_on_first_need_only() {
     // A program that works not, starting two that do: one tree. bash blocks
     // some signals around each `fork`, perl all of them: the tree is made
     // all the same (it was not, once).
-    let cpus = common::sh_quote(&common::c_program("cpus"));
+    let cpus = common::sh_quote(common::c_program("cpus"));
     let script = format!("{cpus} >/dev/null; {cpus} >/dev/null");
     let perl = format!("system(q({cpus} >/dev/null)); system(q({cpus} >/dev/null));");
     for (program, args) in [
