@@ -195,7 +195,7 @@ rotate() {
 }
 field() { sed -n "s/^$1=//p" "$2" | head -n 1; }
 
-KEYS=(start_us main_us claim_us idle_cpu_us_per_s_member idle_cpu_us_per_s leave_us_member
+KEYS=(start_us main_us claim_us claim_cpu_us join_cpu_us idle_cpu_us_per_s_member idle_cpu_us_per_s leave_us_member
     info_ms reclaim_ms threads rss_kib launcher_cpu_us_per_s info_members info_working reclaim_members)
 declare -A vals=() over=() ledgers_left=() diag=() diag_first=()
 LEDGERS_SEEN=0
@@ -282,6 +282,7 @@ NCPU="$(nproc)"
 
 # The costs: key, CSV name, unit, whether there is a plain value.
 COSTS=("start_us start us 1" "main_us main us 1" "claim_us claim us 1"
+    "claim_cpu_us claim_cpu us 1" "join_cpu_us join_cpu us 1"
     "idle_cpu_us_per_s_member idle_cpu us_cpu_per_s 1" "leave_us_member leave us 1"
     "info_ms info ms 0" "reclaim_ms reclaim ms 0")
 declare -A M=()
@@ -339,6 +340,16 @@ for cfg in library none; do
         n="${over[$cfg]}"
         echo "  $cfg over the limit at N=$n: ${vals[$cfg.$n.over_started]} members started in ${JOIN_LIMIT_S} s, $(fmt "${vals[$cfg.$n.over_start_us]}") us each on average"
     fi
+done
+echo
+echo "CPU, per member (medians): (b') the claim's CPU time on the member's thread (its cost, without the wait for a CPU);"
+echo "(f) the members' CPU from their start to the end of the join step (their start, and what later members' claims cost them)"
+printf '%-5s|%27s |%27s\n' "" "(b') claim CPU us" "(f) join CPU us per member"
+printf '%-5s|%9s%9s%9s |%9s%9s%9s\n' "N" "lib" "none" "x" "lib" "none" "x"
+for n in "${NS[@]}"; do
+    printf '%-5s|%9s%9s%9s |%9s%9s%9s\n' "$n" \
+        "$(cell library "$n" claim_cpu_us)" "$(cell none "$n" claim_cpu_us)" "$(gcell "$n" claim_cpu_us)" \
+        "$(cell library "$n" join_cpu_us)" "$(cell none "$n" join_cpu_us)" "$(gcell "$n" join_cpu_us)"
 done
 echo
 echo "checks, per member (medians): threads (main, sleeper, and the library's steward), resident KiB; the launcher's CPU"

@@ -26,6 +26,8 @@ from xml.sax.saxutils import escape
 COSTS = [
     ("start", "fork to ready: join, claim, a thread", "#1f77b4"),
     ("claim", "first sysconf (joins share, census)", "#d62728"),
+    ("claim_cpu", "  the same, CPU on its own thread", "#8c564b"),
+    ("join_cpu", "CPU per member until all joined", "#17becf"),
     ("idle_cpu", "CPU time per second while idle", "#2ca02c"),
     ("leave", "all told to exit: per member", "#9467bd"),
     ("info", "`throttle info`: one call", "#ff7f0e"),

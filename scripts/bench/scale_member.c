@@ -29,7 +29,11 @@
  *              start_us=  mean, fork to the member's report (main_us plus
  *                         the claim, the thread, a steward if any)
  *              claim_us=  median over members of the first sysconf call,
- *                         timed in the member; claim_mean_us= its mean
+ *                         timed in the member; claim_mean_us= its mean;
+ *                         claim_cpu_us= the median of its CPU time on the
+ *                         member's thread;
+ *              join_cpu_us=  the members' CPU time from their start to the
+ *                         end of the join step, over the members
  *              join_s=    wall time of the whole step
  *   idle     after SETTLE_S seconds (the library counts a member younger than
  *            2 s as about to work, so shares settle by then), every member's
@@ -94,8 +98,18 @@ struct record {
     long pid;
     int64_t t_main;
     int64_t claim_ns;
+    /* The same call's CPU time on the member's own thread: what the claim
+     * costs the member, without the wait for a CPU that N other processes
+     * being woken on 2 CPUs adds to its wall time. */
+    int64_t claim_cpu_ns;
     long cpus;
 };
+
+static int64_t thread_cpu_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 
 static int64_t now_ns(void) {
     struct timespec t;
@@ -110,8 +124,9 @@ static void *sleeper(void *arg) {
 
 static int member(int report_fd, int go_fd, long idx) {
     struct record r = {.idx = idx, .pid = getpid(), .t_main = now_ns()};
-    int64_t t0 = now_ns();
+    int64_t t0 = now_ns(), c0 = thread_cpu_ns();
     r.cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    r.claim_cpu_ns = thread_cpu_ns() - c0;
     r.claim_ns = now_ns() - t0;
     pthread_t t;
     int err = pthread_create(&t, NULL, sleeper, NULL);
@@ -305,6 +320,7 @@ int main(int argc, char **argv) {
 
     static pid_t pids[MAX_N];
     static int64_t t_fork[MAX_N], main_ns[MAX_N], start_ns[MAX_N], claim_ns[MAX_N];
+    static int64_t claim_cpu_ns[MAX_N];
     static int64_t cpu0[MAX_N];
 
     /* join */
@@ -339,6 +355,7 @@ int main(int argc, char **argv) {
         start_ns[i] = now_ns() - t_fork[i];
         main_ns[i] = r.t_main - t_fork[i];
         claim_ns[i] = r.claim_ns;
+        claim_cpu_ns[i] = r.claim_cpu_ns;
         if (join_limit_s > 0 && i + 1 < n && (now_ns() - t_join) / 1e9 > join_limit_s) {
             /* Over the limit: release the members started so far and stop. */
             double join_s = (now_ns() - t_join) / 1e9;
@@ -358,6 +375,12 @@ int main(int argc, char **argv) {
         start_sum += start_ns[i];
         claim_sum += claim_ns[i];
     }
+
+    /* The members' CPU from their start to the end of the join: their own
+     * start, and what the later ones' joins cost them (with the library,
+     * every share changes at every claim). */
+    int64_t join_cpu = 0;
+    for (long i = 0; i < n; i++) join_cpu += cpu_ns(pids[i]);
 
     /* idle */
     sleep_s(settle_s);
@@ -448,6 +471,8 @@ int main(int argc, char **argv) {
     printf("start_us=%.1f\n", start_sum / n / 1e3);
     printf("claim_us=%.2f\n", median_i64(claim_ns, n) / 1e3);
     printf("claim_mean_us=%.2f\n", claim_sum / n / 1e3);
+    printf("claim_cpu_us=%.2f\n", median_i64(claim_cpu_ns, n) / 1e3);
+    printf("join_cpu_us=%.1f\n", join_cpu / 1e3 / n);
     printf("join_s=%.3f\n", join_s);
     printf("threads=%.2f\n", (double)threads_sum / n);
     printf("rss_kib=%.0f\n", (double)rss_sum / n * (sysconf(_SC_PAGESIZE) / 1024));
