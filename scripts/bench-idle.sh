@@ -97,7 +97,6 @@ for ((r = 1; r <= R; r++)); do
     LIBR+=("$(one lib)")
     log "round $r: without ${PLAIN[-1]} s, with ${LIBR[-1]} s"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 m_plain=$(median "${PLAIN[@]}")
 m_lib=$(median "${LIBR[@]}")
 echo "idle tree: $P numpy processes, budget $((2 * P)) (share 2 each), ${S} s idle, $R rounds (medians)"

@@ -185,14 +185,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-rotate() {
-    local k="$1"
-    shift
-    local n="$#" i
-    local words=("$@")
-    for ((i = 0; i < n; i++)); do echo "${words[$(((i + k) % n))]}"; done
-}
 field() { sed -n "s/^$1=//p" "$2" | head -n 1; }
 
 KEYS=(start_us main_us claim_us claim_cpu_us join_cpu_us idle_cpu_us_per_s_member idle_cpu_us_per_s leave_us_member

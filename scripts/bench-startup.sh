@@ -122,15 +122,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-# rotate K WORDS...: the words, starting from the K-th (mod count)
-rotate() {
-    local k="$1"
-    shift
-    local n="$#" i
-    local words=("$@")
-    for ((i = 0; i < n; i++)); do echo "${words[$(((i + k) % n))]}"; done
-}
 # throttle_files DIR: the names of throttle files in DIR, one a line, sorted.
 throttle_files() { find "$1" -maxdepth 1 -name 'throttle-*' -printf '%f\n' 2>/dev/null | sort; }
 

@@ -22,3 +22,17 @@ cargo_on_path() {
         export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
     fi
 }
+
+# median NUMBERS...: the middle one (the mean of the two middle ones for an
+# even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# rotate K WORDS...: the words, one per line, starting from the K-th (mod
+# their count): each round of a benchmark starts from another configuration.
+rotate() {
+    local k="$1"
+    shift
+    local n="$#" i
+    local words=("$@")
+    for ((i = 0; i < n; i++)); do echo "${words[$(((i + k) % n))]}"; done
+}
