@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Lists the import cycles among the library's modules (issue 18: "one
+direction of dependencies").
+
+    scripts/check-imports.py [--graph]
+
+A module is a file under src/ (src/tree.rs is `tree`, src/hooks/threads.rs is
+`hooks::threads`; src/lib.rs and src/bin/ are left out: the crate root only
+declares, the command is another crate). An edge A -> B is any reference to
+`crate::B` (or `super::B` in src/hooks/) in A's text outside comments. Prints
+every strongly connected component of more than one module, with the edges
+that close it, and exits 1 if there is one; --graph also prints every edge.
+
+Plain Python 3, no dependencies. Not yet run by CI: the library has cycles
+today (the issue names them); CI gets it once they are broken.
+"""
+
+import os
+import re
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+SRC = os.path.join(ROOT, "src")
+
+
+def modules():
+    found = {}
+    for dirpath, dirnames, files in os.walk(SRC):
+        dirnames[:] = [d for d in dirnames if d != "bin"]
+        for f in files:
+            if not f.endswith(".rs") or f == "lib.rs":
+                continue
+            rel = os.path.relpath(os.path.join(dirpath, f), SRC)[:-3]
+            parts = rel.split(os.sep)
+            if parts[-1] == "mod":
+                parts = parts[:-1]
+            found["::".join(parts)] = os.path.join(dirpath, f)
+    return found
+
+
+def strip_comments(text):
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    return "\n".join(line.split("//", 1)[0] for line in text.splitlines())
+
+
+def edges(mods):
+    names = set(mods)
+    out = {m: set() for m in mods}
+    for m, path in mods.items():
+        text = strip_comments(open(path, encoding="utf-8").read())
+        refs = set()
+        # crate::a::b and `use crate::{a, b::c}` groups
+        for path_ in re.findall(r"crate::((?:[a-z_][a-z0-9_]*::)*[a-z_][a-z0-9_]*)", text):
+            refs.add(path_)
+        for group in re.findall(r"crate::\{([^}]*)\}", text):
+            for item in group.split(","):
+                item = item.strip().split(" as ")[0]
+                if item:
+                    refs.add(item)
+        if m.startswith("hooks::"):
+            for path_ in re.findall(r"super::((?:[a-z_][a-z0-9_]*::)*[a-z_][a-z0-9_]*)", text):
+                refs.add("hooks::" + path_)
+        for ref in refs:
+            parts = ref.split("::")
+            # the longest prefix that names a module
+            for k in range(len(parts), 0, -1):
+                target = "::".join(parts[:k])
+                if target in names:
+                    if target != m:
+                        out[m].add(target)
+                    break
+    return out
+
+
+def components(graph):
+    index, low, stack, on, comps, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            comps.append(sorted(comp))
+
+    sys.setrecursionlimit(10000)
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return [c for c in comps if len(c) > 1]
+
+
+def main(argv):
+    if len(argv) > 1 and argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    graph = edges(modules())
+    if "--graph" in argv:
+        for m in sorted(graph):
+            print(f"{m} -> {', '.join(sorted(graph[m])) or '(nothing)'}")
+        print()
+    cycles = components(graph)
+    for comp in cycles:
+        inside = set(comp)
+        print(f"cycle of {len(comp)} modules: {', '.join(comp)}")
+        for m in comp:
+            for t in sorted(graph[m] & inside):
+                print(f"    {m} -> {t}")
+    if cycles:
+        print(f"check-imports: {len(cycles)} cycle(s); the rule (docs/design.md, section 1): hooks call the process layer, which calls the state modules, which call helpers and the core; nothing calls upward")
+        return 1
+    print("check-imports: no import cycle among the library's modules")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
