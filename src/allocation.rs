@@ -17,7 +17,7 @@
 //! which counts the job's nodes in a batch script but the step's nodes under
 //! `srun`. `SLURM_CPUS_PER_TASK` and `SLURM_CPUS_ON_NODE` need no index.
 
-use crate::config::{check_count, FileError, Source, MAX_CAP};
+use crate::inputs::{check_count, FileError, Source, MAX_CAP};
 
 /// Where cgroup file systems are mounted.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -415,7 +415,7 @@ fn read_optional(read: Read, path: &str) -> Result<Option<Vec<u8>>, String> {
 /// The shown form of a file's content: its first line, escaped.
 fn content(bytes: &[u8]) -> String {
     let first = bytes.split(|&b| b == b'\n').next().unwrap_or(bytes);
-    crate::config::shown(first)
+    crate::inputs::shown(first)
 }
 
 /// Every cgroup file that says something about this process's CPUs: the

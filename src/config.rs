@@ -6,20 +6,14 @@
 //! `throttle info`, and in unit tests.
 
 use crate::allocation::{self, Format, PerNode, Reading};
+pub use crate::inputs::{check_count, shown, FileError, Inputs, Source, MAX_CAP};
 use std::fmt::Write as _;
-
-/// The largest cap accepted from any source. Linux supports 8192 CPUs; a
-/// larger thread budget means nothing we could enforce.
-pub const MAX_CAP: usize = 65_536;
 
 /// The bound on a `wait`, in milliseconds, when nothing sets `wait_ms`.
 pub const DEFAULT_WAIT_MS: u64 = 1_000;
 
 /// The longest `wait_ms` accepted: a day. Longer is surely a mistake.
 const MAX_WAIT_MS: u64 = 86_400_000;
-
-/// Budget files larger than this are refused unread: they are a few lines.
-pub const MAX_BUDGET_FILE_BYTES: u64 = 64 * 1024;
 
 /// The system file. Its path is fixed when the library is built so that no
 /// user setting can point it elsewhere.
@@ -85,84 +79,6 @@ pub enum Scope {
     Process,
 }
 
-/// Where the cap came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    Env,
-    BudgetFile,
-    Slurm,
-    Sge,
-    Pbs,
-    Torque,
-    Lsf,
-    HtCondor,
-    Cgroup,
-    SystemDefault,
-    Affinity,
-}
-
-impl Source {
-    /// A single word, as it appears in the report line.
-    pub fn label(self) -> &'static str {
-        match self {
-            Source::Env => "THROTTLE_THREADS",
-            Source::BudgetFile => "THROTTLE_BUDGET_FILE",
-            Source::Slurm => "slurm",
-            Source::Sge => "sge",
-            Source::Pbs => "pbs",
-            Source::Torque => "torque",
-            Source::Lsf => "lsf",
-            Source::HtCondor => "htcondor",
-            Source::Cgroup => "cgroup",
-            Source::SystemDefault => "system_file",
-            Source::Affinity => "affinity",
-        }
-    }
-}
-
-/// Why a file could not be used.
-#[derive(Debug)]
-pub enum FileError {
-    Missing,
-    Unreadable(String),
-    NotAFile,
-    TooLarge(u64),
-}
-
-impl FileError {
-    /// Why, phrased to follow a file's name.
-    pub fn describe(&self) -> String {
-        match self {
-            FileError::Missing => "does not exist".to_string(),
-            FileError::Unreadable(why) => format!("cannot be read ({why})"),
-            FileError::NotAFile => "is not a regular file".to_string(),
-            FileError::TooLarge(n) => {
-                format!("is {n} bytes, over the {MAX_BUDGET_FILE_BYTES}-byte limit")
-            }
-        }
-    }
-}
-
-/// Everything resolution reads from the outside world.
-pub trait Inputs {
-    /// An environment variable's raw value, `None` when unset.
-    fn var(&self, name: &str) -> Option<Vec<u8>>;
-    /// A whole file, at most [`MAX_BUDGET_FILE_BYTES`] long, regular files only.
-    fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError>;
-    /// The CPUs in the process's real affinity mask.
-    fn affinity_count(&self) -> usize;
-    /// Secure-execution mode (`AT_SECURE`): paths from the environment are ignored.
-    fn secure(&self) -> bool;
-    /// This host's name (`gethostname`), to find it in LSF's host list.
-    fn hostname(&self) -> Option<String>;
-    /// Whether to read what decides nothing but is shown (a cgroup's
-    /// cpuset, which the affinity mask already reflects): `throttle info`
-    /// shows it; the library, resolving at every process start, skips it.
-    fn details(&self) -> bool {
-        true
-    }
-}
-
 /// One source that resolution looked at, for `throttle info`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Consulted {
@@ -204,18 +120,6 @@ pub struct BudgetFile {
     pub wait_ms: Option<u64>,
 }
 
-/// Why a value was refused, phrased to follow "'<value>' ".
-pub fn check_count(raw: &str) -> Result<usize, String> {
-    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("is not a positive integer".to_string());
-    }
-    match raw.parse::<u64>() {
-        Ok(0) => Err("is not a positive integer".to_string()),
-        Ok(n) if n <= MAX_CAP as u64 => Ok(n as usize),
-        _ => Err(format!("is out of range (1 to {MAX_CAP})")),
-    }
-}
-
 /// `THROTTLE_LAUNCHERS`: comma-separated program names (as `ps` shows them,
 /// or a script's file name), each 1 to 64 of `A-Z a-z 0-9 . _ + -`.
 fn check_launchers(raw: &str) -> Result<Vec<String>, String> {
@@ -248,18 +152,6 @@ fn check_wait_ms(raw: &str) -> Result<u64, String> {
 
 pub fn check_policy(raw: &str) -> Result<Policy, String> {
     Policy::parse(raw).ok_or_else(|| "is not one of wait, confine, fail, audit".to_string())
-}
-
-/// A value as it can be shown in one line: control characters escaped, long
-/// values cut.
-pub fn shown(raw: &[u8]) -> String {
-    const LIMIT: usize = 64;
-    let text = String::from_utf8_lossy(&raw[..raw.len().min(LIMIT)]);
-    let mut out: String = text.chars().flat_map(char::escape_debug).collect();
-    if raw.len() > LIMIT {
-        out.push_str("...");
-    }
-    out
 }
 
 /// Parses a budget file: `key = value` lines with `#` comments, or a lone

@@ -7,6 +7,9 @@
 //!   `cpus.rs`: the CPU-count queries).
 //! - `init.rs`: lazy initialisation, the constructor, `fork`, the exit report.
 //! - `cap.rs`: the thread cap: live-thread count and the policies.
+//! - `inputs.rs`: what budget resolution reads ([`inputs::Inputs`]) and
+//!   the terms it shares with `allocation.rs` (schedulers and cgroups) and
+//!   `sys.rs` (the live inputs); a leaf.
 //! - `config.rs`: budget resolution (pure); `envsize.rs`: environment
 //!   right-sizing (pure); `runtimes.rs`: the registry of runtimes (data);
 //!   `cpumask.rs`: CPU mask arithmetic (pure).
@@ -34,6 +37,7 @@ mod heap;
 mod hooks;
 #[cfg(not(test))]
 mod init;
+mod inputs;
 mod launchers;
 mod ledger;
 mod loaded;

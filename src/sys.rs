@@ -2,8 +2,8 @@
 //! itself. They go straight to the kernel so that they never reach our own
 //! interposed `sched_getaffinity` or `sysconf`.
 
-use crate::config::{FileError, Inputs, MAX_BUDGET_FILE_BYTES};
 use crate::cpumask::CpuMask;
+use crate::inputs::{FileError, Inputs, MAX_BUDGET_FILE_BYTES};
 use std::ffi::CStr;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;

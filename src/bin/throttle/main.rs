@@ -21,6 +21,9 @@ mod envsize;
 #[cfg(test)]
 #[path = "../../fuzzcore.rs"]
 mod fuzzcore;
+#[allow(dead_code)]
+#[path = "../../inputs.rs"]
+mod inputs;
 #[path = "../../launchers.rs"]
 mod launchers;
 #[allow(dead_code)]
