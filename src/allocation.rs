@@ -4,7 +4,7 @@
 //!
 //! Pure parsers plus the data saying which scheduler sets which variable.
 //! Each parser returns the value or why it was refused, phrased to follow
-//! "'<value>' " as [`check_count`]'s reasons are; `config::resolve` turns
+//! `'<value>' ` as [`check_count`]'s reasons are; `config::resolve` turns
 //! them into the consulted list and one warning line each.
 //!
 //! Files are read through a `read` function (`Inputs::read_file` in the

@@ -89,7 +89,7 @@ pub trait Inputs {
     }
 }
 
-/// Why a value was refused, phrased to follow "'<value>' ".
+/// Why a value was refused, phrased to follow `'<value>' `.
 pub fn check_count(raw: &str) -> Result<usize, String> {
     if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
         return Err("is not a positive integer".to_string());

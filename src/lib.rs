@@ -7,7 +7,7 @@
 //!   `cpus.rs`: the CPU-count queries).
 //! - `init.rs`: lazy initialisation, the constructor, `fork`, the exit report.
 //! - `cap.rs`: the thread cap: live-thread count and the policies.
-//! - `inputs.rs`: what budget resolution reads ([`inputs::Inputs`]) and
+//! - `inputs.rs`: what budget resolution reads (`Inputs`) and
 //!   the terms it shares with `allocation.rs` (schedulers and cgroups) and
 //!   `sys.rs` (the live inputs); a leaf.
 //! - `config.rs`: budget resolution (pure); `envsize.rs`: environment
