@@ -140,14 +140,7 @@ verdict() { # verdict VALUE OP TARGET: "met" or "NOT met"
     awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
         ok = (op == "<=") ? (v <= t) : (v >= t); print (ok ? "met" : "NOT met") }'
 }
-# rotate K WORDS...: the words, starting from the K-th (mod count): configurations alternate in order between repetitions
-rotate() {
-    local k="$1"
-    shift
-    local n="$#" i
-    local words=("$@")
-    for ((i = 0; i < n; i++)); do echo "${words[$(((i + k) % n))]}"; done
-}
+# rotate (scripts/lib.sh): configurations alternate in order between repetitions
 # ledger_status: whether `throttle run` with no number creates a ledger now,
 # seen from the inside: the library exports THROTTLE_LEDGER when it does.
 ledger_status() {
