@@ -20,8 +20,8 @@ static REPORT: AtomicBool = AtomicBool::new(false);
 /// This process's pid, for telling a `vfork` child (which shares our memory)
 /// from us; updated in `fork` children.
 static OWN_PID: AtomicI32 = AtomicI32::new(0);
-/// Set by the constructor before it initialises: initialisation was not
-/// started by a hook reached earlier (see `run`).
+/// Set when the constructor, not a hook reached earlier, started the
+/// initialisation (see `run`).
 static BY_CONSTRUCTOR: AtomicBool = AtomicBool::new(false);
 /// Set by whichever of `exit` (the destructor) and `_exit` (the hook) runs
 /// the end-of-process work first: it runs once.
@@ -39,17 +39,20 @@ pub fn active() -> bool {
         ACTIVE => true,
         INACTIVE => false,
         _ => {
-            initialise();
+            initialise(false);
             STATE.load(Acquire) == ACTIVE
         }
     }
 }
 
-fn initialise() {
+/// `by_constructor`: the caller is the constructor (see `BY_CONSTRUCTOR`),
+/// noted only by the call that starts initialising.
+fn initialise(by_constructor: bool) {
     if STATE
         .compare_exchange(UNINIT, RUNNING, AcqRel, Acquire)
         .is_ok()
     {
+        BY_CONSTRUCTOR.store(by_constructor, Relaxed);
         INIT_TID.store(sys::gettid(), Release);
         let enforcing = std::panic::catch_unwind(run).unwrap_or(false);
         STATE.store(if enforcing { ACTIVE } else { INACTIVE }, Release);
@@ -75,7 +78,7 @@ extern "C" fn on_load(
     // glibc gives constructors the program's arguments.
     events::note_argv(argv);
     crate::hooks::resolve_at_load();
-    BY_CONSTRUCTOR.store(true, Relaxed);
+    initialise(true);
     if active() {
         // Here, not in `run`: initialisation may run inside the host's
         // allocator (a hook called by it), and `pthread_atfork` allocates.

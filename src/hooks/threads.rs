@@ -82,7 +82,11 @@ unsafe extern "C-unwind" fn trampoline(start: *mut c_void) -> *mut c_void {
         arg,
         counted_on,
     } = *unsafe { Box::from_raw(start.cast::<Start>()) };
-    counted_on.started(crate::sys::gettid());
+    // Only a thread counted on a reading asks its id (a system call): the
+    // fast path does not.
+    if counted_on.reading != 0 {
+        counted_on.started(crate::sys::gettid());
+    }
     let marker = mark(counted_on) as *const c_void;
     // SAFETY: KEY_READY was true when this thread was admitted, so SLOT_KEY
     // is a valid key. Any non-null value makes glibc call the destructor.
