@@ -4,15 +4,17 @@ direction of dependencies").
 
     scripts/check-imports.py [--graph]
 
-A module is a file under src/ (src/tree.rs is `tree`, src/hooks/threads.rs is
-`hooks::threads`; src/lib.rs and src/bin/ are left out: the crate root only
-declares, the command is another crate). An edge A -> B is any reference to
-`crate::B` (or `super::B` in src/hooks/) in A's text outside comments. Prints
+Each crate of the workspace (crates/*/src) is checked on its own: between
+crates, Cargo already forbids a cycle. A module is a file under the crate's
+src/ (crates/preload/src/tree.rs is `tree`, crates/preload/src/hooks/threads.rs
+is `hooks::threads`; lib.rs and main.rs are left out: a crate root only
+declares). An edge A -> B is any reference to `crate::B` (or `super::B` in a
+submodule) in A's text outside comments; the library's names for the core's
+modules (`crate::config`) lead out of the crate and are not edges. Prints
 every strongly connected component of more than one module, with the edges
 that close it, and exits 1 if there is one; --graph also prints every edge.
 
-Plain Python 3, no dependencies. Not yet run by CI: the library has cycles
-today (the issue names them); CI gets it once they are broken.
+Plain Python 3, no dependencies. `scripts/test.sh` runs it (and so CI).
 """
 
 import os
@@ -20,17 +22,16 @@ import re
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-SRC = os.path.join(ROOT, "src")
+CRATES = os.path.join(ROOT, "crates")
 
 
-def modules():
+def modules(src):
     found = {}
-    for dirpath, dirnames, files in os.walk(SRC):
-        dirnames[:] = [d for d in dirnames if d != "bin"]
+    for dirpath, dirnames, files in os.walk(src):
         for f in files:
-            if not f.endswith(".rs") or f == "lib.rs":
+            if not f.endswith(".rs") or f in ("lib.rs", "main.rs"):
                 continue
-            rel = os.path.relpath(os.path.join(dirpath, f), SRC)[:-3]
+            rel = os.path.relpath(os.path.join(dirpath, f), src)[:-3]
             parts = rel.split(os.sep)
             if parts[-1] == "mod":
                 parts = parts[:-1]
@@ -57,9 +58,10 @@ def edges(mods):
                 item = item.strip().split(" as ")[0]
                 if item:
                     refs.add(item)
-        if m.startswith("hooks::"):
+        if "::" in m:
+            parent = m.rsplit("::", 1)[0]
             for path_ in re.findall(r"super::((?:[a-z_][a-z0-9_]*::)*[a-z_][a-z0-9_]*)", text):
-                refs.add("hooks::" + path_)
+                refs.add(parent + "::" + path_)
         for ref in refs:
             parts = ref.split("::")
             # the longest prefix that names a module
@@ -107,22 +109,28 @@ def main(argv):
     if len(argv) > 1 and argv[1] in ("-h", "--help"):
         print(__doc__.strip())
         return 0
-    graph = edges(modules())
-    if "--graph" in argv:
-        for m in sorted(graph):
-            print(f"{m} -> {', '.join(sorted(graph[m])) or '(nothing)'}")
-        print()
-    cycles = components(graph)
-    for comp in cycles:
-        inside = set(comp)
-        print(f"cycle of {len(comp)} modules: {', '.join(comp)}")
-        for m in comp:
-            for t in sorted(graph[m] & inside):
-                print(f"    {m} -> {t}")
+    cycles = []
+    for crate in sorted(os.listdir(CRATES)):
+        src = os.path.join(CRATES, crate, "src")
+        if not os.path.isdir(src):
+            continue
+        graph = edges(modules(src))
+        if "--graph" in argv:
+            print(f"[{crate}]")
+            for m in sorted(graph):
+                print(f"{m} -> {', '.join(sorted(graph[m])) or '(nothing)'}")
+            print()
+        for comp in components(graph):
+            cycles.append(comp)
+            inside = set(comp)
+            print(f"{crate}: cycle of {len(comp)} modules: {', '.join(comp)}")
+            for m in comp:
+                for t in sorted(graph[m] & inside):
+                    print(f"    {m} -> {t}")
     if cycles:
         print(f"check-imports: {len(cycles)} cycle(s); the rule (docs/design.md, section 1): hooks call the process layer, which calls the state modules, which call helpers and the core; nothing calls upward")
         return 1
-    print("check-imports: no import cycle among the library's modules")
+    print("check-imports: no import cycle in any crate")
     return 0
 
 

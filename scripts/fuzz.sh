@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The long fuzz run: every fuzz target (src/fuzz.rs: settings, allocation
+# The long fuzz run: every fuzz target (crates/core/src/fuzz.rs: settings, allocation
 # parsers, the ledger, a ledger scribbled on by another process; and
-# src/bin/throttle/report.rs: event-log lines) with 10 million cases each,
+# crates/command/src/report.rs: event-log lines) with 10 million cases each,
 # one target at a time, each spread over the CPUs. CI runs the same targets
 # with 20,000 cases as part of `cargo test`.
 #

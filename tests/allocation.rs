@@ -2,7 +2,7 @@
 //! a Slurm task's `SLURM_CPUS_PER_TASK` sizes the process when no user
 //! setting does, `THROTTLE_THREADS` still wins, and a malformed value is one
 //! `libthrottle:` line and changes nothing. The parsers and the rest of the
-//! precedence are unit-tested in src/allocation.rs and src/config.rs.
+//! precedence are unit-tested in crates/core/src/allocation.rs and crates/core/src/config.rs.
 
 mod common;
 

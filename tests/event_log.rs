@@ -7,18 +7,11 @@
 
 mod common;
 
-#[allow(dead_code)]
-#[path = "../src/bin/throttle/report.rs"]
-mod report;
-// report.rs's own tests (its fuzz target among them) need the fuzz engine.
-#[path = "../src/fuzzcore.rs"]
-mod fuzzcore;
-
 use common::{Output, Run};
-use report::{parse_line, Event, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use throttle_command::report::{parse_line, Event, Value};
 
 /// A fresh, empty directory for one test.
 fn scratch(name: &str) -> PathBuf {

@@ -1,10 +1,10 @@
 //! The hooks in front of `vfork`, `posix_spawn`, `posix_spawnp`, `system`
-//! and `popen` (`src/hooks/spawn.rs`) hand every call on unchanged: statuses,
+//! and `popen` (`crates/preload/src/hooks/spawn.rs`) hand every call on unchanged: statuses,
 //! output and the parent's stack across `vfork` (`c_tests/spawners.c`), with
 //! and without a tree, and also when the first call starts the steward. What
 //! they are for, a sole member making room for the program it starts, is
 //! tested in `tests/tree.rs`. The `vfork` children that `_exit` run none of
-//! the library's end-of-process work (`src/hooks/exit.rs`): they share the
+//! the library's end-of-process work (`crates/preload/src/hooks/exit.rs`): they share the
 //! parent's memory, and the parent still reports once, at its own end.
 
 mod common;

@@ -41,36 +41,56 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The `throttle` command built for this test run.
-pub fn throttle_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_throttle"))
+/// The profile's output directory (`target/release` or `target/debug`): this
+/// test binary runs from its `deps/`.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test binary runs from <profile>/deps")
+        .to_path_buf()
 }
 
-/// The preload library built beside the `throttle` command.
-///
-/// `cargo test` builds the `throttle` binary for the integration tests but not
-/// the cdylib (nothing links it), so the library must come from a
-/// `cargo build` of the same profile. A library older than one of its sources
-/// (as listed in cargo's dep-info file beside it) would silently test old
-/// code, so that is refused too.
+/// The `throttle` command of the same profile (`crates/command`).
+pub fn throttle_bin() -> PathBuf {
+    built("throttle")
+}
+
+/// The preload library of the same profile (`crates/preload`).
 pub fn lib_path() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_throttle")).with_file_name("libthrottle.so");
+    built("libthrottle.so")
+}
+
+/// An artifact of another crate of the workspace, built by `cargo build` of
+/// the same profile: `cargo test` builds neither the cdylib nor another
+/// package's binary. One older than one of its sources (as listed in
+/// cargo's dep-info file beside it) would silently test old code, so that
+/// is refused too.
+fn built(name: &str) -> PathBuf {
+    let path = profile_dir().join(name);
     let build = "build it first with `cargo build --release` (or `cargo build` for a \
-                 debug test run): `cargo test` does not build the cdylib";
-    assert!(
-        path.is_file(),
-        "the preload library {} is missing: {build}",
-        path.display()
-    );
-    static STALE: OnceLock<Option<PathBuf>> = OnceLock::new();
-    let stale = STALE.get_or_init(|| {
-        lib_sources(&path.with_file_name("libthrottle.d"))
-            .into_iter()
-            .find(|src| is_newer(src, &path))
-    });
+                 debug test run): `cargo test` does not build the library or the command";
+    assert!(path.is_file(), "{} is missing: {build}", path.display());
+    static STALE: OnceLock<std::sync::Mutex<Vec<(PathBuf, Option<PathBuf>)>>> = OnceLock::new();
+    let mut seen = STALE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let stale = match seen.iter().find(|(p, _)| *p == path) {
+        Some((_, stale)) => stale.clone(),
+        None => {
+            let dep_info =
+                path.with_file_name(format!("{}.d", name.strip_suffix(".so").unwrap_or(name)));
+            let stale = lib_sources(&dep_info)
+                .into_iter()
+                .find(|src| is_newer(src, &path));
+            seen.push((path.clone(), stale.clone()));
+            stale
+        }
+    };
     if let Some(src) = stale {
         panic!(
-            "the preload library {} is older than its source {}: {build}",
+            "{} is older than its source {}: {build}",
             path.display(),
             src.display()
         );

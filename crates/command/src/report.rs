@@ -3,7 +3,7 @@
 //! what library.
 //!
 //! The logs are JSON Lines of flat objects (strings, numbers, booleans), as
-//! `src/events.rs` writes them. The reader here is a small strict JSON parser
+//! `crates/preload/src/events.rs` writes them. The reader here is a small strict JSON parser
 //! for exactly that shape: a line it cannot read (cut short by a crash or a
 //! full disk, or not JSON at all) is counted, reported on stderr, and skipped.
 //! Self-contained (std only) so that the tests can read logs with it too.
@@ -952,7 +952,7 @@ mod tests {
     /// reports it; the reports stay valid (the JSON one parses back).
     #[test]
     fn fuzz_event_log_lines() {
-        use crate::fuzzcore::{mutate, run, Rng};
+        use throttle_core::fuzzcore::{mutate, run, Rng};
         const KINDS: &[&str] = &[START, REFUSE, CLAMP, EXIT];
         run("event-log", |rng: &mut Rng| {
             let mut log = Log::default();

@@ -1,9 +1,8 @@
-//! The engine of the fuzz tests (src/fuzz.rs for the library's parsers,
-//! src/bin/throttle/report.rs for the event log): a generator, mutations
+//! The engine of the fuzz tests (crates/core/src/fuzz.rs for the library's parsers,
+//! crates/command/src/report.rs for the event log): a generator, mutations
 //! of well-formed inputs, and a runner that splits the planned cases over
-//! the CPUs and names the seed of a failing case. See src/fuzz.rs.
+//! the CPUs and names the seed of a failing case. See crates/core/src/fuzz.rs.
 
-#![cfg(test)]
 #![allow(dead_code)]
 
 /// splitmix64: small, fast, and good enough to drive generators.

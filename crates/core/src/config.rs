@@ -804,7 +804,7 @@ mod tests {
         cpus: usize,
         secure: bool,
         host: Option<&'static str>,
-        /// A fixture tree under tests/fixtures/allocation/ standing in for
+        /// A fixture tree under crates/core/tests/fixtures/allocation/ standing in for
         /// /proc/self/cgroup and /sys/fs/cgroup.
         tree: Option<&'static str>,
         /// As the library reads: no details (`Inputs::details`).

@@ -51,7 +51,6 @@ impl CpuMask {
     }
 
     /// The mask of exactly these CPUs.
-    #[cfg(test)]
     pub fn of(cpus: &[usize]) -> CpuMask {
         let mut m = CpuMask::empty();
         cpus.iter().for_each(|&c| m.set(c));

@@ -4,38 +4,8 @@
 //! modules it needs (budget resolution, masks, the runtime registry), so its
 //! own `pthread_create` and `sysconf` stay libc's.
 
-// Each shared module is compiled here for a few of its items only.
-#[allow(dead_code)]
-#[path = "../../allocation.rs"]
-mod allocation;
-#[allow(dead_code)]
-#[path = "../../config.rs"]
-mod config;
-#[allow(dead_code)]
-#[path = "../../cpumask.rs"]
-mod cpumask;
-mod elf;
-#[allow(dead_code)]
-#[path = "../../envsize.rs"]
-mod envsize;
-#[cfg(test)]
-#[path = "../../fuzzcore.rs"]
-mod fuzzcore;
-#[allow(dead_code)]
-#[path = "../../inputs.rs"]
-mod inputs;
-#[path = "../../launchers.rs"]
-mod launchers;
-#[allow(dead_code)]
-#[path = "../../ledger.rs"]
-mod ledger;
-mod report;
-#[allow(dead_code)]
-#[path = "../../runtimes.rs"]
-mod runtimes;
-#[allow(dead_code)]
-#[path = "../../sys.rs"]
-mod sys;
+use throttle_command::{elf, report};
+use throttle_core::{config, envsize, launchers, ledger, runtimes, sys};
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
