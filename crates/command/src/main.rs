@@ -7,6 +7,7 @@
 use throttle_command::{elf, report};
 use throttle_core::{config, envsize, launchers, ledger, runtimes, sys};
 
+use clap::Parser;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
@@ -15,58 +16,144 @@ use std::process::{Command, ExitCode};
 
 const LIBRARY: &str = "libthrottle.so";
 
-const USAGE: &str = "\
-usage: throttle run [-n N] [--policy P] [--wait-ms MS] [--report] [--] CMD [ARGS...]
-       throttle info [PROGRAM]
-       throttle report [--json] FILE...
-       throttle --help | --version
+/// `throttle`'s command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "throttle",
+    version,
+    about = "Run a program under libthrottle.so (a preloaded library that caps its \
+             thread pools), show what the library would do here, or read its event logs.",
+    override_usage = "throttle run [-n N] [--policy P] [--wait-ms MS] [--report] [--] CMD [ARGS...]\n       \
+                      throttle info [PROGRAM]\n       \
+                      throttle report [--json] FILE...\n       \
+                      throttle --help | --version",
+    after_help = "`throttle COMMAND --help` describes a command and its options.\n\n\
+                  Configuration: see the README's table, or docs/interface.md.",
+    subcommand_required = true,
+    arg_required_else_help = false
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Action,
+}
 
-  run    run CMD with libthrottle.so preloaded (prepended to LD_PRELOAD)
-           -n, --threads N   the thread budget (THROTTLE_THREADS)
-           --policy P        wait, confine, fail or audit (THROTTLE_POLICY)
-           --wait-ms MS      bound on a wait (THROTTLE_WAIT_MS)
-           --report          print a one-line report on stderr at exit
-  info   show the cap this environment resolves to and every source consulted;
-         with PROGRAM, also whether that program can be throttled at all
-  report summarise event logs (THROTTLE_LOG_FILE) per job and program, and
-         rank the programs that tried hardest to exceed their allocation;
-           --json            one JSON object instead of the text report
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    Run(RunArgs),
+    Info(InfoArgs),
+    Report(ReportArgs),
+}
 
-Configuration: see the README's table, or docs/interface.md.";
+/// Run CMD with libthrottle.so preloaded (prepended to LD_PRELOAD).
+///
+/// The options set the library's variables for CMD (the README's table);
+/// the runtimes' variables (OMP_NUM_THREADS, GOMAXPROCS, ...) are sized as
+/// the library sizes them, also for programs it cannot enter. Everything
+/// from CMD on is passed to CMD untouched. The exit status is CMD's (2 for a
+/// usage error, 126 or 127 when CMD cannot be run).
+#[derive(Debug, clap::Args)]
+#[command(
+    override_usage = "throttle run [-n N] [--policy P] [--wait-ms MS] [--report] [--] CMD [ARGS...]",
+    args_override_self = true
+)]
+struct RunArgs {
+    /// The thread budget (THROTTLE_THREADS)
+    #[arg(short = 'n', long, value_name = "N", allow_hyphen_values = true, value_parser = thread_count)]
+    threads: Option<String>,
+    /// The policy at the cap: wait, confine, fail or audit (THROTTLE_POLICY)
+    #[arg(long, value_name = "P", allow_hyphen_values = true, value_parser = policy)]
+    policy: Option<String>,
+    /// Bound on a wait, in milliseconds (THROTTLE_WAIT_MS)
+    #[arg(long, value_name = "MS", allow_hyphen_values = true, value_parser = wait_ms)]
+    wait_ms: Option<String>,
+    /// Print a one-line report on stderr at exit (THROTTLE_REPORT)
+    #[arg(long)]
+    report: bool,
+    /// The program to run, and its arguments
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        value_hint = clap::ValueHint::CommandWithArguments
+    )]
+    command: Vec<OsString>,
+}
 
-/// A usage error: message, exit status 2.
-struct Usage(String);
+/// Show the cap this environment resolves to and every source consulted.
+///
+/// Also the ledger of the process tree it runs in, the runtime variables a
+/// program gets, and what a capped program sees of the CPUs; with PROGRAM,
+/// also whether that program can be throttled at all (a static binary or a
+/// Go program cannot) and whether it is a launcher.
+#[derive(Debug, clap::Args)]
+struct InfoArgs {
+    /// A program (a path, or a name looked up in PATH) to inspect
+    #[arg(value_name = "PROGRAM", value_hint = clap::ValueHint::CommandName)]
+    program: Option<OsString>,
+}
+
+/// Summarise event logs (THROTTLE_LOG_FILE) per job and program.
+///
+/// Also ranks the programs that tried hardest to exceed their allocation.
+/// Unreadable lines (a line cut short, not an event) are counted on stderr
+/// and skipped; a file that cannot be read makes the status 1.
+#[derive(Debug, clap::Args)]
+#[command(args_override_self = true)]
+struct ReportArgs {
+    /// One JSON object instead of the text report
+    #[arg(long)]
+    json: bool,
+    /// Event logs (JSON lines); - is standard input
+    #[arg(value_name = "FILE", required = true, value_hint = clap::ValueHint::FilePath)]
+    files: Vec<OsString>,
+}
+
+/// `-n`/`--threads`: checked as the library checks THROTTLE_THREADS.
+fn thread_count(raw: &str) -> Result<String, String> {
+    config::check_count(raw).map(|_| raw.to_string())
+}
+
+/// `--policy`: checked as the library checks THROTTLE_POLICY.
+fn policy(raw: &str) -> Result<String, String> {
+    config::check_policy(raw).map(|_| raw.to_string())
+}
+
+/// `--wait-ms`: a number of milliseconds (digits only, fits a u64).
+fn wait_ms(raw: &str) -> Result<String, String> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) || raw.parse::<u64>().is_err() {
+        return Err("is not a number of milliseconds".to_string());
+    }
+    Ok(raw.to_string())
+}
 
 fn main() -> ExitCode {
     // Rust ignores SIGPIPE, which turns `throttle info | head` into a panic
     // on the closed pipe: stop quietly instead, as Unix tools do.
     // SAFETY: restoring a signal's default disposition, before any thread.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let result = match args
-        .first()
-        .map(|a| a.to_string_lossy().into_owned())
-        .as_deref()
-    {
-        Some("run") => run(&args[1..]),
-        Some("info") => info(&args[1..]),
-        Some("report") => report::main(&args[1..]).map_err(Usage),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version, on stdout.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
         }
-        Some("-V" | "--version") => {
-            println!("throttle {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
+        Err(e) => {
+            // A usage error: one `throttle: ` line, the usage, status 2.
+            let text = e.render().to_string();
+            eprint!(
+                "throttle: {}",
+                text.strip_prefix("error: ").unwrap_or(&text)
+            );
+            return ExitCode::from(2);
         }
-        Some(other) => Err(Usage(format!("unknown command '{other}'"))),
-        None => Err(Usage("no command given".to_string())),
     };
-    result.unwrap_or_else(|Usage(message)| {
-        eprintln!("throttle: {message}");
-        eprintln!("{USAGE}");
-        ExitCode::from(2)
-    })
+    match cli.command {
+        Action::Run(args) => run(args),
+        Action::Info(args) => info(args.program.as_deref()),
+        Action::Report(args) => report::main(args.json, &args.files),
+    }
 }
 
 /// The library beside this executable (a build tree) or in `../lib` (an
@@ -163,67 +250,23 @@ fn preload_value(library: &Path, current: Option<&OsStr>) -> OsString {
     value
 }
 
-fn run(args: &[OsString]) -> Result<ExitCode, Usage> {
-    let mut env: Vec<(&str, String)> = Vec::new();
-    let mut rest = args.iter();
-    let command = loop {
-        let Some(arg) = rest.next() else {
-            return Err(Usage("run: no command given".to_string()));
-        };
-        let text = arg.to_string_lossy();
-        let (flag, inline) = match text.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ if text.starts_with("-n") && text.len() > 2 => {
-                ("-n".to_string(), Some(text[2..].to_string()))
-            }
-            _ => (text.to_string(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| rest.next().map(|v| v.to_string_lossy().into_owned()))
-                .ok_or_else(|| Usage(format!("run: {name} needs a value")))
-        };
-        match flag.as_str() {
-            "-n" | "--threads" => {
-                let n = value(&flag)?;
-                config::check_count(&n).map_err(|why| Usage(format!("run: {flag} '{n}' {why}")))?;
-                env.push(("THROTTLE_THREADS", n));
-            }
-            "--policy" => {
-                let p = value(&flag)?;
-                config::check_policy(&p)
-                    .map_err(|why| Usage(format!("run: --policy '{p}' {why}")))?;
-                env.push(("THROTTLE_POLICY", p));
-            }
-            "--wait-ms" => {
-                let ms = value(&flag)?;
-                if ms.is_empty()
-                    || !ms.bytes().all(|b| b.is_ascii_digit())
-                    || ms.parse::<u64>().is_err()
-                {
-                    return Err(Usage(format!(
-                        "run: --wait-ms '{ms}' is not a number of milliseconds"
-                    )));
-                }
-                env.push(("THROTTLE_WAIT_MS", ms));
-            }
-            "--report" => env.push(("THROTTLE_REPORT", "1".to_string())),
-            "--" => match rest.next() {
-                Some(cmd) => break cmd,
-                None => return Err(Usage("run: no command given after --".to_string())),
-            },
-            f if f.starts_with('-') && f != "-" => {
-                return Err(Usage(format!("run: unknown option '{f}'")))
-            }
-            _ => break arg,
-        }
-    };
+fn run(args: RunArgs) -> ExitCode {
+    // The values were checked as they were parsed.
+    let env: Vec<(&str, String)> = [
+        ("THROTTLE_THREADS", args.threads),
+        ("THROTTLE_POLICY", args.policy),
+        ("THROTTLE_WAIT_MS", args.wait_ms),
+        ("THROTTLE_REPORT", args.report.then(|| "1".to_string())),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?)))
+    .collect();
+    let (command, rest) = args.command.split_first().expect("clap requires CMD");
     let library = match find_library() {
         Ok(l) => l,
         Err(why) => {
             eprintln!("throttle: {why}");
-            return Ok(ExitCode::from(127));
+            return ExitCode::from(127);
         }
     };
     let preload = preload_value(&library, std::env::var_os("LD_PRELOAD").as_deref());
@@ -235,16 +278,13 @@ fn run(args: &[OsString]) -> Result<ExitCode, Usage> {
         "throttle: cannot run '{}': {error}",
         command.to_string_lossy()
     );
-    Ok(ExitCode::from(match error.kind() {
+    ExitCode::from(match error.kind() {
         std::io::ErrorKind::NotFound => 127,
         _ => 126,
-    }))
+    })
 }
 
-fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
-    if args.len() > 1 {
-        return Err(Usage("info: at most one PROGRAM".to_string()));
-    }
+fn info(program: Option<&OsStr>) -> ExitCode {
     let r = config::resolve(&sys::Live);
     let real = sys::affinity(0).map_or(1, |m| m.count());
     println!("throttle {}", env!("CARGO_PKG_VERSION"));
@@ -348,11 +388,11 @@ fn info(args: &[OsString]) -> Result<ExitCode, Usage> {
     }
     println!();
     print_ledger(&r);
-    if let Some(program) = args.first() {
+    if let Some(program) = program {
         println!();
         print_linkage(Path::new(program), &r.launchers);
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 /// The process tree's shared budget, when this command runs inside one.
@@ -471,6 +511,170 @@ fn print_linkage(program: &Path, launchers: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("throttle").chain(args.iter().copied()))
+    }
+
+    /// `throttle run ARGS...`, parsed.
+    fn run_args(args: &[&str]) -> RunArgs {
+        let args: Vec<&str> = std::iter::once("run").chain(args.iter().copied()).collect();
+        match parse(&args)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .command
+        {
+            Action::Run(r) => r,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn words(args: &[OsString]) -> Vec<&str> {
+        args.iter().map(|a| a.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_passes_everything_from_cmd_on_untouched() {
+        let r = run_args(&["-n", "2", "ls", "-l", "--policy", "x", "--", "-n"]);
+        assert_eq!(r.threads.as_deref(), Some("2"));
+        assert_eq!(r.policy, None);
+        assert_eq!(words(&r.command), ["ls", "-l", "--policy", "x", "--", "-n"]);
+        let r = run_args(&["--", "-weird", "--report"]);
+        assert!(!r.report);
+        assert_eq!(words(&r.command), ["-weird", "--report"]);
+        let r = run_args(&["-", "a"]);
+        assert_eq!(words(&r.command), ["-", "a"]);
+    }
+
+    #[test]
+    fn run_reads_its_options_in_every_spelling() {
+        for args in [
+            &[
+                "-n",
+                "3",
+                "--policy",
+                "fail",
+                "--wait-ms",
+                "50",
+                "--report",
+                "--",
+                "x",
+            ][..],
+            &["-n3", "--policy=fail", "--wait-ms=50", "--report", "x"],
+            &[
+                "--threads",
+                "1",
+                "--threads=3",
+                "--policy",
+                "fail",
+                "--wait-ms",
+                "50",
+                "--report",
+                "x",
+            ],
+        ] {
+            let r = run_args(args);
+            assert_eq!(r.threads.as_deref(), Some("3"), "{args:?}");
+            assert_eq!(r.policy.as_deref(), Some("fail"), "{args:?}");
+            assert_eq!(r.wait_ms.as_deref(), Some("50"), "{args:?}");
+            assert!(r.report, "{args:?}");
+            assert_eq!(words(&r.command), ["x"], "{args:?}");
+        }
+    }
+
+    #[test]
+    fn usage_errors_are_refused_with_the_checks_messages() {
+        for (args, says) in [
+            (&["run", "-n", "0", "x"][..], "is not a positive integer"),
+            (&["run", "-n", "-1", "x"], "is not a positive integer"),
+            (
+                &["run", "--threads", "abc", "x"],
+                "is not a positive integer",
+            ),
+            (&["run", "-n", "99999999999", "x"], "is out of range"),
+            (
+                &["run", "--policy", "never", "x"],
+                "is not one of wait, confine, fail, audit",
+            ),
+            (
+                &["run", "--wait-ms", "1.5", "x"],
+                "is not a number of milliseconds",
+            ),
+            (
+                &["run", "--wait-ms", "", "x"],
+                "is not a number of milliseconds",
+            ),
+            (&["run", "-n"], "a value is required"),
+            (&["run", "-n", "2"], "CMD"),
+            (&["run", "--"], "CMD"),
+            (&["run", "-x", "ls"], "'-x'"),
+            (&["run"], "CMD"),
+            (&["info", "a", "b"], "'b'"),
+            (&["report"], "FILE"),
+            (&["report", "--csv", "f"], "'--csv'"),
+            (&["bogus"], "'bogus'"),
+            (&[], "subcommand"),
+        ] {
+            let e = parse(args).expect_err(&format!("{args:?} was accepted"));
+            assert!(e.use_stderr(), "{args:?}");
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            let text = e.render().to_string();
+            assert!(text.starts_with("error: "), "{args:?}: {text}");
+            assert!(text.contains(says), "{args:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn info_and_report_take_their_operands() {
+        match parse(&["info"]).unwrap().command {
+            Action::Info(i) => assert_eq!(i.program, None),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["info", "--", "-p"]).unwrap().command {
+            Action::Info(i) => assert_eq!(i.program.as_deref(), Some(OsStr::new("-p"))),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["report", "a", "--json", "-", "--", "--json"])
+            .unwrap()
+            .command
+        {
+            Action::Report(r) => {
+                assert!(r.json);
+                assert_eq!(words(&r.files), ["a", "-", "--json"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn help_and_version_go_to_stdout() {
+        for args in [
+            &["--help"][..],
+            &["-h"],
+            &["help"],
+            &["run", "--help"],
+            &["--version"],
+            &["-V"],
+        ] {
+            let e = parse(args).expect_err(&format!("{args:?}"));
+            assert!(!e.use_stderr(), "{args:?}");
+            assert_eq!(e.exit_code(), 0, "{args:?}");
+        }
+        let help = Cli::command().render_long_help().to_string();
+        for word in [
+            "run [-n N]",
+            "info [PROGRAM]",
+            "report [--json]",
+            "docs/interface.md",
+        ] {
+            assert!(help.contains(word), "{word}: {help}");
+        }
+    }
 
     #[test]
     fn preload_is_prepended_once() {

@@ -3,10 +3,11 @@
 //! what library.
 //!
 //! The logs are JSON Lines of flat objects (strings, numbers, booleans), as
-//! `crates/preload/src/events.rs` writes them. The reader here is a small strict JSON parser
-//! for exactly that shape: a line it cannot read (cut short by a crash or a
-//! full disk, or not JSON at all) is counted, reported on stderr, and skipped.
-//! Self-contained (std only) so that the tests can read logs with it too.
+//! `crates/preload/src/events.rs` writes them. Each line is read by
+//! `serde_json` and then held to exactly that shape: a line that is not one
+//! flat object (cut short by a crash or a full disk, nested, or not JSON at
+//! all) is counted, reported on stderr, and skipped. The tests read logs
+//! with this reader too.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsString;
@@ -23,184 +24,35 @@ pub enum Value {
     Null,
 }
 
+impl Value {
+    /// A scalar as a flat object's value; `None` for an array or an object,
+    /// which are not part of the format.
+    fn from_json(value: serde_json::Value) -> Option<Value> {
+        match value {
+            serde_json::Value::String(s) => Some(Value::Str(s)),
+            serde_json::Value::Number(n) => n.as_f64().map(Value::Num),
+            serde_json::Value::Bool(b) => Some(Value::Bool(b)),
+            serde_json::Value::Null => Some(Value::Null),
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) => None,
+        }
+    }
+}
+
 /// One event: its fields by name (a repeated name keeps the last value).
 pub type Event = BTreeMap<String, Value>;
 
 /// Parses one line holding one flat JSON object. `None` for anything else:
-/// invalid JSON, trailing bytes, nested objects or arrays, invalid UTF-8.
+/// invalid JSON (serde_json is strict: no trailing commas, leading zeros,
+/// raw control characters in strings, lone surrogates, or numbers beyond an
+/// `f64`), trailing bytes, nested objects or arrays, invalid UTF-8.
 pub fn parse_line(line: &[u8]) -> Option<Event> {
-    let text = std::str::from_utf8(line).ok()?;
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    let mut event = Event::new();
-    p.ws();
-    p.eat(b'{')?;
-    p.ws();
-    if p.peek() == Some(b'}') {
-        p.i += 1;
-    } else {
-        loop {
-            p.ws();
-            let key = p.string()?;
-            p.ws();
-            p.eat(b':')?;
-            p.ws();
-            let value = p.value()?;
-            event.insert(key, value);
-            p.ws();
-            match p.next()? {
-                b',' => continue,
-                b'}' => break,
-                _ => return None,
-            }
-        }
-    }
-    p.ws();
-    (p.i == p.s.len()).then_some(event)
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-
-    fn next(&mut self) -> Option<u8> {
-        let b = self.peek()?;
-        self.i += 1;
-        Some(b)
-    }
-
-    fn eat(&mut self, b: u8) -> Option<()> {
-        (self.next()? == b).then_some(())
-    }
-
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
-            self.i += 1;
-        }
-    }
-
-    fn literal(&mut self, word: &[u8], value: Value) -> Option<Value> {
-        let end = self.i.checked_add(word.len())?;
-        (self.s.get(self.i..end)? == word).then(|| {
-            self.i = end;
-            value
-        })
-    }
-
-    fn value(&mut self) -> Option<Value> {
-        match self.peek()? {
-            b'"' => self.string().map(Value::Str),
-            b't' => self.literal(b"true", Value::Bool(true)),
-            b'f' => self.literal(b"false", Value::Bool(false)),
-            b'n' => self.literal(b"null", Value::Null),
-            b'-' | b'0'..=b'9' => self.number(),
-            _ => None, // objects and arrays are not part of the format
-        }
-    }
-
-    fn digits(&mut self) -> usize {
-        let start = self.i;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
-            self.i += 1;
-        }
-        self.i - start
-    }
-
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-    fn number(&mut self) -> Option<Value> {
-        let start = self.i;
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        match self.peek()? {
-            b'0' => self.i += 1,
-            b'1'..=b'9' => {
-                self.digits();
-            }
-            _ => return None,
-        }
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            if self.digits() == 0 {
-                return None;
-            }
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.i += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.i += 1;
-            }
-            if self.digits() == 0 {
-                return None;
-            }
-        }
-        let text = std::str::from_utf8(&self.s[start..self.i]).ok()?;
-        text.parse().ok().map(Value::Num)
-    }
-
-    fn hex4(&mut self) -> Option<u32> {
-        let end = self.i.checked_add(4)?;
-        let digits = std::str::from_utf8(self.s.get(self.i..end)?).ok()?;
-        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        self.i = end;
-        u32::from_str_radix(digits, 16).ok()
-    }
-
-    fn string(&mut self) -> Option<String> {
-        self.eat(b'"')?;
-        let mut out = String::new();
-        loop {
-            // Copy the run of plain characters up to the next quote,
-            // backslash or control character in one go (the input is UTF-8).
-            let start = self.i;
-            while matches!(self.peek(), Some(b) if b != b'"' && b != b'\\' && b >= 0x20) {
-                self.i += 1;
-            }
-            out.push_str(std::str::from_utf8(&self.s[start..self.i]).ok()?);
-            match self.next()? {
-                b'"' => return Some(out),
-                b'\\' => {}
-                _ => return None, // a raw control character
-            }
-            let c = match self.next()? {
-                b'"' => '"',
-                b'\\' => '\\',
-                b'/' => '/',
-                b'b' => '\u{8}',
-                b'f' => '\u{c}',
-                b'n' => '\n',
-                b'r' => '\r',
-                b't' => '\t',
-                b'u' => {
-                    let hi = self.hex4()?;
-                    let code = if (0xd800..0xdc00).contains(&hi) {
-                        self.eat(b'\\')?;
-                        self.eat(b'u')?;
-                        let lo = self.hex4()?;
-                        if !(0xdc00..0xe000).contains(&lo) {
-                            return None;
-                        }
-                        0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
-                    } else {
-                        hi
-                    };
-                    char::from_u32(code)?
-                }
-                _ => return None,
-            };
-            out.push(c);
-        }
-    }
+    // A map, not `serde_json::Value`: anything but an object at the top
+    // level is refused, and a repeated name keeps the last value.
+    let object: BTreeMap<String, serde_json::Value> = serde_json::from_slice(line).ok()?;
+    object
+        .into_iter()
+        .map(|(key, value)| Some((key, Value::from_json(value)?)))
+        .collect()
 }
 
 fn text<'a>(event: &'a Event, key: &str) -> Option<&'a str> {
@@ -697,29 +549,13 @@ pub fn json_report(log: &Log, files: usize) -> String {
     )
 }
 
-/// `throttle report [--json] FILE...`. `Err` is a usage error. Files that
-/// cannot be read are reported and make the status 1; unreadable lines are
-/// reported on stderr and do not.
-pub fn main(args: &[OsString]) -> Result<ExitCode, String> {
-    let mut json = false;
-    let mut files = Vec::new();
-    let mut options = true;
-    for arg in args {
-        match arg.to_str() {
-            Some("--json") if options => json = true,
-            Some("--") if options => options = false,
-            Some(a) if options && a.starts_with('-') && a != "-" => {
-                return Err(format!("report: unknown option '{a}'"))
-            }
-            _ => files.push(arg),
-        }
-    }
-    if files.is_empty() {
-        return Err("report: no event log given".to_string());
-    }
+/// `throttle report [--json] FILE...`, its arguments parsed by the command
+/// (`-` is standard input). Files that cannot be read are reported and make
+/// the status 1; unreadable lines are reported on stderr and do not.
+pub fn main(json: bool, files: &[OsString]) -> ExitCode {
     let mut log = Log::default();
     let mut status = ExitCode::SUCCESS;
-    for file in &files {
+    for file in files {
         let shown = std::path::Path::new(file).display().to_string();
         let result = if file.as_os_str() == "-" {
             log.read(std::io::stdin().lock())
@@ -745,7 +581,7 @@ pub fn main(args: &[OsString]) -> Result<ExitCode, String> {
         text_report(&log, files.len())
     };
     print!("{out}");
-    Ok(status)
+    status
 }
 
 #[cfg(test)]
@@ -806,10 +642,27 @@ mod tests {
             b"{\"a\":[1]}",
             b"[1]",
             b"{a:1}",
+            b"\"x\"",
+            b"1",
+            b"null",
+            b"{\"a\":1e400}",
+            b"{\"a\":NaN}",
+            b"{\"a\":1}\n{\"b\":2}",
             b"{\"time\":\"2024-01-01T00:00:00.000Z\",\"event\":\"st",
         ] {
             assert_eq!(parse_line(bad), None, "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn a_repeated_name_keeps_the_last_value() {
+        let e = parse_line(br#"{"a":1,"b":"x","a":"two"}"#).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e["a"], s("two"));
+        // Integers beyond u64 and i64 read as the nearest f64.
+        let e = parse_line(br#"{"big":18446744073709551616,"low":-9223372036854775809}"#).unwrap();
+        assert_eq!(e["big"], Value::Num(18446744073709551616.0));
+        assert_eq!(e["low"], Value::Num(-9223372036854775808.0));
     }
 
     fn log(lines: &[&str]) -> Log {
