@@ -12,7 +12,10 @@ declares). An edge A -> B is any reference to `crate::B` (or `super::B` in a
 submodule) in A's text outside comments; the library's names for the core's
 modules (`crate::config`) lead out of the crate and are not edges. Prints
 every strongly connected component of more than one module, with the edges
-that close it, and exits 1 if there is one; --graph also prints every edge.
+that close it; in the library (crates/preload), also every call upward
+between its layers (docs/design.md, section 1: hooks, then the process
+layer, then the state modules, then the helpers; `LAYERS` below). Exits 1
+if it found either; --graph also prints every edge.
 
 Plain Python 3, no dependencies. `scripts/test.sh` runs it (and so CI).
 """
@@ -23,6 +26,34 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CRATES = os.path.join(ROOT, "crates")
+
+
+# The library's layers, top first (docs/design.md, section 1). A module
+# named here has this rank; any other is a hook (`hooks`, `hooks::*`: 1) or
+# a helper (9). An edge from a lower layer to a higher one (a larger rank to
+# a smaller) is a call upward. Within the process and state layers each
+# module has a rank of its own: each calls only those after it.
+LAYERS = {
+    "fork": 2.0,
+    "exit": 2.1,
+    "init": 2.2,
+    "tree": 3.0,
+    "active": 3.1,
+    "cap": 3.2,
+    "events": 3.3,
+}
+
+
+def rank(module):
+    if module == "hooks" or module.startswith("hooks::"):
+        return 1
+    return LAYERS.get(module, 9)
+
+
+def upward(graph):
+    return sorted(
+        (m, t) for m in graph for t in graph[m] if rank(t) < rank(m)
+    )
 
 
 def modules(src):
@@ -120,6 +151,10 @@ def main(argv):
             for m in sorted(graph):
                 print(f"{m} -> {', '.join(sorted(graph[m])) or '(nothing)'}")
             print()
+        if crate == "preload":
+            for m, t in upward(graph):
+                cycles.append([m, t])
+                print(f"{crate}: {m} (layer {rank(m)}) calls {t} (layer {rank(t)}), above it")
         for comp in components(graph):
             cycles.append(comp)
             inside = set(comp)
@@ -128,9 +163,9 @@ def main(argv):
                 for t in sorted(graph[m] & inside):
                     print(f"    {m} -> {t}")
     if cycles:
-        print(f"check-imports: {len(cycles)} cycle(s); the rule (docs/design.md, section 1): hooks call the process layer, which calls the state modules, which call helpers and the core; nothing calls upward")
+        print(f"check-imports: {len(cycles)} cycle(s) or upward call(s); the rule (docs/design.md, section 1): hooks call the process layer, which calls the state modules, which call helpers and the core; nothing calls upward")
         return 1
-    print("check-imports: no import cycle in any crate")
+    print("check-imports: no import cycle in any crate, no call upward in the library")
     return 0
 
 

@@ -12,9 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export THROTTLE_FUZZ_CASES="${CASES:-10000000}"
 export THROTTLE_FUZZ_SEED="${SEED:-24301}"
-cargo test --release --lib --no-run >/dev/null 2>&1 || cargo test --release --lib --no-run
-cargo test --release --bin throttle --no-run >/dev/null 2>&1 || cargo test --release --bin throttle --no-run
+cargo test --release -p throttle-core --lib --no-run >/dev/null 2>&1 || cargo test --release -p throttle-core --lib --no-run
+cargo test --release -p throttle-command --lib --no-run >/dev/null 2>&1 || cargo test --release -p throttle-command --lib --no-run
 start=$(date +%s)
-cargo test --release --lib fuzz -- --nocapture --test-threads=1 2>&1 | grep -oE 'fuzz [a-z-]+: .*|test result.*|panicked.*|failed.*'
-cargo test --release --bin throttle fuzz -- --nocapture --test-threads=1 2>&1 | grep -oE 'fuzz [a-z-]+: .*|test result.*|panicked.*|failed.*'
+cargo test --release -p throttle-core --lib fuzz -- --nocapture --test-threads=1 2>&1 | grep -oE 'fuzz [a-z-]+: .*|test result.*|panicked.*|failed.*'
+cargo test --release -p throttle-command --lib fuzz -- --nocapture --test-threads=1 2>&1 | grep -oE 'fuzz [a-z-]+: .*|test result.*|panicked.*|failed.*'
 echo "all fuzz targets: $(( $(date +%s) - start )) s"

@@ -15,6 +15,9 @@ cargo_on_path
 # The integration tests run numpy/scipy workloads with this interpreter.
 export THROTTLE_TEST_PYTHON="$ROOT/.venv/bin/python"
 
+log "scripts/check-imports.py: no import cycle, no call upward (docs/design.md, section 1)"
+python3 "$ROOT/scripts/check-imports.py"
+
 log "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

@@ -32,11 +32,13 @@ const CAPPED: &[&str] = &[
 ];
 
 /// The bytes of a live ledger, copied while its shell lives (once per run).
+/// The shell starts its child before it prints the name: the ledger is
+/// created on first need, just before the first `fork`.
 fn valid_ledger() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
     BYTES.get_or_init(|| {
         let mut sh = Run::new("/bin/sh")
-            .args(["-c", "echo ledger=${THROTTLE_LEDGER-}; sleep 3"])
+            .args(["-c", "sleep 3 & echo ledger=${THROTTLE_LEDGER-}; wait"])
             .env("THROTTLE_THREADS", "2")
             .preload(true)
             .spawn();

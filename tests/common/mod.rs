@@ -53,41 +53,31 @@ fn profile_dir() -> PathBuf {
 
 /// The `throttle` command of the same profile (`crates/command`).
 pub fn throttle_bin() -> PathBuf {
-    built("throttle")
+    static STALE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    built("throttle", "throttle.d", &STALE)
 }
 
 /// The preload library of the same profile (`crates/preload`).
 pub fn lib_path() -> PathBuf {
-    built("libthrottle.so")
+    static STALE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    built("libthrottle.so", "libthrottle.d", &STALE)
 }
 
 /// An artifact of another crate of the workspace, built by `cargo build` of
 /// the same profile: `cargo test` builds neither the cdylib nor another
 /// package's binary. One older than one of its sources (as listed in
-/// cargo's dep-info file beside it) would silently test old code, so that
-/// is refused too.
-fn built(name: &str) -> PathBuf {
+/// cargo's dep-info file `dep_info` beside it) would silently test old
+/// code, so that is refused too (looked at once per test binary: `stale`).
+fn built(name: &str, dep_info: &str, stale: &OnceLock<Option<PathBuf>>) -> PathBuf {
     let path = profile_dir().join(name);
     let build = "build it first with `cargo build --release` (or `cargo build` for a \
                  debug test run): `cargo test` does not build the library or the command";
     assert!(path.is_file(), "{} is missing: {build}", path.display());
-    static STALE: OnceLock<std::sync::Mutex<Vec<(PathBuf, Option<PathBuf>)>>> = OnceLock::new();
-    let mut seen = STALE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let stale = match seen.iter().find(|(p, _)| *p == path) {
-        Some((_, stale)) => stale.clone(),
-        None => {
-            let dep_info =
-                path.with_file_name(format!("{}.d", name.strip_suffix(".so").unwrap_or(name)));
-            let stale = lib_sources(&dep_info)
-                .into_iter()
-                .find(|src| is_newer(src, &path));
-            seen.push((path.clone(), stale.clone()));
-            stale
-        }
-    };
+    let stale = stale.get_or_init(|| {
+        lib_sources(&path.with_file_name(dep_info))
+            .into_iter()
+            .find(|src| is_newer(src, &path))
+    });
     if let Some(src) = stale {
         panic!(
             "{} is older than its source {}: {build}",

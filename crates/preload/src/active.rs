@@ -14,7 +14,7 @@
 
 use crate::log::info;
 use crate::runtimes::{self, AnyThread, Control};
-use crate::{cap, events, init, loaded};
+use crate::{cap, events, loaded, status};
 use libc::c_int;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
@@ -24,7 +24,7 @@ static BUSY: AtomicBool = AtomicBool::new(false);
 
 /// A getter and setter of a runtime that may be called at any time, as
 /// `clamp_loaded` or `set_pools` last found them, for lowering pools inside
-/// `fork` without asking the loader (see `before_fork`).
+/// `fork` without asking the loader (fork.rs, `lower_pools`).
 struct Remembered {
     get: AtomicUsize,
     set: AtomicUsize,
@@ -42,8 +42,8 @@ static REMEMBERED: [Remembered; 16] = [const {
 /// Called under BUSY only (one writer at a time), for a control whose setter
 /// may be called from any thread (`Control::any_thread`). A runtime seen for
 /// the first time is pinned (never unloaded: its setter is called later, by
-/// the steward and inside `fork`, without asking the loader) and gets a
-/// `fork` handler registered after its own (see `before_fork`).
+/// the steward and inside `fork`, without asking the loader); `fork.rs`
+/// registers a handler after its own (`fork::watch_pools`).
 fn remember(object: &loaded::Object, get: usize, set: usize, long: bool) {
     for r in &REMEMBERED {
         match r.set.load(Acquire) {
@@ -54,9 +54,6 @@ fn remember(object: &loaded::Object, get: usize, set: usize, long: bool) {
                 r.get.store(get, Relaxed);
                 r.long.store(long, Relaxed);
                 r.set.store(set, Release);
-                // SAFETY: registering handlers with no arguments, that only
-                // touch atomics and remembered setters (see `before_fork`).
-                unsafe { libc::pthread_atfork(Some(before_fork), None, None) };
                 return;
             }
             known if known == set => return,
@@ -101,43 +98,41 @@ pub fn note_team_default(ceiling: usize, user_sized: bool) {
     TEAMS_USER_SIZED.store(user_sized, Relaxed);
 }
 
-/// Set by the first `before_fork` of a `fork`, cleared after it.
+/// Set by the first `fork::lower_pools` of a `fork`, cleared after it.
 static FORK_LOWERED: AtomicBool = AtomicBool::new(false);
 
-/// A `fork` prepare handler. A child of a working process is a worker (a
-/// `multiprocessing` pool's) that takes a share of its own, and it inherits
-/// the parent's pool sizes: lowered in the child, OpenBLAS would start its
-/// threads again to do so (it restarts its pool lazily after a fork, even
-/// in its setter), and nothing in a numpy loop calls the library again. So
-/// the pools are lowered here, in the parent, to the share the child will
-/// have, while the runtimes' own threads still run: prepare handlers run
-/// last-registered first, and one is registered after each runtime is
+/// How many runtimes are remembered (`fork::watch_pools` registers a
+/// handler for each).
+pub fn remembered() -> usize {
+    REMEMBERED
+        .iter()
+        .filter(|r| r.set.load(Acquire) != 0)
+        .count()
+}
+
+/// Inside `fork`, before the runtimes' own handlers (`fork::lower_pools`):
+/// takes the pools for this fork. A child of a working process is a worker
+/// (a `multiprocessing` pool's) that takes a share of its own, and it
+/// inherits the parent's pool sizes: lowered in the child, OpenBLAS would
+/// start its threads again to do so (it restarts its pool lazily after a
+/// fork, even in its setter), and nothing in a numpy loop calls the library
+/// again. So the pools are lowered in the parent, to the share the child
+/// will have, while the runtimes' own threads still run: prepare handlers
+/// run last-registered first, and one is registered after each runtime is
 /// found (after its constructor registered its own, which shuts OpenBLAS's
 /// pool down), so the first of ours to run comes before every remembered
 /// runtime's. The later ones, and any runtime found later, do nothing: the
-/// first lowers them all. The parent's own share drops as the child claims;
-/// its steward raises it again when the child leaves.
+/// first lowers them all (false here). The parent's own share drops as the
+/// child claims; its steward raises it again when the child leaves.
 ///
-/// Only setters that may be called from any thread are remembered (never
-/// `omp_set_num_threads`, which would lower the forking thread's own
-/// setting for the rest of its life: OpenMP teams are lowered at each
-/// region instead). If the steward is setting pools at that moment, the
-/// fork waits for it (bounded) and then holds it off until both fork
-/// handlers have run: two threads never call a runtime's setters at once,
-/// and no setter is halfway through when the process is copied.
-extern "C" fn before_fork() {
+/// If the steward is setting pools at that moment, the fork waits for it
+/// (bounded) and then holds it off until both fork handlers have run.
+pub fn hold_for_fork() -> bool {
     if FORK_LOWERED.swap(true, AcqRel) || !take_busy(FORK_WAIT_MS) {
-        return;
+        return false;
     }
     FORK_HOLDS_BUSY.store(true, Relaxed);
-    // No panic may cross this C boundary.
-    let _ = std::panic::catch_unwind(|| {
-        if let Some(share) = crate::tree::share_of_next_child() {
-            if lower_remembered(share as i64) {
-                crate::tree::pools_lowered_in_fork(share);
-            }
-        }
-    });
+    true
 }
 
 /// How long a `fork` waits for the steward to finish setting pools: a
@@ -172,16 +167,18 @@ pub fn shut() {
     take_busy(1000);
 }
 
-/// Set while `before_fork` holds BUSY, until the fork is over.
+/// Set while `hold_for_fork` holds BUSY, until the fork is over.
 static FORK_HOLDS_BUSY: AtomicBool = AtomicBool::new(false);
 
-/// After a `fork`, in the parent.
+/// After a `fork`, in the parent: the pools are free again.
 pub fn after_fork_parent() {
     if FORK_HOLDS_BUSY.swap(false, Relaxed) {
         BUSY.store(false, Release);
     }
-    // No panic may cross the fork handler's C boundary.
-    let _ = std::panic::catch_unwind(crate::tree::after_fork_parent);
+}
+
+/// After a `fork`, in the parent, last: the next fork lowers pools again.
+pub fn fork_over() {
     FORK_LOWERED.store(false, Release);
 }
 
@@ -194,7 +191,7 @@ pub fn after_fork_child() {
 }
 
 /// Returns whether any pool was above `cap` (and is now at it).
-fn lower_remembered(cap: i64) -> bool {
+pub fn lower_remembered(cap: i64) -> bool {
     let mut lowered = false;
     for r in &REMEMBERED {
         let set = r.set.load(Acquire);
@@ -243,7 +240,7 @@ unsafe fn lower(get: usize, set: usize, long: bool, cap: i64) -> Option<i64> {
 /// (the constructor's, or one looking a symbol up by handle), never on the
 /// steward.
 pub fn clamp_loaded(at_load: bool) {
-    if !init::active() || BUSY.swap(true, Acquire) {
+    if !status::is_enforcing() || BUSY.swap(true, Acquire) {
         return;
     }
     let (objects, adds) = loaded::objects();
@@ -340,7 +337,7 @@ pub fn note_request(n: i64) {
 /// it could not run now (pools are being set elsewhere, by active clamping
 /// or inside a `fork`): the caller tries again.
 pub fn set_pools(share: usize) -> bool {
-    if !init::active() {
+    if !status::is_enforcing() {
         return true;
     }
     if BUSY.swap(true, Acquire) {

@@ -1,14 +1,18 @@
 //! The thread cap of one process: the exact count of its live threads, and
 //! what happens to a creation over the cap (docs/design.md, section 13, a contract).
 //!
-//! The hooks call [`admit`] before creating a thread and [`release`] when a
-//! thread admitted here ends. The fast path (below the cap) is a
-//! compare-and-swap; the policies run only at the cap.
+//! The hooks call [`admit`] before creating a thread; a thread admitted here
+//! carries a thread-specific mark ([`mark_started`]) whose destructor gives
+//! its slot back however it ends: return, `pthread_exit`, cancellation,
+//! detached or joined (glibc runs TSD destructors on every path out of a
+//! thread). The fast path (below the cap) is a compare-and-swap; the
+//! policies run only at the cap.
 
 use crate::config::Policy;
 use crate::cpumask::CpuMask;
 use crate::lock::{FutexLock, Guard};
 use crate::{events, sys};
+use libc::{c_void, pthread_key_t};
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*,
 };
@@ -56,6 +60,9 @@ static CONFINEMENT: FutexLock = FutexLock::new();
 static CONFINED: AtomicBool = AtomicBool::new(false);
 static mut ORIGINAL_MASK: CpuMask = CpuMask::empty();
 
+static mut SLOT_KEY: pthread_key_t = 0;
+static KEY_READY: AtomicBool = AtomicBool::new(false);
+
 const POLICIES: [Policy; 4] = [Policy::Wait, Policy::Confine, Policy::Fail, Policy::Audit];
 
 /// Sets the cap and policy. `live` is the number of threads that exist
@@ -66,6 +73,7 @@ pub fn configure(cap: usize, policy: Policy, wait_ms: u64, live: usize, mask: Cp
     unsafe { ORIGINAL_MASK = mask };
     CAP.store(cap.max(1), Relaxed);
     MAX_CAP.store(cap.max(1), Relaxed);
+    events::note_cap(cap.max(1));
     POLICY.store(
         POLICIES.iter().position(|&p| p == policy).unwrap_or(0) as u8,
         Relaxed,
@@ -99,6 +107,7 @@ pub fn pools_started() -> bool {
 pub fn set_cap(cap: usize) {
     let old = CAP.swap(cap.max(1), Relaxed);
     MAX_CAP.fetch_max(cap.max(1), Relaxed);
+    events::note_cap(cap.max(1));
     if old != cap.max(1) {
         EXITS.fetch_add(1, Release);
         sys::futex_wake_all(&EXITS);
@@ -116,11 +125,12 @@ fn policy() -> Policy {
 
 /// The CPUs a process capped below its mask is shown (its virtual affinity
 /// mask, as `sched_getaffinity` reports it); `None` when it is not capped
-/// below its mask, and sees every CPU of it.
-pub fn shown_mask() -> Option<CpuMask> {
+/// below its mask, and sees every CPU of it. `seed` spreads processes over
+/// the mask (`tree::seed`: the process's rank in its tree, else its pid).
+pub fn shown_mask(seed: fn() -> usize) -> Option<CpuMask> {
     let mask = original_mask();
     let cap = cap();
-    (cap < mask.count()).then(|| mask.spread_subset(cap, placement_seed()))
+    (cap < mask.count()).then(|| mask.spread_subset(cap, seed()))
 }
 
 /// The CPUs of the process's real affinity mask, as it started.
@@ -142,8 +152,9 @@ pub enum Admission {
 }
 
 /// Takes a slot for a new thread, applying the policy when the process is at
-/// its cap. Managed threads (a runtime's own pool) always get one.
-pub fn admit(managed: bool) -> Admission {
+/// its cap. Managed threads (a runtime's own pool) always get one. `seed`
+/// chooses the CPUs of a confined process (see [`shown_mask`]).
+pub fn admit(managed: bool, seed: fn() -> usize) -> Admission {
     let cap = cap();
     if managed {
         STATS.managed.fetch_add(1, Relaxed);
@@ -175,10 +186,10 @@ pub fn admit(managed: bool) -> Admission {
         }
         Policy::Confine => {
             take_slot();
-            confine(cap);
+            confine(cap, seed);
             Admission::Create(None)
         }
-        Policy::Wait => wait_for_room(cap),
+        Policy::Wait => wait_for_room(cap, seed),
     }
 }
 
@@ -190,14 +201,14 @@ fn take_slot() {
 /// Policy `wait`: admission control on running threads. Waits while at least
 /// `cap` other threads of the process are runnable; a thread exit or a quiet
 /// moment admits. Past `wait_ms` the thread is created and the process confined.
-fn wait_for_room(cap: usize) -> Admission {
+fn wait_for_room(cap: usize, seed: fn() -> usize) -> Admission {
     let guard = WAITERS.lock();
     if CONFINED.load(Acquire) {
         // An earlier wait ran out (perhaps while this one queued for the
         // lock): the process is confined to `cap` CPUs, which bounds it
         // already; more waiting would only slow it down.
         take_slot();
-        confine(cap);
+        confine(cap, seed);
         return Admission::Create(Some(guard));
     }
     let me = sys::gettid();
@@ -226,7 +237,7 @@ fn wait_for_room(cap: usize) -> Admission {
             if slept {
                 events::wait(now.saturating_sub(started), true);
             }
-            confine(cap);
+            confine(cap, seed);
             return Admission::Create(Some(guard));
         }
         if !slept {
@@ -364,6 +375,83 @@ pub fn release_counted(counted: Counted) {
     release();
 }
 
+/// Creates the thread-specific key whose destructor releases slots. Called
+/// once, from initialisation; false if the key cannot be had (the library
+/// then does not enforce).
+pub fn prepare_marks() -> bool {
+    let mut key: pthread_key_t = 0;
+    // SAFETY: `key` is a valid out-pointer; the destructor is a plain C function.
+    if unsafe { libc::pthread_key_create(&mut key, Some(release_slot)) } != 0 {
+        return false;
+    }
+    // SAFETY: written once, before KEY_READY publishes it.
+    unsafe { SLOT_KEY = key };
+    KEY_READY.store(true, Release);
+    true
+}
+
+/// Whether admitted threads can be marked (and so their slots given back).
+#[inline]
+pub fn marks_ready() -> bool {
+    KEY_READY.load(Acquire)
+}
+
+/// On a thread admitted as `counted`, as it starts (the trampoline, before
+/// the caller's routine): marks it, so that its slot is given back however
+/// it ends, and tracks it if `wait` counted it on a reading. Only a thread
+/// counted on a reading asks its id (a system call): the fast path does not.
+#[inline]
+pub fn mark_started(counted: Counted) {
+    if counted.reading != 0 {
+        counted.started(sys::gettid());
+    }
+    let marker = mark(counted) as *const c_void;
+    // SAFETY: KEY_READY was true when this thread was admitted, so SLOT_KEY
+    // is a valid key. Any non-null value makes glibc call the destructor.
+    unsafe { libc::pthread_setspecific(SLOT_KEY, marker) };
+}
+
+/// Runs as a thread admitted by the cap ends, whichever way it ends.
+extern "C" fn release_slot(marker: *mut c_void) {
+    release_counted(unmark(marker as usize));
+}
+
+/// The thread-specific value of an admitted thread: never null (glibc calls
+/// the destructor of non-null values only), and it carries what the cap
+/// needs at the thread's end (`Counted`): the reading in the high 32 bits,
+/// the place among the tracked threads (`0x7f`: none) in bits 1-7.
+fn mark(counted: Counted) -> usize {
+    let index = counted.index.min(0x7f);
+    ((counted.reading as usize) << 32) | (index << 1) | 1
+}
+
+fn unmark(marker: usize) -> Counted {
+    Counted {
+        reading: (marker >> 32) as u32,
+        index: match (marker >> 1) & 0x7f {
+            0x7f => usize::MAX,
+            i => i,
+        },
+    }
+}
+
+/// What the exit event and the exit report show.
+pub fn totals() -> events::Totals {
+    let s = &STATS;
+    events::Totals {
+        cap: cap(),
+        max_cap: max_cap(),
+        peak: s.peak.load(Relaxed),
+        live: s.live.load(Relaxed),
+        created: s.created.load(Relaxed),
+        over_cap: s.over_cap.load(Relaxed),
+        waited: s.waited.load(Relaxed),
+        refused: s.refused.load(Relaxed),
+        confined: s.confined.load(Relaxed),
+        managed: s.managed.load(Relaxed),
+    }
+}
+
 /// Gives back a slot taken by [`admit`]: the thread ended, or was never created.
 pub fn release() {
     let now = STATS.live.fetch_sub(1, AcqRel).saturating_sub(1);
@@ -377,7 +465,7 @@ pub fn release() {
 /// Confines every thread of the process to `cap` CPUs of its mask, chosen by
 /// pid so that confined processes spread over the machine. Threads created
 /// later inherit the mask from their creator.
-fn confine(cap: usize) {
+fn confine(cap: usize, seed: fn() -> usize) {
     STATS.confined.fetch_add(1, Relaxed);
     events::confine(STATS.live.load(Relaxed));
     if cap >= original_mask().count() {
@@ -386,7 +474,7 @@ fn confine(cap: usize) {
         return;
     }
     let _guard = CONFINEMENT.lock();
-    let mask = original_mask().spread_subset(cap, placement_seed());
+    let mask = original_mask().spread_subset(cap, seed());
     if CONFINED.load(Acquire) {
         // Every thread was confined when confinement began, and threads
         // inherit their creator's mask: only the creator needs it again (the
@@ -398,16 +486,6 @@ fn confine(cap: usize) {
         sys::set_affinity(tid, &mask);
     });
     CONFINED.store(true, Release);
-}
-
-/// Which CPUs a confined process gets: its rank in its tree, else its pid.
-#[cfg(not(test))]
-fn placement_seed() -> usize {
-    crate::tree::seed()
-}
-#[cfg(test)]
-fn placement_seed() -> usize {
-    sys::getpid() as usize
 }
 
 /// Back under the cap: every thread gets the process's original mask back.

@@ -17,7 +17,7 @@
 //! writes are bounds-checked and an event that would not fit is dropped.
 
 use crate::log::warn;
-use crate::{cap, sys};
+use crate::sys;
 use std::ffi::CStr;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
@@ -83,6 +83,9 @@ static WRITTEN: [AtomicU32; 4] = [
     AtomicU32::new(0),
     AtomicU32::new(0),
 ];
+/// The cap in force, as `cap` last told it (`note_cap`): every event shows it.
+static CAP: AtomicUsize = AtomicUsize::new(0);
+
 /// Clamps have no counter in `cap::STATS`: counted here for the exit event.
 static CLAMPS: AtomicUsize = AtomicUsize::new(0);
 
@@ -592,7 +595,7 @@ fn log_fd() -> Option<libc::c_int> {
 }
 
 fn settings(line: &mut Line<MAX_LINE>) {
-    line.num("cap", cap::cap());
+    line.num("cap", CAP.load(Relaxed));
     // SAFETY: written once before FD was published; the caller loaded FD.
     let (source, policy) = unsafe { (SOURCE, POLICY) };
     line.str("source", source.as_bytes(), 32);
@@ -637,7 +640,7 @@ pub fn wait(waited_ms: u64, timed_out: bool) {
     begin(&mut line, "wait");
     line.num("waited_ms", waited_ms);
     line.num("timed_out", timed_out);
-    line.num("cap", cap::cap());
+    line.num("cap", CAP.load(Relaxed));
     finish(&mut line, fd);
 }
 
@@ -649,7 +652,7 @@ pub fn refuse(live: usize) {
     let mut line = Line::new();
     begin(&mut line, "refuse");
     line.num("live", live);
-    line.num("cap", cap::cap());
+    line.num("cap", CAP.load(Relaxed));
     finish(&mut line, fd);
 }
 
@@ -661,7 +664,7 @@ pub fn confine(live: usize) {
     let mut line = Line::new();
     begin(&mut line, "confine");
     line.num("live", live);
-    line.num("cap", cap::cap());
+    line.num("cap", CAP.load(Relaxed));
     finish(&mut line, fd);
 }
 
@@ -678,28 +681,46 @@ pub fn clamp(setter: &str, library: &str, requested: i64, granted: i64) {
     line.str("library", library.as_bytes(), MAX_LIBRARY);
     line.num("requested", requested);
     line.num("granted", granted);
-    line.num("cap", cap::cap());
+    line.num("cap", CAP.load(Relaxed));
     finish(&mut line, fd);
 }
 
+/// The cap in force now: `cap` tells every change (events sit below it).
+pub fn note_cap(cap: usize) {
+    CAP.store(cap, Relaxed);
+}
+
+/// What a process did with its threads, as it ends (`cap::totals`).
+pub struct Totals {
+    pub cap: usize,
+    pub max_cap: usize,
+    pub peak: usize,
+    pub live: usize,
+    pub created: usize,
+    pub over_cap: usize,
+    pub waited: usize,
+    pub refused: usize,
+    pub confined: usize,
+    pub managed: usize,
+}
+
 /// `exit`: at normal exit, the totals (whatever the rate limit let through).
-pub fn exit() {
+pub fn exit(t: &Totals) {
     let Some(fd) = log_fd() else {
         return;
     };
-    let s = &cap::STATS;
     let mut line = Line::new();
     begin(&mut line, "exit");
-    line.num("cap", cap::cap());
-    line.num("max_cap", cap::max_cap());
-    line.num("peak", s.peak.load(Relaxed));
-    line.num("live", s.live.load(Relaxed));
-    line.num("created", s.created.load(Relaxed));
-    line.num("over_cap", s.over_cap.load(Relaxed));
-    line.num("waited", s.waited.load(Relaxed));
-    line.num("refused", s.refused.load(Relaxed));
-    line.num("confined", s.confined.load(Relaxed));
-    line.num("managed", s.managed.load(Relaxed));
+    line.num("cap", t.cap);
+    line.num("max_cap", t.max_cap);
+    line.num("peak", t.peak);
+    line.num("live", t.live);
+    line.num("created", t.created);
+    line.num("over_cap", t.over_cap);
+    line.num("waited", t.waited);
+    line.num("refused", t.refused);
+    line.num("confined", t.confined);
+    line.num("managed", t.managed);
     line.num("clamped", CLAMPS.load(Relaxed));
     finish(&mut line, fd);
 }

@@ -29,6 +29,10 @@ mod cap;
 mod clamp;
 mod cpuviews;
 mod events;
+#[cfg(not(test))]
+mod exit;
+#[cfg(not(test))]
+mod fork;
 mod heap;
 #[cfg(not(test))]
 mod hooks;
@@ -40,6 +44,8 @@ mod log;
 mod managed;
 mod next;
 mod ranges;
+mod real;
+mod status;
 #[cfg(not(test))]
 mod tree;
 

@@ -571,7 +571,7 @@ static DEFERRED: AtomicBool = AtomicBool::new(false);
 static STEWARD_WANTED: AtomicBool = AtomicBool::new(false);
 
 fn run_deferred() {
-    if !DEFERRED.swap(false, AcqRel) || !crate::init::in_own_process() {
+    if !DEFERRED.swap(false, AcqRel) || !crate::status::in_own_process() {
         return;
     }
     let _ = std::panic::catch_unwind(|| {
@@ -593,7 +593,7 @@ fn claim_now(may: May) {
     };
     // A load first: after the first claim this is every hook's path. A
     // `vfork` child shares our memory and slot: it claims nothing of ours.
-    if !CLAIMED.load(Acquire) && crate::init::in_own_process() && !CLAIMED.swap(true, AcqRel) {
+    if !CLAIMED.load(Acquire) && crate::status::in_own_process() && !CLAIMED.swap(true, AcqRel) {
         ledger.claim(slot);
     }
     follow(ledger, may);
@@ -842,7 +842,7 @@ fn start_steward() -> bool {
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let started = crate::hooks::threads::create_untracked(steward, c"libthrottle");
+        let started = crate::real::create_untracked(steward, c"libthrottle");
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         started
     }

@@ -31,7 +31,7 @@ pub fn resolve_at_load() {
 /// From `sysconf` (`signal_safe`), nothing that allocates or starts a
 /// thread: POSIX lets signal handlers call it.
 fn visible(real: usize, signal_safe: bool) -> usize {
-    if init::active() {
+    if init::enforcing() {
         if signal_safe {
             crate::tree::claim_signal_safe();
         } else {
@@ -49,7 +49,7 @@ fn visible(real: usize, signal_safe: bool) -> usize {
 /// # Safety
 /// `mask` must be valid for reads and writes of `size` bytes.
 unsafe fn narrow(mask: *mut cpu_set_t, size: size_t) {
-    if mask.is_null() || !init::active() {
+    if mask.is_null() || !init::enforcing() {
         return;
     }
     crate::tree::claim();
@@ -77,7 +77,7 @@ pub unsafe extern "C" fn sysconf(name: c_int) -> c_long {
     // SAFETY: the caller's argument, unchanged.
     let value = unsafe { real(name) };
     if name != libc::_SC_NPROCESSORS_ONLN || value < 1 {
-        if init::active() {
+        if init::enforcing() {
             crate::tree::tick(true);
         }
         return value;

@@ -132,15 +132,16 @@ extern "C" fn decide(handle: *mut c_void, name: *const c_char) -> usize {
                 // loaded (see active.rs for why not in a dlopen hook). A new
                 // object means a new handle, so repeated lookups in the same
                 // one skip even the loader's counter.
-                if LAST_HANDLE.swap(handle as usize, Relaxed) != handle as usize {
-                    active::clamp_new_objects();
-                }
-                if init::active() {
+                if init::enforcing() {
+                    if LAST_HANDLE.swap(handle as usize, Relaxed) != handle as usize {
+                        active::clamp_new_objects();
+                        crate::fork::watch_pools();
+                    }
                     crate::tree::tick(false);
                 }
                 return 0;
             };
-            if !init::active() {
+            if !init::enforcing() {
                 return 0;
             }
             let target = loaded::lookup(handle, name);

@@ -7,7 +7,7 @@
 //! the call on. `exit` itself reaches `_exit` inside libc, not through this
 //! hook.
 
-use crate::init;
+use crate::exit;
 use crate::next::Next;
 use libc::c_int;
 
@@ -24,7 +24,7 @@ pub fn prepare() {
 }
 
 fn end(status: c_int) -> ! {
-    let _ = std::panic::catch_unwind(init::before_exit_now);
+    let _ = std::panic::catch_unwind(exit::before_exit_now);
     if let Some(addr) = NEXT_EXIT.cached() {
         // SAFETY: `addr` is the next definition of `_exit`, resolved in
         // `prepare`; `ExitFn` mirrors its prototype.

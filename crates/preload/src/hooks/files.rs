@@ -133,7 +133,7 @@ fn shown_fd(view: View, cloexec: bool) -> Option<c_int> {
     // A `vfork` child shares its parent's memory until it execs: building
     // a view would allocate from the parent's heap. It reads the real file;
     // the program it execs is shown the views.
-    if !init::active() || !init::in_own_process() {
+    if !init::enforcing() || !crate::status::in_own_process() {
         return None;
     }
     // A CPU count read from a file is a CPU-count query like any other: it
@@ -142,7 +142,7 @@ fn shown_fd(view: View, cloexec: bool) -> Option<c_int> {
     // `sysconf` does: `open` may be called from a signal handler, where no
     // steward may be started (the library's heap never blocks).
     crate::tree::claim_signal_safe();
-    let shown = cap::shown_mask()?;
+    let shown = cap::shown_mask(crate::tree::seed)?;
     let real = read_real(view.path())?;
     let content = cpuviews::render(view, &real, &shown);
     memfd(view.name(), &content, cloexec)

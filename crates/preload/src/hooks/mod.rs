@@ -8,6 +8,7 @@ pub mod cpus;
 pub mod dlsym;
 pub mod exit;
 pub mod files;
+pub mod load;
 pub mod openmp;
 pub mod setters;
 pub mod spawn;

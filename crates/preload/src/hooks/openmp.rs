@@ -316,7 +316,7 @@ extern "C" fn max_threads(ret: usize) -> c_int {
     };
     // SAFETY: the runtime's `int omp_get_max_threads(void)`.
     let value = unsafe { std::mem::transmute::<usize, unsafe extern "C" fn() -> c_int>(target)() };
-    if value <= 1 || !init::active() {
+    if value <= 1 || !init::enforcing() {
         return value;
     }
     super::guarded(
@@ -349,7 +349,7 @@ pub unsafe extern "C" fn omp_get_max_threads() -> c_int {
 /// The team size to pass for a region asking for `requested` (0: default),
 /// from the queries of the runtime the call goes to.
 fn lowered_team(scope: &Scope, requested: c_uint) -> c_uint {
-    if !init::active() {
+    if !init::enforcing() {
         return requested;
     }
     crate::tree::claim();

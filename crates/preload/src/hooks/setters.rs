@@ -25,7 +25,7 @@ fn granted(setter: &str, target: usize, requested: i64) -> i64 {
 }
 
 fn lowered(setter: &str, target: usize, requested: i64) -> i64 {
-    if !init::active() {
+    if !init::enforcing() {
         return requested;
     }
     crate::tree::claim();
@@ -140,7 +140,7 @@ pub unsafe fn ways(
     let requested = [jc, pc, ic, jr, ir];
     let w = super::guarded(
         || {
-            if init::active() {
+            if init::enforcing() {
                 clamp::ways(requested, cap::cap())
             } else {
                 requested

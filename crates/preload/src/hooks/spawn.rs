@@ -27,7 +27,7 @@ type SystemFn = unsafe extern "C" fn(*const c_char) -> c_int;
 type PopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut FILE;
 
 fn before_spawn() {
-    if init::active() {
+    if init::enforcing() {
         guarded(tree::before_spawn, || ());
     }
 }

@@ -61,7 +61,7 @@ pub unsafe extern "C-unwind" fn tbb_create_global_control(control: *mut c_void) 
     // No panic may reach this C boundary: on one, forward the request as it is.
     super::guarded(
         || {
-            if init::active() && !control.is_null() {
+            if init::enforcing() && !control.is_null() {
                 // SAFETY: the caller's global_control, in the d1 layout above; it is
                 // being constructed by this very call, so nothing else reads it now.
                 let control = unsafe { &mut *control.cast::<GlobalControl>() };
@@ -101,7 +101,7 @@ pub unsafe extern "C-unwind" fn tbb_initialize_task_arena(arena: *mut c_void) {
     // No panic may reach this C boundary: on one, forward the request as it is.
     super::guarded(
         || {
-            if init::active() && !arena.is_null() {
+            if init::enforcing() && !arena.is_null() {
                 // SAFETY: the caller's task_arena_base, in the d1 layout above, being
                 // initialised by this call under oneTBB's once-guard.
                 let base = unsafe { &mut *arena.cast::<TaskArenaBase>() };

@@ -1,68 +1,14 @@
 //! `pthread_create`: the thread cap (layer 2).
 //!
 //! Every thread admitted by `cap::admit` starts in [`trampoline`], which marks
-//! it with a thread-specific value. The key's destructor gives the slot back
-//! however the thread ends: return, `pthread_exit`, cancellation, detached or
-//! joined (glibc runs TSD destructors on every path out of a thread).
+//! it (`cap::mark_started`) so that its slot is given back however it ends.
 
 use super::{guarded, next_fn};
 use crate::cap::{self, Admission, STATS};
-use crate::next::Next;
+use crate::real::{CreateFn, StartFn, NEXT_CREATE};
 use crate::{init, managed};
-use libc::{c_int, c_void, pthread_attr_t, pthread_key_t, pthread_t};
-use std::sync::atomic::{AtomicBool, Ordering::*};
-
-/// `C-unwind`: `pthread_exit` and cancellation unwind through start routines.
-type StartFn = unsafe extern "C-unwind" fn(*mut c_void) -> *mut c_void;
-type CreateFn = unsafe extern "C" fn(
-    *mut pthread_t,
-    *const pthread_attr_t,
-    Option<StartFn>,
-    *mut c_void,
-) -> c_int;
-
-static NEXT_CREATE: Next = Next::new(c"pthread_create");
-
-static mut SLOT_KEY: pthread_key_t = 0;
-static KEY_READY: AtomicBool = AtomicBool::new(false);
-
-/// Creates the thread-specific key whose destructor releases slots. Called
-/// once, from initialisation.
-pub fn prepare() -> bool {
-    let mut key: pthread_key_t = 0;
-    // SAFETY: `key` is a valid out-pointer; the destructor is a plain C function.
-    if unsafe { libc::pthread_key_create(&mut key, Some(release_slot)) } != 0 {
-        return false;
-    }
-    // SAFETY: written once, before KEY_READY publishes it.
-    unsafe { SLOT_KEY = key };
-    KEY_READY.store(true, Release);
-    true
-}
-
-/// Runs as a thread admitted by the cap ends, whichever way it ends.
-extern "C" fn release_slot(marker: *mut c_void) {
-    cap::release_counted(unmark(marker as usize));
-}
-
-/// The thread-specific value of an admitted thread: never null (glibc calls
-/// the destructor of non-null values only), and it carries what the cap
-/// needs at the thread's end (`cap::Counted`): the reading in the high 32
-/// bits, the place among the tracked threads (`0x7f`: none) in bits 1-7.
-fn mark(counted: cap::Counted) -> usize {
-    let index = counted.index.min(0x7f);
-    ((counted.reading as usize) << 32) | (index << 1) | 1
-}
-
-fn unmark(marker: usize) -> cap::Counted {
-    cap::Counted {
-        reading: (marker >> 32) as u32,
-        index: match (marker >> 1) & 0x7f {
-            0x7f => usize::MAX,
-            i => i,
-        },
-    }
-}
+use libc::{c_int, c_void, pthread_attr_t, pthread_t};
+use std::sync::atomic::Ordering::*;
 
 /// What the trampoline needs: the caller's routine and argument, and what
 /// its admission was counted on.
@@ -82,48 +28,9 @@ unsafe extern "C-unwind" fn trampoline(start: *mut c_void) -> *mut c_void {
         arg,
         counted_on,
     } = *unsafe { Box::from_raw(start.cast::<Start>()) };
-    // Only a thread counted on a reading asks its id (a system call): the
-    // fast path does not.
-    if counted_on.reading != 0 {
-        counted_on.started(crate::sys::gettid());
-    }
-    let marker = mark(counted_on) as *const c_void;
-    // SAFETY: KEY_READY was true when this thread was admitted, so SLOT_KEY
-    // is a valid key. Any non-null value makes glibc call the destructor.
-    unsafe { libc::pthread_setspecific(SLOT_KEY, marker) };
+    cap::mark_started(counted_on);
     // SAFETY: the caller of pthread_create promised `routine` accepts `arg`.
     unsafe { routine(arg) }
-}
-
-/// Starts a detached thread of libthrottle's own (the ledger's steward) with
-/// libc's `pthread_create`: not admitted, not counted, not the host's.
-pub fn create_untracked(
-    routine: extern "C" fn(*mut c_void) -> *mut c_void,
-    name: &std::ffi::CStr,
-) -> bool {
-    let Some(real) = next_fn!(NEXT_CREATE, pthread_create, CreateFn) else {
-        return false;
-    };
-    // SAFETY: a zeroed attr is initialised by pthread_attr_init before use,
-    // and destroyed after; `thread` is a valid out-pointer.
-    unsafe {
-        let mut attr: pthread_attr_t = std::mem::zeroed();
-        let mut thread: pthread_t = 0;
-        if libc::pthread_attr_init(&mut attr) != 0 {
-            return false;
-        }
-        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
-        // `extern "C"` and `extern "C-unwind"` share the calling convention.
-        let routine =
-            std::mem::transmute::<extern "C" fn(*mut c_void) -> *mut c_void, StartFn>(routine);
-        let rc = real(&mut thread, &attr, Some(routine), std::ptr::null_mut());
-        libc::pthread_attr_destroy(&mut attr);
-        if rc == 0 {
-            // Named, so that `ps -L`, top and tests can tell it apart.
-            libc::pthread_setname_np(thread, name.as_ptr());
-        }
-        rc == 0
-    }
 }
 
 /// See [`super::resolve_at_load`].
@@ -148,13 +55,18 @@ pub unsafe extern "C" fn pthread_create(
         // to reject or crash on, exactly as without us.
         return unsafe { real(thread, attr, None, arg) };
     };
-    if !init::active() || !KEY_READY.load(Acquire) {
+    if !init::enforcing() || !cap::marks_ready() {
         // SAFETY: the caller's arguments, unchanged.
         return unsafe { real(thread, attr, Some(routine), arg) };
     }
     crate::tree::claim();
     let guard = match guarded(
-        || Some(cap::admit(managed::is_managed(routine as usize))),
+        || {
+            Some(cap::admit(
+                managed::is_managed(routine as usize),
+                crate::tree::seed,
+            ))
+        },
         || None,
     ) {
         Some(Admission::Create(guard)) => guard,
