@@ -82,6 +82,78 @@ pub struct Setter {
     pub arg: Arg,
 }
 
+/// Every runtime's thread setters, by runtime, with each one's argument
+/// shape (an [`Arg`] variant): the one declaration of them. The registry's
+/// `setters` lists (`RUNTIMES`) and the library's exported wrappers
+/// (crates/preload/src/hooks/setters.rs) both follow from it: `$then` is a
+/// macro given `runtime { Shape name, ... } ...`. Adding a setter is adding
+/// its line here. Mind the shapes: MKL's lowercase names without `_` are its
+/// Fortran entry points, taking pointers (C reaches `MKL_Set_Num_Threads`
+/// through a macro). oneTBB has no C setter: see hooks/tbb.rs.
+#[macro_export]
+macro_rules! runtime_setters {
+    ($then:ident) => {
+        $then! {
+            openblas {
+                Int openblas_set_num_threads,
+                Int openblas_set_num_threads64_,
+                Int openblas_set_num_threads_64,
+                Int scipy_openblas_set_num_threads,
+                Int scipy_openblas_set_num_threads64_,
+                Int scipy_openblas_set_num_threads_64,
+                Int goto_set_num_threads,
+                Int openblas_set_num_threads_local,
+                IntRef openblas_set_num_threads_,
+            }
+            openmp {
+                Int omp_set_num_threads,
+                IntRef omp_set_num_threads_,
+                LongRef omp_set_num_threads_8_,
+            }
+            mkl {
+                Int MKL_Set_Num_Threads,
+                IntRef mkl_set_num_threads,
+                IntRef mkl_set_num_threads_,
+                IntRef MKL_SET_NUM_THREADS,
+                Int MKL_Set_Num_Threads_Local,
+                IntRef mkl_set_num_threads_local,
+                IntRef mkl_set_num_threads_local_,
+                IntRef MKL_SET_NUM_THREADS_LOCAL,
+                IntInt MKL_Domain_Set_Num_Threads,
+                IntRefIntRef mkl_domain_set_num_threads,
+                IntRefIntRef mkl_domain_set_num_threads_,
+                IntRefIntRef MKL_DOMAIN_SET_NUM_THREADS,
+            }
+            blis {
+                Long bli_thread_set_num_threads,
+                Ways bli_thread_set_ways,
+            }
+            flexiblas {
+                Int flexiblas_set_num_threads,
+                IntRef flexiblas_set_num_threads_,
+            }
+        }
+    };
+}
+
+/// The registry's side of [`runtime_setters!`]: one `&[Setter]` per runtime.
+macro_rules! setter_lists {
+    ($($runtime:ident { $($arg:ident $name:ident),* $(,)? })*) => {
+        $(
+            pub const $runtime: &[super::Setter] = &[$(super::Setter {
+                name: stringify!($name),
+                arg: super::Arg::$arg,
+            }),*];
+        )*
+    };
+}
+
+/// Each runtime's setters, as [`runtime_setters!`] declares them.
+#[allow(non_upper_case_globals)]
+mod declared {
+    crate::runtime_setters!(setter_lists);
+}
+
 /// A getter and the setter that changes what it returns, for active clamping.
 /// Both take and return plain C ints, or both `dim_t` when `long` is set.
 #[derive(Clone, Copy, Debug)]
@@ -121,9 +193,7 @@ pub struct Runtime {
     pub env: &'static [SizingVar],
     /// Every exported name that sets its thread count: libthrottle exports
     /// each one as a clamping wrapper, and wraps it when looked up by handle.
-    /// Mind the shapes: MKL's lowercase names without `_` are its Fortran
-    /// entry points, taking pointers (C reaches `MKL_Set_Num_Threads` through
-    /// a macro). oneTBB has no C setter: see hooks/tbb.rs.
+    /// Declared in [`runtime_setters!`].
     pub setters: &'static [Setter],
     /// Getter/setter pairs for bringing an already-initialised pool down.
     pub controls: &'static [Control],
@@ -157,44 +227,7 @@ pub const RUNTIMES: &[Runtime] = &[
         name: "openblas",
         libraries: &["libopenblas", "libscipy_openblas", "libblas.so"],
         env: &[count("OPENBLAS_NUM_THREADS"), count("GOTO_NUM_THREADS")],
-        setters: &[
-            Setter {
-                name: "openblas_set_num_threads",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "openblas_set_num_threads64_",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "openblas_set_num_threads_64",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "scipy_openblas_set_num_threads",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "scipy_openblas_set_num_threads64_",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "scipy_openblas_set_num_threads_64",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "goto_set_num_threads",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "openblas_set_num_threads_local",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "openblas_set_num_threads_",
-                arg: Arg::IntRef,
-            },
-        ],
+        setters: declared::openblas,
         controls: &[
             Control {
                 get: "openblas_get_num_threads",
@@ -249,20 +282,7 @@ pub const RUNTIMES: &[Runtime] = &[
             },
             count_with("OMP_THREAD_LIMIT", Unset::Never),
         ],
-        setters: &[
-            Setter {
-                name: "omp_set_num_threads",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "omp_set_num_threads_",
-                arg: Arg::IntRef,
-            },
-            Setter {
-                name: "omp_set_num_threads_8_",
-                arg: Arg::LongRef,
-            },
-        ],
+        setters: declared::openmp,
         controls: &[Control {
             get: "omp_get_max_threads",
             set: "omp_set_num_threads",
@@ -285,56 +305,7 @@ pub const RUNTIMES: &[Runtime] = &[
                 unset: Unset::Never,
             },
         ],
-        setters: &[
-            Setter {
-                name: "MKL_Set_Num_Threads",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "mkl_set_num_threads",
-                arg: Arg::IntRef,
-            },
-            Setter {
-                name: "mkl_set_num_threads_",
-                arg: Arg::IntRef,
-            },
-            Setter {
-                name: "MKL_SET_NUM_THREADS",
-                arg: Arg::IntRef,
-            },
-            Setter {
-                name: "MKL_Set_Num_Threads_Local",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "mkl_set_num_threads_local",
-                arg: Arg::IntRef,
-            },
-            Setter {
-                name: "mkl_set_num_threads_local_",
-                arg: Arg::IntRef,
-            },
-            Setter {
-                name: "MKL_SET_NUM_THREADS_LOCAL",
-                arg: Arg::IntRef,
-            },
-            Setter {
-                name: "MKL_Domain_Set_Num_Threads",
-                arg: Arg::IntInt,
-            },
-            Setter {
-                name: "mkl_domain_set_num_threads",
-                arg: Arg::IntRefIntRef,
-            },
-            Setter {
-                name: "mkl_domain_set_num_threads_",
-                arg: Arg::IntRefIntRef,
-            },
-            Setter {
-                name: "MKL_DOMAIN_SET_NUM_THREADS",
-                arg: Arg::IntRefIntRef,
-            },
-        ],
+        setters: declared::mkl,
         controls: &[Control {
             get: "MKL_Get_Max_Threads",
             set: "MKL_Set_Num_Threads",
@@ -350,16 +321,7 @@ pub const RUNTIMES: &[Runtime] = &[
         name: "blis",
         libraries: &["libblis"],
         env: &[count_with("BLIS_NUM_THREADS", Unset::One)],
-        setters: &[
-            Setter {
-                name: "bli_thread_set_num_threads",
-                arg: Arg::Long,
-            },
-            Setter {
-                name: "bli_thread_set_ways",
-                arg: Arg::Ways,
-            },
-        ],
+        setters: declared::blis,
         controls: &[Control {
             get: "bli_thread_get_num_threads",
             set: "bli_thread_set_num_threads",
@@ -375,16 +337,7 @@ pub const RUNTIMES: &[Runtime] = &[
         name: "flexiblas",
         libraries: &["libflexiblas"],
         env: &[],
-        setters: &[
-            Setter {
-                name: "flexiblas_set_num_threads",
-                arg: Arg::Int,
-            },
-            Setter {
-                name: "flexiblas_set_num_threads_",
-                arg: Arg::IntRef,
-            },
-        ],
+        setters: declared::flexiblas,
         controls: &[Control {
             get: "flexiblas_get_num_threads",
             set: "flexiblas_set_num_threads",

@@ -343,33 +343,40 @@ macro_rules! export {
     };
 }
 
-// Every setter in `runtimes::RUNTIMES`, with its argument shape; the
-// integration tests check the two lists agree through `nm -D`.
-export!(int, openblas_set_num_threads(n: c_int));
-export!(int, openblas_set_num_threads64_(n: c_int));
-export!(int, openblas_set_num_threads_64(n: c_int));
-export!(int, scipy_openblas_set_num_threads(n: c_int));
-export!(int, scipy_openblas_set_num_threads64_(n: c_int));
-export!(int, scipy_openblas_set_num_threads_64(n: c_int));
-export!(int, goto_set_num_threads(n: c_int));
-export!(int, openblas_set_num_threads_local(n: c_int));
-export!(int_ref, openblas_set_num_threads_(n: *const c_int));
-export!(int, omp_set_num_threads(n: c_int));
-export!(int_ref, omp_set_num_threads_(n: *const c_int));
-export!(long_ref, omp_set_num_threads_8_(n: *const i64));
-export!(int, MKL_Set_Num_Threads(n: c_int));
-export!(int_ref, mkl_set_num_threads(n: *const c_int));
-export!(int_ref, mkl_set_num_threads_(n: *const c_int));
-export!(int_ref, MKL_SET_NUM_THREADS(n: *const c_int));
-export!(int, MKL_Set_Num_Threads_Local(n: c_int));
-export!(int_ref, mkl_set_num_threads_local(n: *const c_int));
-export!(int_ref, mkl_set_num_threads_local_(n: *const c_int));
-export!(int_ref, MKL_SET_NUM_THREADS_LOCAL(n: *const c_int));
-export!(int_int, MKL_Domain_Set_Num_Threads(n: c_int, domain: c_int));
-export!(int_ref_int_ref, mkl_domain_set_num_threads(n: *const c_int, domain: *const c_int));
-export!(int_ref_int_ref, mkl_domain_set_num_threads_(n: *const c_int, domain: *const c_int));
-export!(int_ref_int_ref, MKL_DOMAIN_SET_NUM_THREADS(n: *const c_int, domain: *const c_int));
-export!(long, bli_thread_set_num_threads(n: i64));
-export!(ways, bli_thread_set_ways(jc: i64, pc: i64, ic: i64, jr: i64, ir: i64));
-export!(int, flexiblas_set_num_threads(n: c_int));
-export!(int_ref, flexiblas_set_num_threads_(n: *const c_int));
+/// One export per setter that `throttle_core::runtime_setters!` declares,
+/// with its shape's C prototype.
+macro_rules! export_setters {
+    ($($runtime:ident { $($shape:ident $name:ident),* $(,)? })*) => {
+        $($(export_shaped!($shape $name);)*)*
+    };
+}
+
+/// A shape (`runtimes::Arg`) as the prototype the export mirrors, and the
+/// call above that lowers its count.
+macro_rules! export_shaped {
+    (Int $name:ident) => {
+        export!(int, $name(n: c_int));
+    };
+    (IntRef $name:ident) => {
+        export!(int_ref, $name(n: *const c_int));
+    };
+    (Long $name:ident) => {
+        export!(long, $name(n: i64));
+    };
+    (LongRef $name:ident) => {
+        export!(long_ref, $name(n: *const i64));
+    };
+    (IntInt $name:ident) => {
+        export!(int_int, $name(n: c_int, domain: c_int));
+    };
+    (IntRefIntRef $name:ident) => {
+        export!(int_ref_int_ref, $name(n: *const c_int, domain: *const c_int));
+    };
+    (Ways $name:ident) => {
+        export!(ways, $name(jc: i64, pc: i64, ic: i64, jr: i64, ir: i64));
+    };
+}
+
+// The integration tests keep their own list of the names users rely on,
+// and check every one is exported (`nm -D`).
+throttle_core::runtime_setters!(export_setters);
