@@ -38,7 +38,7 @@ LAYERS = {
     "exit": 2.1,
     "init": 2.2,
     "tree": 3.0,
-    "active": 3.1,
+    "pools": 3.1,
     "cap": 3.2,
     "events": 3.3,
 }

@@ -6,7 +6,7 @@
 //! programs call it from signal handlers. Nothing happens in a `vfork`
 //! child, which shares this process's memory: it is not us that ends.
 
-use crate::{active, cap, events, init, log, status, sys, tree};
+use crate::{cap, events, init, log, pools, status, sys, tree};
 use std::sync::atomic::{AtomicBool, Ordering::*};
 
 /// Set by whichever of `exit` and `_exit` runs the end-of-process work
@@ -93,7 +93,7 @@ fn end_of_process() {
     // panic may cross this C boundary.
     let _ = std::panic::catch_unwind(|| events::exit(&totals));
     let (budget, ledger) = tree::budget();
-    active::shut();
+    pools::shut();
     let _ = std::panic::catch_unwind(tree::leave);
     if !init::report_wanted() {
         return;

@@ -10,7 +10,7 @@
 //! - `exit`: not ended.
 //! - `cap`: one live thread, no waiter, counters zero, the inherited cap in
 //!   force until the child's share replaces it; unconfined.
-//! - `active`: the pools free again (the steward that may have been setting
+//! - `pools`: the pools free again (the steward that may have been setting
 //!   them is not in the child); what was remembered is kept.
 //! - `tree`: a new member of the parent's tree, claimed at once if the
 //!   parent worked (a `multiprocessing` worker); no steward yet.
@@ -21,7 +21,7 @@
 //! ([`watch_pools`]): inside the fork, before the runtime's own handlers,
 //! it lowers the pools to the child's share (docs/design.md, section 5).
 
-use crate::{active, cap, events, exit, init, status, tree};
+use crate::{cap, events, exit, init, pools, status, tree};
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 
 /// Registers the library's fork handlers. From the constructor, once: not
@@ -43,10 +43,10 @@ extern "C" fn before_fork() {
 }
 
 extern "C" fn after_fork_parent() {
-    active::after_fork_parent();
+    pools::after_fork_parent();
     // No panic may cross the fork handler's C boundary.
     let _ = std::panic::catch_unwind(tree::after_fork_parent);
-    active::fork_over();
+    pools::fork_over();
 }
 
 extern "C" fn after_fork_child() {
@@ -55,20 +55,20 @@ extern "C" fn after_fork_child() {
     exit::after_fork_child();
     let was_launcher = cap::uncapped();
     cap::after_fork_child();
-    active::after_fork_child();
+    pools::after_fork_child();
     let _ = std::panic::catch_unwind(tree::after_fork_child);
     events::after_fork_child(was_launcher.then_some(init::member_policy()));
 }
 
-/// Handlers registered for the runtimes `active` remembers: one each.
+/// Handlers registered for the runtimes `pools` remembers: one each.
 static WATCHED: AtomicUsize = AtomicUsize::new(0);
 
-/// Registers [`lower_pools`] once for each runtime `active` has remembered
+/// Registers [`lower_pools`] once for each runtime `pools` has remembered
 /// since the last call: after that runtime's own handlers, so that it runs
 /// before them (prepare handlers run in the reverse order). Called by the
 /// layers above after anything that may remember one (active clamping).
 pub fn watch_pools() {
-    let wanted = active::remembered();
+    let wanted = pools::remembered();
     loop {
         let have = WATCHED.load(Acquire);
         if have >= wanted {
@@ -99,13 +99,13 @@ pub fn watch_pools() {
 /// handlers have run: two threads never call a runtime's setters at once,
 /// and no setter is halfway through when the process is copied.
 extern "C" fn lower_pools() {
-    if !active::hold_for_fork() {
+    if !pools::hold_for_fork() {
         return;
     }
     // No panic may cross this C boundary.
     let _ = std::panic::catch_unwind(|| {
         if let Some(share) = tree::share_of_next_child() {
-            if active::lower_remembered(share as i64) {
+            if pools::lower_remembered(share as i64) {
                 tree::pools_lowered_in_fork(share);
             }
         }

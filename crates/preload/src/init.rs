@@ -114,7 +114,7 @@ fn run() -> bool {
     let share = start_cap.min(mask.count()).max(1);
     let ceiling = settings.cap.min(mask.count()).max(share);
     let user_sized_teams = right_size_environment(share, ceiling, &mask);
-    crate::active::note_team_default(ceiling, user_sized_teams);
+    crate::pools::note_team_default(ceiling, user_sized_teams);
     // Initialised by the constructor, no hook came first: the process has
     // not created a thread (every `pthread_create` goes through the hook,
     // which would have initialised), so it has one, and /proc/self/task is

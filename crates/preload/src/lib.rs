@@ -1,20 +1,25 @@
-//! libthrottle: a preloaded library that keeps unmodified programs' thread
-//! pools inside their CPU allocation. See README.md and docs/.
+//! libthrottle.so: the preloaded library that keeps unmodified programs'
+//! thread pools inside their CPU allocation. See README.md and docs/.
+//! Everything here runs inside other people's processes (docs/design.md,
+//! section 2). Calls go one way, down these layers (section 1;
+//! `scripts/check-imports.py` checks it):
 //!
-//! Where things live:
-//! - `hooks/`: the only code with `extern "C"` exports, the C surface that
-//!   runs inside other people's processes (`threads.rs`: `pthread_create`;
-//!   `cpus.rs`: the CPU-count queries).
-//! - `init.rs`: lazy initialisation, the constructor, `fork`, the exit report.
-//! - `cap.rs`: the thread cap: live-thread count and the policies.
-//! - `inputs.rs`: what budget resolution reads (`Inputs`) and
-//!   the terms it shares with `allocation.rs` (schedulers and cgroups) and
-//!   `sys.rs` (the live inputs); a leaf.
-//! - `config.rs`: budget resolution (pure); `envsize.rs`: environment
-//!   right-sizing (pure); `runtimes.rs`: the registry of runtimes (data);
-//!   `cpumask.rs`: CPU mask arithmetic (pure).
-//! - `events.rs`: the JSON-lines event log (`THROTTLE_LOG_FILE`).
-//! - `managed.rs`, `next.rs`, `lock.rs`, `sys.rs`, `log.rs`: small helpers.
+//! 1. `hooks/`: every exported C symbol, and `hooks/load.rs`, the
+//!    constructor and destructor.
+//! 2. The process layer: `init` (initialisation, and whether to enforce),
+//!    `fork` (every fork handler; what each module's child keeps), `exit`
+//!    (the end of the process).
+//! 3. State, each above the next: `tree` (the process's place in its tree:
+//!    ledger, claim, steward), `pools` (runtimes' pools set through their
+//!    own setters), `cap` (the thread cap and its policies), `events` (the
+//!    event log).
+//! 4. Helpers: `status` (enforcing; own pid), `real` (libc's
+//!    `pthread_create` for the library's own thread), `next` (the
+//!    definitions hooks forward to), `loaded` (the loaded objects),
+//!    `managed` (runtime threads), `lock`, `log`, `heap` (the library's own
+//!    allocator), `ranges`, `clamp` (a setter's granted count), `cpuviews`
+//!    (the CPU files shown); and the core (`throttle_core`), whose modules
+//!    are used here under their own names.
 
 // The unit-test build leaves out the hooks (a test harness must not interpose
 // its own pthread_create), so code only they call looks dead there.
@@ -23,8 +28,6 @@
 // The core's modules, under the names the library's code uses for them.
 use throttle_core::{config, cpumask, envsize, launchers, ledger, runtimes, sys};
 
-#[cfg(not(test))]
-mod active;
 mod cap;
 mod clamp;
 mod cpuviews;
@@ -43,6 +46,8 @@ mod lock;
 mod log;
 mod managed;
 mod next;
+#[cfg(not(test))]
+mod pools;
 mod ranges;
 mod real;
 mod status;

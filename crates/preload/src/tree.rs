@@ -25,7 +25,7 @@
 use crate::config::{self, Resolution, Scope};
 use crate::ledger::{self, Ledger};
 use crate::log::{debug, info, warn};
-use crate::{active, cap, sys};
+use crate::{cap, pools, sys};
 use std::ffi::{c_void, CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
@@ -949,7 +949,7 @@ fn steward_loop() {
         if cap != applied {
             cap::set_cap(cap);
             // Pools busy elsewhere (active clamping, a fork): next round.
-            if active::set_pools(cap) {
+            if pools::set_pools(cap) {
                 ledger.record_applied(slot, cap as u32);
                 if applied != 0 {
                     info!("share is now {cap} (budget {})", ledger.budget());
@@ -1017,7 +1017,7 @@ pub fn leave() {
     let Some(ledger) = ledger() else {
         return;
     };
-    // The steward stops (and sets no pool: `active::shut` came first).
+    // The steward stops (and sets no pool: `pools::shut` came first).
     LEAVING.store(true, Release);
     // No longer a member, for the threads still running meanwhile: the slot
     // may go to another process as soon as it is free.
@@ -1063,7 +1063,7 @@ fn creator_ended() -> bool {
 /// In a `fork` child: a new process, so a new member. A child of a working
 /// process works too (a `multiprocessing` worker): it claims at once, with
 /// pools the parent lowered to its share just before the fork (see
-/// `active::before_fork`), and starts its steward (if it needs one) at its
+/// `pools::before_fork`), and starts its steward (if it needs one) at its
 /// next hook.
 pub fn after_fork_child() {
     let was_claimed = CLAIMED.swap(false, Relaxed);

@@ -16,7 +16,7 @@ use super::guarded;
 use super::setters::{self, Ret};
 use crate::log::warn;
 use crate::runtimes::{self, Arg, Setter};
-use crate::{active, init, loaded};
+use crate::{init, loaded, pools};
 use libc::{c_char, c_int, c_void};
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
@@ -129,12 +129,12 @@ extern "C" fn decide(handle: *mut c_void, name: *const c_char) -> usize {
             let name = unsafe { CStr::from_ptr(name) };
             let Some(setter) = runtimes::setter_named(name.to_bytes()) else {
                 // Lookups by handle follow a dlopen: bring down any runtime it
-                // loaded (see active.rs for why not in a dlopen hook). A new
+                // loaded (see pools.rs for why not in a dlopen hook). A new
                 // object means a new handle, so repeated lookups in the same
                 // one skip even the loader's counter.
                 if init::enforcing() {
                     if LAST_HANDLE.swap(handle as usize, Relaxed) != handle as usize {
-                        active::clamp_new_objects();
+                        pools::lower_new_objects();
                         crate::fork::watch_pools();
                     }
                     crate::tree::tick(false);

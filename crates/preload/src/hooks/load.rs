@@ -1,10 +1,10 @@
 //! The loader's calls into the library: its constructor and destructor.
 
-use crate::{active, events, exit, fork, init};
+use crate::{events, exit, fork, init, pools};
 
 /// The constructor: initialise as soon as the library is loaded, then bring
 /// down the runtimes that initialised before us (only from here: see
-/// active.rs).
+/// pools.rs).
 extern "C" fn on_load(
     _argc: libc::c_int,
     argv: *const *const libc::c_char,
@@ -18,7 +18,7 @@ extern "C" fn on_load(
         // Here, not in initialisation: that may run inside the host's
         // allocator (a hook called by it), and `pthread_atfork` allocates.
         fork::register();
-        let _ = std::panic::catch_unwind(|| active::clamp_loaded(true));
+        let _ = std::panic::catch_unwind(|| pools::lower_loaded(true));
         fork::watch_pools();
     }
 }

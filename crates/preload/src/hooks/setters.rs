@@ -30,13 +30,13 @@ fn lowered(setter: &str, target: usize, requested: i64) -> i64 {
     }
     crate::tree::claim();
     if requested >= 1 {
-        crate::active::note_request(requested);
+        crate::pools::note_request(requested);
     }
     // OpenMP's setters set the default team, which the hooks lower at each
     // region to the share in force: lowered to the process's own cap here,
     // so that the team can grow back when the share does.
     let limit = if crate::runtimes::per_region_setter(setter) {
-        crate::active::team_ceiling()
+        crate::pools::team_ceiling()
     } else {
         cap::cap()
     };

@@ -23,7 +23,7 @@ static LAST_ADDS: AtomicU64 = AtomicU64::new(0);
 static BUSY: AtomicBool = AtomicBool::new(false);
 
 /// A getter and setter of a runtime that may be called at any time, as
-/// `clamp_loaded` or `set_pools` last found them, for lowering pools inside
+/// `lower_loaded` or `set_pools` last found them, for lowering pools inside
 /// `fork` without asking the loader (fork.rs, `lower_pools`).
 struct Remembered {
     get: AtomicUsize,
@@ -239,7 +239,7 @@ unsafe fn lower(get: usize, set: usize, long: bool, cap: i64) -> Option<i64> {
 /// environment, which already sized them. Runs on a thread of the program
 /// (the constructor's, or one looking a symbol up by handle), never on the
 /// steward.
-pub fn clamp_loaded(at_load: bool) {
+pub fn lower_loaded(at_load: bool) {
     if !status::is_enforcing() || BUSY.swap(true, Acquire) {
         return;
     }
@@ -377,8 +377,8 @@ unsafe fn set_to(get: usize, set: usize, long: bool, target: i64) {
 /// After a `dlopen` (noticed by the `dlsym` hook, x86_64 only): clamps again if the loader has added objects since the
 /// last look. Costs one step of `dl_iterate_phdr` otherwise.
 #[cfg(target_arch = "x86_64")]
-pub fn clamp_new_objects() {
+pub fn lower_new_objects() {
     if loaded::adds() != LAST_ADDS.load(Relaxed) {
-        clamp_loaded(false);
+        lower_loaded(false);
     }
 }
