@@ -215,6 +215,61 @@ pub fn share(budget: u32, claimed: u32, rank: u32) -> u32 {
     (base + extra).max(1)
 }
 
+/// What decides whether a member needs a steward, the thread that puts its
+/// share in force in its pools as the tree changes (docs/design.md, section
+/// 5): see [`needs_steward`].
+#[derive(Clone, Copy, Debug)]
+pub struct Situation {
+    pub budget: u32,
+    /// The member's own cap: the most its share can ever be.
+    pub own: usize,
+    /// Its share now.
+    pub cap: usize,
+    /// The largest share it had before this one: its pools may be sized
+    /// from that.
+    pub peak: usize,
+    /// Working members (claimed and about to), and every member.
+    pub working: u32,
+    pub members: u32,
+    /// Whether a runtime has started its pool in the member (threads that
+    /// stay).
+    pub pools_started: bool,
+    /// Whether a budget file is watched.
+    pub budget_file: bool,
+}
+
+/// Whether a member needs a steward: when its share can change in a way it
+/// must put in force in its pools, and only then:
+///
+/// - its pools may be above its share (sized from a higher one: it claimed
+///   alone, then others joined);
+/// - in a tree with other working members, its share is above 1 (more
+///   joining would shrink it) or one working member fewer would raise it;
+/// - the only working member but not the only member (a launcher beside it
+///   may start more), it holds more than 1 and a runtime has started its
+///   pool: workers that start later would shrink it. A process with no
+///   runtime pool alone gets none, so the steward never makes a
+///   single-threaded program multi-threaded (`unshare`, Python's fork
+///   warning), nor stays in a program that waits for its own raw threads to
+///   be gone; it decides again when it creates a thread;
+/// - a budget file is watched.
+///
+/// So a member at 1 in a tree with more working members than budget gets
+/// none: the tree runs max(B, P) threads, one per process. It follows the
+/// tree at its next hooked call instead.
+pub fn needs_steward(s: &Situation) -> bool {
+    let one_fewer = s
+        .own
+        .min(share(s.budget, s.working.saturating_sub(1), 0) as usize);
+    let pools_above = s.peak > s.cap;
+    let contended = s.working > 1 && (s.cap > 1 || one_fewer > s.cap);
+    // Alone among other members (a launcher that may start more), never the
+    // sole member of its ledger (`THROTTLE_THREADS=4 ./app`), and with a
+    // runtime's pool started.
+    let alone_threaded = s.cap > 1 && s.pools_started && s.members > 1;
+    pools_above || (s.budget > 1 && (contended || alone_threaded)) || s.budget_file
+}
+
 fn errno_text() -> String {
     std::io::Error::last_os_error().to_string()
 }
@@ -1115,5 +1170,55 @@ mod tests {
         assert!(Ledger::open(&link.0)
             .unwrap_err()
             .contains("cannot be opened"));
+    }
+
+    /// A tree of working members at budget `budget`, each holding `cap`.
+    fn situation(budget: u32, cap: usize, working: u32, members: u32) -> Situation {
+        Situation {
+            budget,
+            own: budget as usize,
+            cap,
+            peak: 0,
+            working,
+            members,
+            pools_started: true,
+            budget_file: false,
+        }
+    }
+
+    #[test]
+    fn a_steward_only_where_a_share_can_change_what_the_pools_hold() {
+        // Alone in its ledger (`THROTTLE_THREADS=4 ./app`): nothing can join.
+        assert!(!needs_steward(&situation(4, 4, 1, 1)));
+        // Two working members at 2 each: one more joining lowers them.
+        assert!(needs_steward(&situation(4, 2, 2, 2)));
+        // Six at a budget of 2, each at 1: nothing a steward could do (one
+        // fewer still leaves 1), so the tree runs max(B, P) threads.
+        assert!(!needs_steward(&situation(2, 1, 6, 6)));
+        // Two at 1 each with a budget of 2: one leaving raises the other.
+        assert!(needs_steward(&situation(2, 1, 2, 2)));
+        // A budget of 1: nothing to share, whatever the tree.
+        assert!(!needs_steward(&situation(1, 1, 3, 3)));
+        // The only working member beside a launcher, with a pool started:
+        // workers the launcher starts later would shrink it.
+        assert!(needs_steward(&situation(4, 4, 1, 2)));
+        // ... but not without a pool (a single-threaded program stays so).
+        let no_pool = Situation {
+            pools_started: false,
+            ..situation(4, 4, 1, 2)
+        };
+        assert!(!needs_steward(&no_pool));
+        // Pools sized from a larger share than the one now in force.
+        let above = Situation {
+            peak: 4,
+            ..situation(2, 1, 6, 6)
+        };
+        assert!(needs_steward(&above));
+        // A watched budget file may change the budget at any time.
+        let file = Situation {
+            budget_file: true,
+            ..situation(4, 4, 1, 1)
+        };
+        assert!(needs_steward(&file));
     }
 }

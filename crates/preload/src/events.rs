@@ -16,6 +16,7 @@
 //! async-signal-safe system calls. Nothing here panics on any input: buffer
 //! writes are bounds-checked and an event that would not fit is dropped.
 
+use crate::launchers::{script_of, until_nul, Script};
 use crate::log::warn;
 use crate::sys;
 use std::ffi::CStr;
@@ -438,86 +439,6 @@ fn with_program_as_started<R>(f: impl Fn(&Program) -> R) -> Option<R> {
     }))
 }
 
-/// What an interpreter runs, from its arguments.
-#[derive(Debug, PartialEq)]
-pub enum Script<'a> {
-    /// A script file: `python3 train.py`, `Rscript fit.R`, `bash job.sh`.
-    Path(&'a [u8]),
-    /// A Python module: `python3 -m pkg.main`.
-    Module(&'a [u8]),
-}
-
-/// Interpreters whose script the event log names, by the name of their
-/// executable without a version (`python3.11` is `python`).
-const INTERPRETERS: [&[u8]; 13] = [
-    b"python", b"pypy", b"perl", b"ruby", b"Rscript", b"julia", b"node", b"lua", b"tclsh", b"bash",
-    b"sh", b"dash", b"zsh",
-];
-
-/// The script an interpreter runs, so that the event log can tell one
-/// Python program from another (they all have the same `exe`). `exe` is
-/// the resolved executable, `argv` the NUL-separated command line.
-///
-/// Python's options are parsed as Python does: `-m MOD` names a module,
-/// `-c CODE` and `-` (standard input) name no script, and `-W`, `-X` and
-/// `--check-hash-based-pycs` take a value. Other interpreters' options are
-/// not known here, so their script is named only when it comes first
-/// (`Rscript fit.R`, not `Rscript --vanilla fit.R`): code given inline
-/// (`bash -c ...`, `perl -e ...`) is never recorded.
-fn script_of<'a>(exe: &[u8], argv: &'a [u8]) -> Option<Script<'a>> {
-    let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
-    let name_end = base
-        .iter()
-        .rposition(|b| !(b.is_ascii_digit() || *b == b'.'))?
-        + 1;
-    let name = &base[..name_end];
-    if !INTERPRETERS.contains(&name) {
-        return None;
-    }
-    // Each argument ends in a NUL: no piece after the last one.
-    let argv = argv.strip_suffix(&[0]).unwrap_or(argv);
-    let mut args = argv.split(|&b| b == 0).skip(1);
-    if name != b"python" && name != b"pypy" {
-        return args
-            .next()
-            .filter(|a| !a.is_empty() && a.first() != Some(&b'-'))
-            .map(Script::Path);
-    }
-    while let Some(arg) = args.next() {
-        match arg {
-            b"-" | b"" => return None,
-            b"--" => return args.next().map(Script::Path),
-            b"--check-hash-based-pycs" => {
-                args.next();
-                continue;
-            }
-            [b'-', b'-', ..] => continue,
-            [b'-', flags @ ..] => {
-                for (i, &flag) in flags.iter().enumerate() {
-                    if !matches!(flag, b'c' | b'm' | b'W' | b'X') {
-                        continue;
-                    }
-                    // The option's value: the rest of this argument, or the next.
-                    let rest = &flags[i + 1..];
-                    let value = if rest.is_empty() { args.next()? } else { rest };
-                    match flag {
-                        b'm' => return Some(Script::Module(value)),
-                        b'c' => return None,
-                        _ => break,
-                    }
-                }
-            }
-            _ => return Some(Script::Path(arg)),
-        }
-    }
-    None
-}
-
-fn until_nul(bytes: &[u8]) -> &[u8] {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    &bytes[..end]
-}
-
 fn read_file(path: &CStr, buf: &mut [u8]) -> Option<usize> {
     // SAFETY: a NUL-terminated path; the descriptor is closed once below.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
@@ -860,102 +781,6 @@ mod tests {
         let mut line: Line<64> = Line::new();
         write_time(&mut line, 951_825_600, 999);
         assert_eq!(line.as_bytes(), b"2000-02-29T12:00:00.999Z");
-    }
-
-    fn script(exe: &str, argv: &[&str]) -> Option<String> {
-        let mut cmdline = Vec::new();
-        for arg in argv {
-            cmdline.extend_from_slice(arg.as_bytes());
-            cmdline.push(0);
-        }
-        script_of(exe.as_bytes(), &cmdline).map(|s| match s {
-            Script::Path(p) => String::from_utf8_lossy(p).into_owned(),
-            Script::Module(m) => format!("-m {}", String::from_utf8_lossy(m)),
-        })
-    }
-
-    #[test]
-    fn python_scripts_and_modules_are_named() {
-        let py = "/usr/bin/python3.11";
-        assert_eq!(
-            script(py, &["python", "train.py", "-n", "4"]).as_deref(),
-            Some("train.py")
-        );
-        assert_eq!(
-            script(py, &["python3", "-u", "-O", "a.py"]).as_deref(),
-            Some("a.py")
-        );
-        assert_eq!(
-            script(py, &["python", "-W", "ignore", "b.py"]).as_deref(),
-            Some("b.py")
-        );
-        assert_eq!(
-            script(py, &["python", "-Wignore", "-X", "dev", "c.py"]).as_deref(),
-            Some("c.py")
-        );
-        assert_eq!(
-            script(py, &["python", "-m", "pkg.main", "x.py"]).as_deref(),
-            Some("-m pkg.main")
-        );
-        assert_eq!(
-            script(py, &["python", "-um", "pkg"]).as_deref(),
-            Some("-m pkg")
-        );
-        assert_eq!(script(py, &["python", "-mpkg"]).as_deref(), Some("-m pkg"));
-        assert_eq!(
-            script(py, &["python", "--", "-odd.py"]).as_deref(),
-            Some("-odd.py")
-        );
-        assert_eq!(
-            script(py, &["python", "--check-hash-based-pycs", "never", "d.py"]).as_deref(),
-            Some("d.py")
-        );
-        assert_eq!(
-            script("/opt/pypy3.10", &["pypy", "e.py"]).as_deref(),
-            Some("e.py")
-        );
-        // Inline code, standard input, a bare interpreter, a missing value.
-        assert_eq!(script(py, &["python", "-c", "import secret"]), None);
-        assert_eq!(script(py, &["python", "-uc", "print(1)"]), None);
-        assert_eq!(script(py, &["python", "-"]), None);
-        assert_eq!(script(py, &["python"]), None);
-        assert_eq!(script(py, &["python", "-m"]), None);
-        assert_eq!(script(py, &["python", "-i"]), None);
-        // An empty argument is a value like any other.
-        assert_eq!(
-            script(py, &["python", "-W", "", "f.py"]).as_deref(),
-            Some("f.py")
-        );
-    }
-
-    #[test]
-    fn other_interpreters_name_a_script_given_first() {
-        assert_eq!(
-            script("/usr/bin/Rscript", &["Rscript", "fit.R"]).as_deref(),
-            Some("fit.R")
-        );
-        assert_eq!(
-            script("/usr/bin/bash", &["bash", "job.sh", "1"]).as_deref(),
-            Some("job.sh")
-        );
-        assert_eq!(
-            script("/usr/bin/dash", &["sh", "run.sh"]).as_deref(),
-            Some("run.sh")
-        );
-        assert_eq!(script("/usr/bin/perl", &["perl", "-e", "print 1"]), None);
-        assert_eq!(script("/usr/bin/bash", &["bash", "-c", "echo hi"]), None);
-        assert_eq!(
-            script("/usr/bin/Rscript", &["Rscript", "--vanilla", "fit.R"]),
-            None
-        );
-        // Not an interpreter: no script, whatever its arguments.
-        assert_eq!(script("/usr/bin/solver", &["solver", "in.dat"]), None);
-        assert_eq!(
-            script("/usr/bin/python-config", &["python-config", "x"]),
-            None
-        );
-        assert_eq!(script("/usr/bin/3", &["3", "x"]), None);
-        assert_eq!(script("", &[]), None);
     }
 
     #[test]

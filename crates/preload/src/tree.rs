@@ -707,49 +707,27 @@ pub fn threaded() {
 }
 
 /// Starts the steward when this process's share can change in a way it must
-/// put in force in its pools, and only then:
-///
-/// - its pools may be above its cap (sized from a higher share: it claimed
-///   alone, then others joined);
-/// - in a tree with other working members, its share is above 1 (more
-///   joining would shrink it) or one working member fewer would raise it;
-/// - the only working member but not the only member (a launcher beside it
-///   may start more), it holds more than 1 and a runtime has started its
-///   pool (OpenBLAS's, OpenMP's threads, which stay): workers that start
-///   later would shrink it. A process with no runtime pool alone gets none,
-///   so the steward never makes a single-threaded program multi-threaded
-///   (`unshare`, Python's fork warning), nor stays in a program that waits
-///   for its own raw threads to be gone; it decides again when it creates a
-///   thread;
-/// - a budget file is watched.
-///
-/// So a process at 1 in a tree with more working members than budget gets
-/// none: the tree runs max(B, P) threads, one per process. It follows the
-/// tree at its next hooked call instead.
+/// put in force in its pools, and only then (`ledger::needs_steward`).
 fn decide(ledger: Ledger, cap: usize, census: ledger::Census) {
     let budget = ledger.budget();
-    let own = OWN_CAP.load(Relaxed);
-    let working = census.working();
-    let one_fewer = own.min(ledger::share(budget, working.saturating_sub(1), 0) as usize);
-    let pools_above = PEAK_CAP.fetch_max(cap, AcqRel) > cap;
-    let contended = working > 1 && (cap > 1 || one_fewer > cap);
-    // Alone among other members (a launcher that may start more), never the
-    // sole member of its ledger (`THROTTLE_THREADS=4 ./app`), and with a
-    // runtime's pool started (threads that stay).
-    let alone_threaded = cap > 1 && cap::pools_started() && census.members > 1;
-    let may_change = pools_above || (budget > 1 && (contended || alone_threaded));
     let budget_file = budget_file().is_some();
+    let needed = ledger::needs_steward(&ledger::Situation {
+        budget,
+        own: OWN_CAP.load(Relaxed),
+        cap,
+        peak: PEAK_CAP.fetch_max(cap, AcqRel),
+        working: census.working(),
+        members: census.members,
+        pools_started: cap::pools_started(),
+        budget_file,
+    });
     debug!(
         "tree: budget {budget}, {} claimed and {} about to work: cap {cap}{}",
         census.claimed,
         census.pending,
-        if may_change || budget_file {
-            ", steward"
-        } else {
-            ""
-        }
+        if needed { ", steward" } else { "" }
     );
-    if may_change || budget_file {
+    if needed {
         ensure_steward();
     }
 }
