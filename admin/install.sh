@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install libthrottle into a prefix, or remove it again.
 #
-#   scripts/install.sh --prefix DIR [--from BUILD_DIR | --no-build]
-#   scripts/install.sh --prefix DIR --uninstall
+#   admin/install.sh --prefix DIR [--from BUILD_DIR | --no-build]
+#   admin/install.sh --prefix DIR --uninstall
 #
 # Lays out
 #   DIR/lib/libthrottle.so                      the preload library
@@ -25,12 +25,12 @@ set -euo pipefail
 
 SCRIPT=install
 # shellcheck source=scripts/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 usage() {
     cat >&2 <<'EOF'
-usage: scripts/install.sh --prefix DIR [--from BUILD_DIR | --no-build]
-       scripts/install.sh --prefix DIR --uninstall
+usage: admin/install.sh --prefix DIR [--from BUILD_DIR | --no-build]
+       admin/install.sh --prefix DIR --uninstall
 EOF
     exit 2
 }
@@ -181,14 +181,14 @@ fill() {
 
 put "$FROM/libthrottle.so" "lib/libthrottle.so" 0755
 put "$FROM/throttle" "bin/throttle" 0755
-fill "$ROOT/scripts/modulefiles/throttle.lua" "share/modulefiles/throttle/$VERSION.lua" 0644
-fill "$ROOT/scripts/modulefiles/throttle.tcl" "share/modulefiles/throttle/$VERSION" 0644
-fill "$ROOT/scripts/slurm/taskprolog.sh" "libexec/throttle/taskprolog.sh" 0755
+fill "$ROOT/admin/modulefiles/throttle.lua" "share/modulefiles/throttle/$VERSION.lua" 0644
+fill "$ROOT/admin/modulefiles/throttle.tcl" "share/modulefiles/throttle/$VERSION" 0644
+fill "$ROOT/admin/slurm/taskprolog.sh" "libexec/throttle/taskprolog.sh" 0755
 
 # The manifest: files of this and of earlier installs (other versions'
 # modulefiles), then the directories created, parents first.
 {
-    printf '# libthrottle %s installed by scripts/install.sh; used by --uninstall\n' "$VERSION"
+    printf '# libthrottle %s installed by admin/install.sh; used by --uninstall\n' "$VERSION"
     printf '%s\n' "${old_files[@]}" "${FILES[@]}" | sed '/^$/d' | awk '!seen[$0]++' | sed 's/^/f /'
     for d in "${DIRS[@]}"; do
         for c in "${created[@]}"; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Draws the numbers of scripts/bench-scale.sh as an SVG line chart.
+"""Draws the numbers of bench/scale.sh as an SVG line chart.
 
-    scripts/chart.py [CSV] [SVG] [NOTE]
+    bench/chart.py [CSV] [SVG] [NOTE]
 
 CSV defaults to target/bench/scale.csv, SVG to docs/scale.svg; NOTE, a line
 under the title (the machine, the library's commit), to none.
@@ -195,7 +195,7 @@ def main(argv):
     dst = argv[2] if len(argv) > 2 else os.path.join(root, "docs", "scale.svg")
     note = argv[3] if len(argv) > 3 else ""
     if len(argv) > 4:
-        print("usage: scripts/chart.py [CSV] [SVG] [NOTE]", file=sys.stderr)
+        print("usage: bench/chart.py [CSV] [SVG] [NOTE]", file=sys.stderr)
         return 2
     series, ns = read(src)
     svg = chart(series, ns, "libthrottle: what a process-tree ledger costs as the tree grows", note)

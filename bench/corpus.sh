@@ -5,8 +5,8 @@
 #   taskset -c 0 + *_NUM_THREADS=1 / THROTTLE_THREADS=1       (ratio cap1/taskset)
 # medians printed, ratios over 1.02 flagged "!", over 1.05 "!!".
 #
-#   scripts/bench-corpus.sh [--rounds R] [--only NAME] ...   (run.py's options)
+#   bench/corpus.sh [--rounds R] [--only NAME] ...   (run.py's options)
 set -euo pipefail
 
 # The same set-up as scripts/corpus.sh, which runs run.py with these options.
-exec "$(dirname "${BASH_SOURCE[0]}")/corpus.sh" --bench "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/../scripts/corpus.sh" --bench "$@"

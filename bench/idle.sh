@@ -7,13 +7,13 @@
 # with the library and without it, alternated, R rounds; prints the medians
 # and the difference in CPU-seconds.
 #
-#   scripts/bench-idle.sh            # P=128 S=15 R=3, the issue's figure
-#   P=64 S=10 R=1 scripts/bench-idle.sh
+#   bench/idle.sh            # P=128 S=15 R=3, the issue's figure
+#   P=64 S=10 R=1 bench/idle.sh
 set -euo pipefail
 
-SCRIPT=bench-idle
+SCRIPT=bench/idle
 # shellcheck source=scripts/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$ROOT"
 cargo_on_path
 

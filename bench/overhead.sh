@@ -10,9 +10,9 @@
 # each and the ratios, measured side by side in one run.
 set -euo pipefail
 
-SCRIPT=bench-overhead
+SCRIPT=bench/overhead
 # shellcheck source=scripts/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$ROOT"
 cargo_on_path
 
@@ -23,9 +23,9 @@ cargo build --release --quiet
 LIB="$ROOT/target/release/libthrottle.so"
 BIN="$ROOT/target/bench/create_join"
 mkdir -p "$(dirname "$BIN")"
-cc -O2 -pthread -o "$BIN" scripts/bench/create_join.c
+cc -O2 -pthread -o "$BIN" bench/c/create_join.c
 DLSYM_BIN="$ROOT/target/bench/dlsym_lookup"
-cc -O2 -o "$DLSYM_BIN" scripts/bench/dlsym_lookup.c
+cc -O2 -o "$DLSYM_BIN" bench/c/dlsym_lookup.c
 
 one() { # one ENV... : prints ns per thread
     env -u LD_PRELOAD -u THROTTLE_THREADS -u THROTTLE_POLICY "$@" "$BIN" "${PAIRS:-$N}" "${BG:-0}" |

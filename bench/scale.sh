@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How the costs of the process-tree ledger grow with the size of the tree.
 # For each N (default 8 16 32 64 128 256 512 1024), N real processes
-# (scripts/bench/scale_member.c) are started one after another by one parent,
+# (bench/c/scale_member.c) are started one after another by one parent,
 # kept alive and idle, then told to exit, with the library (the parent and
 # every member preloaded, THROTTLE_THREADS=2N: one ledger, a share of 2 for
 # each member) and without. Each member claims a share (its first CPU-count
@@ -40,7 +40,7 @@
 # JOIN_LIMIT_S stops there: its N and every larger one show "over" for that
 # configuration (with the mean start time of the members it did start).
 # Timings on a shared machine are noisy; the ratios of one run are what to
-# read. The numbers also go to a CSV file (--csv) that scripts/chart.py draws.
+# read. The numbers also go to a CSV file (--csv) that bench/chart.py draws.
 #
 # With the library, the members of a large tree keep the machine busy: this
 # benchmark loads both CPUs of a 2-CPU machine for minutes from N = 256 on.
@@ -48,15 +48,15 @@
 # Tables go to stdout, progress to stderr.
 set -euo pipefail
 
-SCRIPT=bench-scale
+SCRIPT=bench/scale
 # shellcheck source=scripts/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$ROOT"
 cargo_on_path
 
 usage() {
     cat <<'USAGE'
-usage: scripts/bench-scale.sh [-r R] [--quick] [--csv FILE]
+usage: bench/scale.sh [-r R] [--quick] [--csv FILE]
   -r R        rounds (default 3; 1 with --quick)
   --quick     N_LIST="8 64 256", R=1, IDLE_S=2 (unless given)
   --csv FILE  where the numbers go (default target/bench/scale.csv)
@@ -115,7 +115,7 @@ THROTTLE_BIN="${THROTTLE_BIN:-$(dirname "$LIB")/throttle}"
 
 MEMBER="$ROOT/target/bench/scale_member"
 mkdir -p "$(dirname "$MEMBER")" "$(dirname "$CSV")"
-cc -O2 -Wall -pthread -o "$MEMBER" scripts/bench/scale_member.c
+cc -O2 -Wall -pthread -o "$MEMBER" bench/c/scale_member.c
 
 # Room for NMAX members of 3 threads each (main, sleeper, steward) besides
 # everything else this user runs: raise the soft limits to the hard ones if
@@ -387,7 +387,7 @@ fi
         done
     done
 } >"$CSV"
-echo "numbers: $CSV (drawn by scripts/chart.py $CSV docs/scale.svg [NOTE])"
+echo "numbers: $CSV (drawn by bench/chart.py $CSV docs/scale.svg [NOTE])"
 
 if [ "${#ledgers_left[@]}" -gt 0 ]; then
     echo "ledgers of the library runs still there after their last process: ${#ledgers_left[@]} of $LEDGERS_SEEN: ${!ledgers_left[*]}"
@@ -399,7 +399,7 @@ NTOP=""
 for n in "${NS[@]}"; do
     if [ -z "${over[library]:-}" ] || [ "$n" -lt "${over[library]}" ]; then NTOP="$n"; fi
 done
-summary="bench-scale: $NCPU CPUs, R=$R, N=${NS[*]}"
+summary="bench/scale: $NCPU CPUs, R=$R, N=${NS[*]}"
 if [ -n "$NTOP" ]; then
     summary+="; cost per member with the library at N=$NTOP, x its value at N=$N0:"
     for key in start_us claim_us idle_cpu_us_per_s_member leave_us_member; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the library adds to the start of a process that does nothing:
 # /bin/true started N times one after another (each waited for) by a small
-# driver (scripts/bench/spawn_true.c, which itself runs without the library
+# driver (bench/c/spawn_true.c, which itself runs without the library
 # and preloads only its children), in four configurations:
 #
 #   none     no LD_PRELOAD
@@ -35,15 +35,15 @@
 # Tables go to stdout, progress to stderr.
 set -euo pipefail
 
-SCRIPT=bench-startup
+SCRIPT=bench/startup
 # shellcheck source=scripts/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$ROOT"
 cargo_on_path
 
 usage() {
     cat <<'USAGE'
-usage: scripts/bench-startup.sh [-n N] [-r R] [-s SHELL_N]
+usage: bench/startup.sh [-n N] [-r R] [-s SHELL_N]
   -n N        processes started per measurement (default 400)
   -r R        rounds, configurations alternated in each (default 7)
   -s SHELL_N  /bin/true runs of the bash loop (default 500, as in the issue)
@@ -84,7 +84,7 @@ BENCH="$ROOT/target/bench"
 DRIVER="$BENCH/spawn_true"
 EMPTY="$BENCH/empty_preload.so"
 mkdir -p "$BENCH"
-cc -O2 -Wall -o "$DRIVER" scripts/bench/spawn_true.c
+cc -O2 -Wall -o "$DRIVER" bench/c/spawn_true.c
 printf 'void throttle_bench_empty(void) {}\n' | cc -O2 -shared -fPIC -x c -o "$EMPTY" -
 
 TRUE_BIN=/bin/true
@@ -264,4 +264,4 @@ done < <(comm -13 <(echo "$SHM_BEFORE") <(throttle_files /dev/shm))
 echo "ledger of the tree configuration: $tree_state after its holder ended;" \
     "new throttle files in /dev/shm whose creator is gone:${orphans:- none};" \
     "whose creator still runs (other programs):${others:- none}"
-echo "bench-startup: $(nproc) CPUs, N=$N, R=$R; us/process over none: empty $(diff_us "${med[empty]}" "${med[none]}"), library $(diff_us "${med[library]}" "${med[none]}"), tree $(diff_us "${med[tree]}" "${med[none]}"); bash loop, per /bin/true: library $(diff_us "${med[sh_library]}" "${med[sh_none]}")"
+echo "bench/startup: $(nproc) CPUs, N=$N, R=$R; us/process over none: empty $(diff_us "${med[empty]}" "${med[none]}"), library $(diff_us "${med[library]}" "${med[none]}"), tree $(diff_us "${med[tree]}" "${med[none]}"); bash loop, per /bin/true: library $(diff_us "${med[sh_library]}" "${med[sh_none]}")"

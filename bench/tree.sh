@@ -18,7 +18,7 @@
 #            tasks returning a float instead of their product (what sending
 #            every product back to the parent costs).
 #   ledger   what joining and leaving the ledger costs a process: N = 1, 8, 64
-#            children started at once (scripts/bench/ledger_churn.c), under one
+#            children started at once (bench/c/ledger_churn.c), under one
 #            ledger, under THROTTLE_SCOPE=process (no ledger), and with no
 #            library.
 #
@@ -33,16 +33,16 @@
 # Tables and one summary line go to stdout, progress to stderr.
 set -euo pipefail
 
-SCRIPT=bench-tree
+SCRIPT=bench/tree
 # shellcheck source=scripts/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$ROOT"
 
 cargo_on_path
 
 usage() {
     cat <<'USAGE'
-usage: scripts/bench-tree.sh [-r R] [-p P] [--quick] [--only LIST]
+usage: bench/tree.sh [-r R] [-p P] [--quick] [--only LIST]
   -r R         repetitions of every configuration, alternated; medians are
                reported (default 3; 1 with --quick); the ledger benchmark,
                a few seconds a repetition, runs 3R
@@ -103,7 +103,7 @@ NCPU="$(nproc)"
 [ -f "$ROOT/target/release/libthrottle.so" ] || die "target/release/libthrottle.so not found after cargo build --release"
 if want ledger; then
     mkdir -p "$(dirname "$CHURN")"
-    cc -O2 -Wall -pthread -o "$CHURN" scripts/bench/ledger_churn.c
+    cc -O2 -Wall -pthread -o "$CHURN" bench/c/ledger_churn.c
 fi
 
 # Every configuration starts from the same environment: no thread-count
@@ -537,6 +537,6 @@ if want ledger; then
 fi
 
 echo "ledger files of uid $(id -u) in /dev/shm${XDG_RUNTIME_DIR:+ and $XDG_RUNTIME_DIR}: $LEDGER_FILES_BEFORE before the benchmarks, $(ledger_files) after (other users of the machine count too)"
-summary="bench-tree: $NCPU CPUs, R=$R"
+summary="bench/tree: $NCPU CPUs, R=$R"
 for s in "${SUMMARY[@]}"; do summary+="; $s"; done
 echo "$summary"

@@ -1,8 +1,10 @@
 # shellcheck shell=bash
-# Sourced, not run, by the scripts beside it:
+# Sourced, not run, by the scripts beside it and by those in bench/ and
+# admin/:
 #
 #   SCRIPT=name
-#   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"              # in scripts/
+#   . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"   # in bench/, admin/
 #
 # sets ROOT (the checkout) and defines log and die, whose lines on stderr
 # start with "$SCRIPT: ", and cargo_on_path.

@@ -1,4 +1,4 @@
-//! `scripts/install.sh`: the layout it puts into a prefix, the installed
+//! `admin/install.sh`: the layout it puts into a prefix, the installed
 //! `throttle run` finding the installed library from anywhere, the installed
 //! Slurm TaskProlog, a second install changing nothing, and `--uninstall`
 //! removing exactly what install put there.
@@ -39,7 +39,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
 }
 
 fn install(args: &[&Path]) -> common::Output {
-    let mut run = Run::new("bash").arg(repo_root().join("scripts/install.sh"));
+    let mut run = Run::new("bash").arg(repo_root().join("admin/install.sh"));
     for a in args {
         run = run.arg(a);
     }

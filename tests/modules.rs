@@ -1,4 +1,4 @@
-//! The modulefiles (`scripts/modulefiles/`, installed by `scripts/install.sh`)
+//! The modulefiles (`admin/modulefiles/`, installed by `admin/install.sh`)
 //! under the real module systems: Lmod (Debian `lmod`, installed by
 //! `scripts/setup.sh`) and Environment Modules (Debian `environment-modules`,
 //! which conflicts with `lmod` as a package, so `setup.sh` unpacks it into
@@ -60,12 +60,12 @@ echo "after_throttle=$(command -v throttle || true)"
 echo "done=1"
 "#;
 
-/// Installs this build into `<dir>/prefix` with scripts/install.sh.
+/// Installs this build into `<dir>/prefix` with admin/install.sh.
 fn install(dir: &Path) -> PathBuf {
     let prefix = dir.join("prefix");
     let build_dir = lib_path().parent().unwrap().to_path_buf();
     Run::new("bash")
-        .arg(repo_root().join("scripts/install.sh"))
+        .arg(repo_root().join("admin/install.sh"))
         .arg("--prefix")
         .arg(&prefix)
         .arg("--from")

@@ -2,7 +2,7 @@
 //! `scripts/testenv/slurm.sh` starts munged, slurmctld and slurmd (Debian's
 //! packages, installed by `scripts/setup.sh`) with every file in a temporary
 //! directory and `TaskProlog=<prefix>/libexec/throttle/taskprolog.sh` from a
-//! `scripts/install.sh` install. With no THROTTLE_ variable set by the user,
+//! `admin/install.sh` install. With no THROTTLE_ variable set by the user,
 //! a job's Python, numpy's OpenBLAS and `multiprocessing.Pool()` see the
 //! job's CPUs: `srun -c 1` and `sbatch --cpus-per-task=1` give 1 everywhere,
 //! `srun -c 2` gives 2. The library learns the allocation from
@@ -200,7 +200,7 @@ fn slurm_taskprolog_sizes_python_numpy_and_pool_to_the_allocation() {
     let tmp = TempDir::new("slurm");
     let prefix = tmp.0.join("prefix");
     Run::new("bash")
-        .arg(repo_root().join("scripts/install.sh"))
+        .arg(repo_root().join("admin/install.sh"))
         .arg("--prefix")
         .arg(&prefix)
         .arg("--from")

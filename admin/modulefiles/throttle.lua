@@ -1,6 +1,6 @@
 -- -*- lua -*-
 -- Lmod modulefile for libthrottle @VERSION@.
--- A template: scripts/install.sh replaces @PREFIX@ and @VERSION@ and installs
+-- A template: admin/install.sh replaces @PREFIX@ and @VERSION@ and installs
 -- it as <prefix>/share/modulefiles/throttle/@VERSION@.lua.
 
 whatis("Name: throttle")

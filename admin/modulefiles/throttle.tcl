@@ -1,7 +1,7 @@
 #%Module1.0
 ##
 ## Environment Modules (Tcl) modulefile for libthrottle @VERSION@.
-## A template: scripts/install.sh replaces @PREFIX@ and @VERSION@ and installs
+## A template: admin/install.sh replaces @PREFIX@ and @VERSION@ and installs
 ## it as <prefix>/share/modulefiles/throttle/@VERSION@.
 
 module-whatis "libthrottle @VERSION@: keeps unmodified programs' thread pools inside their CPU allocation (LD_PRELOAD)"

@@ -6,7 +6,7 @@
 # slurmstepd runs this as the job's user, in the task's environment, before
 # each task (batch scripts included), and applies the `export NAME=value`
 # lines it prints to stdout. So stdout carries that one line and nothing
-# else; anything else goes to stderr. A template: scripts/install.sh replaces
+# else; anything else goes to stderr. A template: admin/install.sh replaces
 # @PREFIX@ with the install prefix.
 #
 # The library goes first in LD_PRELOAD, before any entries the task already
