@@ -3,7 +3,10 @@
 # run takes at least 1 s, R alternated rounds of
 #   plain run / the same with libthrottle preloaded          (ratio library/plain)
 #   taskset -c 0 + *_NUM_THREADS=1 / THROTTLE_THREADS=1       (ratio cap1/taskset)
-# medians printed, ratios over 1.02 flagged "!", over 1.05 "!!".
+# each round running the four in turn; wall-time medians printed with their
+# ratios (flagged "!" over the bounds, 1.02 and 1.05), and beside each the
+# ratio of CPU-time medians (user + system: the library's own cost, with far
+# less of the shared machine's noise than wall time).
 #
 #   bench/corpus.sh [--rounds R] [--only NAME] ...   (run.py's options)
 set -euo pipefail

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -241,6 +242,10 @@ class Outcome:
     stdout: bytes
     stderr: bytes
     seconds: float
+    # CPU seconds (user + system) of the program and the descendants it
+    # waited for: what the library itself costs shows here, with far less
+    # of the noise a shared machine adds to wall time.
+    cpu: float = 0.0
 
     @property
     def timed_out(self) -> bool:
@@ -253,6 +258,7 @@ def execute(argv: list[str], env: dict[str, str], cwd: str, timeout: float) -> O
     any stragglers of the group killed after it ends."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             proc = subprocess.Popen(
                 argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
@@ -272,9 +278,11 @@ def execute(argv: list[str], env: dict[str, str], cwd: str, timeout: float) -> O
             pass
         if status is None:
             proc.wait()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         out.seek(0)
         err.seek(0)
-        return Outcome(status, out.read(), err.read(), seconds)
+        return Outcome(status, out.read(), err.read(), seconds, cpu)
 
 
 # --------------------------------------------------------------------------
@@ -316,6 +324,7 @@ class SideResult:
     timed_out: bool
     seconds: float
     wrapper_stderr: bytes = b""
+    cpu: float = 0.0
 
 
 def run_side(case: Case, ctx: Ctx, mode: str, with_lib: bool, tag: str) -> SideResult:
@@ -331,7 +340,7 @@ def run_side(case: Case, ctx: Ctx, mode: str, with_lib: bool, tag: str) -> SideR
                 argv = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] + argv
             env = side_env(case, ctx, mode, with_lib, str(work))
             o = execute(argv, env, str(work), case.timeout)
-            res = SideResult([Copy(o.status, o.stdout, o.stderr)], o.timed_out, o.seconds)
+            res = SideResult([Copy(o.status, o.stdout, o.stderr)], o.timed_out, o.seconds, cpu=o.cpu)
         else:
             res = run_tree(case, ctx, with_lib, root)
         save_logs(ctx, case, mode, tag, res)
@@ -376,7 +385,7 @@ def run_tree(case: Case, ctx: Ctx, with_lib: bool, root: Path) -> SideResult:
         out = (root / f"out{i}").read_bytes() if (root / f"out{i}").exists() else b""
         err = (root / f"err{i}").read_bytes() if (root / f"err{i}").exists() else b""
         copies.append(Copy(st, out, err))
-    return SideResult(copies, o.timed_out, o.seconds, o.stdout + o.stderr)
+    return SideResult(copies, o.timed_out, o.seconds, o.stdout + o.stderr, o.cpu)
 
 
 def save_logs(ctx: Ctx, case: Case, mode: str, tag: str, res: SideResult) -> None:
@@ -639,45 +648,55 @@ def markdown(results: list[dict]) -> str:
 
 
 def bench(sel, ctx: Ctx, rounds: int) -> int:
+    """Wall and CPU seconds of every case whose plain run takes 1 s or more:
+    `rounds` rounds, each running plain, library, taskset, cap1 in turn (so
+    that a slow minute of the machine falls on all four), medians, ratios."""
     rows = []
     flagged = 0
+    sides = (("plain", "default", False), ("lib", "default", True),
+             ("taskset", "cap1", False), ("cap1", "cap1", True))
     for case, modes in sel:
         probe = run_side(case, ctx, "default", False, "bench")
         if probe.timed_out or probe.seconds < 1.0:
             print(f"skip  {case.name:28} plain run {probe.seconds:.2f}s (< 1 s or timed out)", flush=True)
             continue
-        t: dict[str, list[float]] = {"plain": [], "lib": [], "taskset": [], "cap1": []}
+        wall: dict[str, list[float]] = {k: [] for k, _, _ in sides}
+        cpu: dict[str, list[float]] = {k: [] for k, _, _ in sides}
         for _ in range(rounds):
-            if "default" in modes:
-                t["plain"].append(run_side(case, ctx, "default", False, "bench").seconds)
-                t["lib"].append(run_side(case, ctx, "default", True, "bench").seconds)
-            if "cap1" in modes:
-                t["taskset"].append(run_side(case, ctx, "cap1", False, "bench").seconds)
-                t["cap1"].append(run_side(case, ctx, "cap1", True, "bench").seconds)
-        med = {k: statistics.median(v) if v else None for k, v in t.items()}
+            for key, mode, with_lib in sides:
+                if mode in modes:
+                    o = run_side(case, ctx, mode, with_lib, "bench")
+                    wall[key].append(o.seconds)
+                    cpu[key].append(o.cpu)
+        med = {k: statistics.median(v) if v else None for k, v in wall.items()}
+        cmed = {k: statistics.median(v) if v else None for k, v in cpu.items()}
 
-        def ratio(a: str, b: str) -> tuple[str, int]:
-            if med[a] is None or med[b] is None:
+        def ratio(m, a: str, b: str, limit: float) -> tuple[str, int]:
+            if m[a] is None or m[b] is None or m[b] <= 0:
                 return "-", 0
-            r = med[a] / med[b]
-            flag = "!!" if r > 1.05 else "!" if r > 1.02 else ""
+            r = m[a] / m[b]
+            flag = "!" if r > limit else ""
             return f"{r:.3f}{flag}", (1 if flag else 0)
 
-        r1, f1 = ratio("lib", "plain")
-        r2, f2 = ratio("cap1", "taskset")
+        r1, f1 = ratio(med, "lib", "plain", 1.02)
+        r2, f2 = ratio(med, "cap1", "taskset", 1.05)
+        c1, _ = ratio(cmed, "lib", "plain", 1.02)
+        c2, _ = ratio(cmed, "cap1", "taskset", 1.05)
         flagged += f1 + f2
         fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-        row = (case.name, fmt(med["plain"]), fmt(med["lib"]), r1, fmt(med["taskset"]), fmt(med["cap1"]), r2)
+        row = (case.name, fmt(med["plain"]), fmt(med["lib"]), r1, c1,
+               fmt(med["taskset"]), fmt(med["cap1"]), r2, c2)
         rows.append(row)
-        print(f"bench {case.name:28} plain {row[1]} lib {row[2]} ({r1})  taskset {row[4]} cap1 {row[5]} ({r2})",
-              flush=True)
-    head = ("case", "plain s", "library s", "lib/plain", "taskset s", "cap1 s", "cap1/taskset")
+        print(f"bench {case.name:28} plain {row[1]} lib {row[2]} ({r1}, cpu {c1})  "
+              f"taskset {row[5]} cap1 {row[6]} ({r2}, cpu {c2})", flush=True)
+    head = ("case", "plain s", "library s", "lib/plain", "cpu", "taskset s", "cap1 s", "cap1/taskset", "cpu")
     table = [head] + rows
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    print(f"\nmedians of {rounds} alternated rounds; ! > 1.02, !! > 1.05")
+    print(f"\nwall-time medians of {rounds} alternated rounds, and the ratio of CPU-time medians "
+          f"(user + system); ! over the bound (lib/plain 1.02, cap1/taskset 1.05)")
     for r in table:
         print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
-    print(f"{len(rows)} cases timed, {flagged} ratios flagged")
+    print(f"{len(rows)} cases timed, {flagged} wall-time ratios over their bound")
     return 0
 
 
