@@ -8,6 +8,10 @@
 # handle of a symbol that is not a runtime setter (what every ctypes attribute
 # or plugin lookup pays for the dlsym hook). Prints the median of R rounds of
 # each and the ratios, measured side by side in one run.
+#
+# BEFORE=path/to/an/older/libthrottle.so adds that library's fast path,
+# `wait` path and dlsym lookups to the same rounds, with their ratios to
+# this build's: a change's before/after figures from one run.
 set -euo pipefail
 
 SCRIPT=bench/overhead
@@ -45,6 +49,11 @@ for _ in $(seq "$R"); do
     runs[crowd_plain]+="$(PAIRS=200 BG=1000 one) "
     runs[dlsym_plain]+="$(env -u LD_PRELOAD "$DLSYM_BIN" | sed -n 's/^ns_per_lookup=//p') "
     runs[dlsym]+="$(env LD_PRELOAD="$LIB" "$DLSYM_BIN" | sed -n 's/^ns_per_lookup=//p') "
+    if [[ -n "${BEFORE:-}" ]]; then
+        runs[fast_before]+="$(one LD_PRELOAD="$BEFORE" THROTTLE_THREADS=64) "
+        runs[slow_before]+="$(BG=8 one LD_PRELOAD="$BEFORE" THROTTLE_THREADS=2 THROTTLE_POLICY=wait) "
+        runs[dlsym_before]+="$(env LD_PRELOAD="$BEFORE" "$DLSYM_BIN" | sed -n 's/^ns_per_lookup=//p') "
+    fi
 done
 
 m() { tr ' ' '\n' <<<"${runs[$1]}" | grep . | median; }
@@ -60,3 +69,11 @@ printf '%-58s %8s %8s\n' "no library, 1,000 sleeping threads beside (200 pairs)"
 printf '%-58s %8s %8s\n' "libthrottle at cap 2 (wait), 1,000 sleeping beside" "$crowd" "$(awk -v a="$crowd" -v b="$crowd_plain" 'BEGIN{printf "%.2f", a/b}')"
 printf '%-58s %8s %8s\n' "dlsym by handle, no library (ns/lookup)" "$dlsym_plain" "1.00"
 printf '%-58s %8s %8s\n' "dlsym by handle, libthrottle (ns/lookup)" "$dlsym" "$(awk -v a="$dlsym" -v b="$dlsym_plain" 'BEGIN{printf "%.2f", a/b}')"
+if [[ -n "${BEFORE:-}" ]]; then
+    fast_before=$(m fast_before) slow_before=$(m slow_before) dlsym_before=$(m dlsym_before)
+    echo
+    printf '%-58s %8s %8s\n' "this build against BEFORE ($BEFORE)" "before" "now/before"
+    printf '%-58s %8s %8s\n' "below the cap, fast path (ns/thread)" "$fast_before" "$(awk -v a="$fast" -v b="$fast_before" 'BEGIN{printf "%.2f", a/b}')"
+    printf '%-58s %8s %8s\n' "at cap 2 (wait), 8 sleeping beside (ns/thread)" "$slow_before" "$(awk -v a="$slow" -v b="$slow_before" 'BEGIN{printf "%.2f", a/b}')"
+    printf '%-58s %8s %8s\n' "dlsym by handle (ns/lookup)" "$dlsym_before" "$(awk -v a="$dlsym" -v b="$dlsym_before" 'BEGIN{printf "%.2f", a/b}')"
+fi
