@@ -505,7 +505,7 @@ fn unconfine() {
 }
 
 /// In a `fork` child: one thread, no waiters, nothing held.
-pub fn after_fork_child() {
+pub fn reset_after_fork() {
     WAITERS.reset_after_fork();
     READ_AT_MS.store(0, Relaxed);
     CONFINEMENT.reset_after_fork();

@@ -650,7 +650,7 @@ pub fn exit(t: &Totals) {
 /// and the child's first event will be a `fork` event with its own pid.
 /// `policy`: the child's, when it differs from the parent's (a launcher's
 /// child is capped under the real policy).
-pub fn after_fork_child(policy: Option<&'static str>) {
+pub fn reset_after_fork(policy: Option<&'static str>) {
     if let Some(policy) = policy {
         // SAFETY: in the fork child, the only thread, before any event.
         unsafe { POLICY = policy };

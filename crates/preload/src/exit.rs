@@ -35,7 +35,7 @@ pub fn before_exit_now() {
 }
 
 /// In a `fork` child (fork.rs): a new process, which has not ended.
-pub fn after_fork_child() {
+pub fn reset_after_fork() {
     ENDED.store(false, Relaxed);
 }
 

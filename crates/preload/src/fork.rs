@@ -2,7 +2,8 @@
 //! `pthread_atfork`, and what each module does around a fork. A `fork` child
 //! is a copy of one thread of its parent: every lock another thread held
 //! stays held, every thread but the forking one is gone. So each module
-//! with state says here what its child keeps and what starts again:
+//! with state has one `reset_after_fork`, which `after_fork_child` below
+//! calls, and this list says what the child keeps and what starts again:
 //!
 //! - `heap`: free lists reset (their locks may be held by a vanished thread).
 //! - `status`: the child's own pid (a `vfork` child, which runs no handler,
@@ -52,12 +53,12 @@ extern "C" fn after_fork_parent() {
 extern "C" fn after_fork_child() {
     crate::heap::reset_after_fork(&crate::HEAP);
     status::note_own_pid();
-    exit::after_fork_child();
+    exit::reset_after_fork();
     let was_launcher = cap::uncapped();
-    cap::after_fork_child();
-    pools::after_fork_child();
-    let _ = std::panic::catch_unwind(tree::after_fork_child);
-    events::after_fork_child(was_launcher.then_some(init::member_policy()));
+    cap::reset_after_fork();
+    pools::reset_after_fork();
+    let _ = std::panic::catch_unwind(tree::reset_after_fork);
+    events::reset_after_fork(was_launcher.then_some(init::member_policy()));
 }
 
 /// Handlers registered for the runtimes `pools` remembers: one each.

@@ -184,7 +184,7 @@ pub fn fork_over() {
 
 /// In a `fork` child: the steward that may have been setting pools is not in
 /// this process, so pools are free again.
-pub fn after_fork_child() {
+pub fn reset_after_fork() {
     FORK_HOLDS_BUSY.store(false, Relaxed);
     BUSY.store(false, Release);
     FORK_LOWERED.store(false, Release);

@@ -473,7 +473,7 @@ fn told(var: &CStr, what: &str) -> bool {
 /// Whether `ledger` belongs to another PID namespace than this process
 /// (`Ledger::foreign`). Not asked again of a process that holds a slot in it
 /// already, a member's `fork` child that has `exec`ed, which
-/// `after_fork_child` found in the ledger's namespace: the lookup in /proc
+/// `reset_after_fork` found in the ledger's namespace: the lookup in /proc
 /// costs 10-30 us, at every process start.
 fn foreign(ledger: &Ledger, pid: i32, start: Option<u64>) -> bool {
     let known = start.is_some_and(|start| ledger.slot_of(pid, start).is_some());
@@ -1043,7 +1043,7 @@ fn creator_ended() -> bool {
 /// pools the parent lowered to its share just before the fork (see
 /// `pools::before_fork`), and starts its steward (if it needs one) at its
 /// next hook.
-pub fn after_fork_child() {
+pub fn reset_after_fork() {
     let was_claimed = CLAIMED.swap(false, Relaxed);
     // Its parent had not created its ledger (another thread of the parent
     // was creating it as the parent forked): the name is the parent's, so
