@@ -1,26 +1,12 @@
 //! This process's place in its tree's ledger (layer 3): join at start, claim
 //! a share on first real work, keep the share in force while others come and
-//! go, leave at exit. See ledger.rs for the table itself.
-//!
-//! A share is the budget split over the tree's working members: those that
-//! claimed, and those about to (young, busy, launching nobody: see
-//! `about_to_work`), so that processes started together size their pools
-//! from the share they will keep.
+//! go, leave at exit. The table itself is the core's `ledger`; the share,
+//! the members about to work and the steward are docs/design.md, section 5.
 //!
 //! The share is put in force at once where it is read (the hooks read the
-//! cap live), and in runtime pools by a *steward*: a thread of a working
-//! process whose share can change in a way it must follow (see `follow`), or
-//! that watches a budget file. A process alone in its tree has none, nor has
-//! one at a share of 1 in a tree with more working members than budget. The
-//! steward is created with libc's `pthread_create` (it is not the host's,
-//! and not counted), named `libthrottle`, with every signal blocked so the
-//! host's signals never land on it. It sleeps on the ledger's generation (a
-//! futex shared by the tree) with a 100 ms timeout, and on each wake
-//! reclaims dead members, re-reads a changed budget file, and puts this
-//! process's share in force: the thread cap and virtual CPU count (read live
-//! by the hooks), OpenMP teams (the GOMP hooks read the cap at each region),
-//! and the pools of loaded runtimes (through their own setters, as active
-//! clamping does).
+//! cap live), and in runtime pools by the *steward*, a thread of the
+//! library's own started only where the share can change in a way the pools
+//! must follow (`ledger::needs_steward`).
 
 use crate::config::{self, Resolution, Scope};
 use crate::ledger::{self, Ledger};
