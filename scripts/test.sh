@@ -16,6 +16,7 @@ cargo_on_path
 export THROTTLE_TEST_PYTHON="$ROOT/.venv/bin/python"
 
 log "scripts/check-imports.py: no import cycle, no call upward (docs/design.md, section 1)"
+python3 "$ROOT/scripts/check-imports.py" --self-test
 python3 "$ROOT/scripts/check-imports.py"
 
 log "cargo fmt --all -- --check"
