@@ -133,6 +133,35 @@ fn r_detect_cores_follows_the_cap() {
 /// Node's `os.cpus().length` (libuv reads `/proc/stat` and
 /// `/proc/cpuinfo`), the idiom JavaScript tools size their pools by, and
 /// `os.availableParallelism()` where the Node has it (the affinity mask).
+/// A helper a working process starts to count the CPUs for it (R's
+/// `detectCores()` greps /proc/cpuinfo in a shell) is shown that process's
+/// share, not one split with itself: counted beside its parent it halved
+/// it, and R's `mclapply` ran half its workers (the corpus's `r-mclapply`
+/// took 1.47x its plain time at the defaults on 2 CPUs).
+#[test]
+fn a_helper_counts_the_cpus_of_the_working_process_that_started_it() {
+    if !two_cpus() {
+        return;
+    }
+    let script = "import os, subprocess\n\
+                  n = os.cpu_count()\n\
+                  g = subprocess.run(['sh', '-c', 'grep -c ^processor /proc/cpuinfo'],\n\
+                                     capture_output=True, text=True).stdout.strip()\n\
+                  print(f'parent={n}')\n\
+                  print(f'helper={g}')\n";
+    let out = Run::new(common::python())
+        .args(["-c", script])
+        .preload(true)
+        .env("THROTTLE_THREADS", "2")
+        .run_ok();
+    assert_eq!(out.num("parent"), 2, "the working parent's share\n{out}");
+    assert_eq!(
+        out.num("helper"),
+        2,
+        "the helper should count its parent's CPUs\n{out}"
+    );
+}
+
 #[test]
 fn node_os_cpus_follows_the_cap() {
     if !two_cpus() {

@@ -676,6 +676,17 @@ impl Ledger {
     /// no member's parent: launchers wait for their children, they do not
     /// compute beside them.
     pub fn census(&self, asked: Option<usize>, about_to_work: impl Fn(i32, u64) -> bool) -> Census {
+        self.census_without(asked, None, about_to_work)
+    }
+
+    /// [`Ledger::census`] with the member in slot `without` not counted at
+    /// all (see [`Ledger::working_ancestor`]).
+    pub fn census_without(
+        &self,
+        asked: Option<usize>,
+        without: Option<usize>,
+        about_to_work: impl Fn(i32, u64) -> bool,
+    ) -> Census {
         let mut c = Census {
             claimed: 0,
             pending: 0,
@@ -683,6 +694,9 @@ impl Ledger {
             rank: None,
         };
         for i in 0..self.high() {
+            if without == Some(i) {
+                continue;
+            }
             let s = self.slot(i);
             let (state, pid) = s.ident();
             c.members += u32::from(state == MEMBER || state == CLAIMED);
@@ -718,6 +732,29 @@ impl Ledger {
     pub fn census_now(&self, asked: Option<usize>) -> Census {
         let now = crate::sys::boot_ns();
         self.census(asked, |pid, start| about_to_work(now, pid, start))
+    }
+
+    /// The nearest ancestor of the member in `slot` that has claimed a share,
+    /// walking the members' and launchers' parents (at most 64 steps); none
+    /// when a parent is not in the tree. A helper that a working process
+    /// starts to ask the CPU count for it (R's `detectCores()` greps
+    /// `/proc/cpuinfo` in a child shell) answers with that ancestor's share.
+    pub fn working_ancestor(&self, slot: usize) -> Option<usize> {
+        let mut ppid = self.slot(slot).ppid.load(Acquire);
+        for _ in 0..64 {
+            if ppid <= 0 {
+                return None;
+            }
+            let parent = (0..self.high()).find(|&i| {
+                let (state, pid) = self.slot(i).ident();
+                taken(state) && pid == ppid && i != slot
+            })?;
+            if self.slot(parent).state() == CLAIMED {
+                return Some(parent);
+            }
+            ppid = self.slot(parent).ppid.load(Acquire);
+        }
+        None
     }
 
     /// Whether `pid` is the parent of a member or of a launcher.
@@ -1220,5 +1257,28 @@ mod tests {
             ..situation(4, 4, 1, 1)
         };
         assert!(needs_steward(&file));
+    }
+
+    #[test]
+    fn a_helper_stands_in_for_its_nearest_working_ancestor() {
+        let (ledger, _file) = test_ledger("stand-in", 2, 0);
+        // R (claimed), the shell it runs, grep in that shell.
+        let r = ledger.join(100, 1, 10).unwrap();
+        ledger.claim(r);
+        let sh = ledger.join(101, 100, 11).unwrap();
+        let grep = ledger.join(102, 101, 12).unwrap();
+        assert_eq!(ledger.working_ancestor(grep), Some(r));
+        assert_eq!(ledger.working_ancestor(sh), Some(r));
+        assert_eq!(ledger.working_ancestor(r), None);
+        // Counted as about to work, grep would halve R's share; left out,
+        // it is R's whole budget.
+        let busy = |_: i32, _: u64| true;
+        let with = ledger.census(Some(r), busy);
+        assert_eq!(with.share(ledger.budget()), Some(1));
+        let without = ledger.census_without(Some(r), Some(grep), busy);
+        assert_eq!(without.share(ledger.budget()), Some(2));
+        // No claimed ancestor: a member started by a shell alone.
+        let other = ledger.join(200, 1, 20).unwrap();
+        assert_eq!(ledger.working_ancestor(other), None);
     }
 }

@@ -128,8 +128,12 @@ fn policy() -> Policy {
 /// below its mask, and sees every CPU of it. `seed` spreads processes over
 /// the mask (`tree::seed`: the process's rank in its tree, else its pid).
 pub fn shown_mask(seed: fn() -> usize) -> Option<CpuMask> {
+    shown_mask_of(cap(), seed)
+}
+
+/// [`shown_mask`] for a count of `cap` CPUs rather than the cap in force.
+pub fn shown_mask_of(cap: usize, seed: fn() -> usize) -> Option<CpuMask> {
     let mask = original_mask();
-    let cap = cap();
     (cap < mask.count()).then(|| mask.spread_subset(cap, seed()))
 }
 

@@ -783,6 +783,28 @@ pub fn after_fork_parent() {
     }
 }
 
+/// For a process that has not claimed, reading the CPU files: the share of
+/// its nearest working ancestor, this process not counted
+/// (`Ledger::working_ancestor`). A helper a working process starts to ask
+/// the CPU count for it answers for that process: R's `detectCores()` runs
+/// `grep ^processor /proc/cpuinfo` in a shell, and counted beside R the
+/// grep would halve R's share and R would start half its workers. None
+/// where no ancestor works (a shell's children, a tree's first process):
+/// the process is shown its own share, as by any CPU-count query.
+pub fn ancestors_share() -> Option<usize> {
+    if CLAIMED.load(Acquire) {
+        return None;
+    }
+    let (ledger, slot) = member().filter(|(l, _)| intact(l))?;
+    let ancestor = ledger.working_ancestor(slot)?;
+    let now = sys::boot_ns();
+    let census = ledger.census_without(Some(ancestor), Some(slot), |pid, start| {
+        ledger::about_to_work(now, pid, start)
+    });
+    let share = census.share(ledger.budget())? as usize;
+    Some(OWN_CAP.load(Relaxed).min(share).max(1))
+}
+
 /// A seed that spreads this process's CPUs away from its tree's others: its
 /// rank among the working members, else its pid.
 pub fn seed() -> usize {

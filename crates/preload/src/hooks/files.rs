@@ -136,13 +136,22 @@ fn shown_fd(view: View, cloexec: bool) -> Option<c_int> {
     if !init::enforcing() || !crate::status::in_own_process() {
         return None;
     }
-    // A CPU count read from a file is a CPU-count query like any other: it
-    // claims the share (and with it the rank that places the shown CPUs),
-    // so that the files and `sched_getaffinity` agree in one process. As
-    // `sysconf` does: `open` may be called from a signal handler, where no
-    // steward may be started (the library's heap never blocks).
-    crate::tree::claim_signal_safe();
-    let shown = cap::shown_mask(crate::tree::seed)?;
+    // A helper that a working process started (R's `detectCores()` greps
+    // /proc/cpuinfo in a shell) is shown its working ancestor's share, and
+    // claims nothing: it asks for that process (`tree::ancestors_share`).
+    // Otherwise a CPU count read from a file is a CPU-count query like any
+    // other: it claims the share (and with it the rank that places the
+    // shown CPUs), so that the files and `sched_getaffinity` agree in one
+    // process. As `sysconf` does: `open` may be called from a signal
+    // handler, where no steward may be started (the library's heap never
+    // blocks).
+    let shown = match crate::tree::ancestors_share() {
+        Some(share) => cap::shown_mask_of(share, crate::tree::seed)?,
+        None => {
+            crate::tree::claim_signal_safe();
+            cap::shown_mask(crate::tree::seed)?
+        }
+    };
     let real = read_real(view.path())?;
     let content = cpuviews::render(view, &real, &shown);
     memfd(view.name(), &content, cloexec)
