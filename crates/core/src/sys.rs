@@ -231,15 +231,17 @@ fn read_stat<'b>(path: std::fmt::Arguments, buf: &'b mut [u8; STAT_BYTES]) -> Op
 /// A process's CPU time so far (all its threads, user and system), in ns:
 /// the kernel's process CPU clock, exact where /proc's ticks are 10 ms.
 pub fn process_cpu_ns(pid: libc::pid_t) -> Option<u64> {
-    let mut clock: libc::clockid_t = 0;
+    // The process's CPU clock, as the kernel numbers it (`MAKE_PROCESS_CPUCLOCK`
+    // with `CPUCLOCK_SCHED`): what `clock_getcpuclockid` returns, without the
+    // `clock_getres` it makes to check the process exists (a census asks this
+    // of every young member). A process that is gone fails `clock_gettime`.
+    let clock = ((!pid) << 3) | 2;
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: both out-parameters are valid for writes.
-    let ok = unsafe {
-        libc::clock_getcpuclockid(pid, &mut clock) == 0 && libc::clock_gettime(clock, &mut ts) == 0
-    };
+    // SAFETY: the out-parameter is valid for writes.
+    let ok = unsafe { libc::clock_gettime(clock, &mut ts) == 0 };
     ok.then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
