@@ -196,11 +196,18 @@ pub fn no_such_process(pid: libc::pid_t) -> bool {
 /// may hold anything); only when field 23 follows, so that a line cut short
 /// by the buffer never yields a cut number.
 fn parse_stat_start(stat: &[u8]) -> Option<u64> {
+    parse_stat_field(stat, 22)
+}
+
+/// Field `n` (counted from 1, `n` at least 4) of a `stat` line, counted after
+/// the last `)`, as a number; only when a field follows it, so that a line cut
+/// short by the buffer never yields a cut number.
+fn parse_stat_field<T: std::str::FromStr>(stat: &[u8], n: usize) -> Option<T> {
     let close = stat.iter().rposition(|&b| b == b')')?;
     let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
-    let start = fields.nth(19)?;
+    let field = fields.nth(n - 3)?;
     fields.next()?;
-    std::str::from_utf8(start).ok()?.parse().ok()
+    std::str::from_utf8(field).ok()?.parse().ok()
 }
 
 /// Enough of a `stat` file for fields 1 to 23: a command name of at most 64
@@ -345,6 +352,13 @@ pub fn for_each_entry(path: &CStr, mut f: impl FnMut(&[u8])) -> bool {
 
 /// Calls `f` with each thread id of this process, from `/proc/self/task`.
 /// Returns false when the directory cannot be read.
+///
+/// One listing can miss threads: Linux walks the thread list from entry to
+/// entry, and stops when the entry it stands on is a thread that has just
+/// ended, so a thread that ends during the listing hides the threads after
+/// it (seen here: a listing that showed only the main thread of a process
+/// running two). [`for_each_task_settled`] and [`runnable_tasks`] list again
+/// when the number of threads changed meanwhile.
 pub fn for_each_task(mut f: impl FnMut(libc::pid_t)) -> bool {
     for_each_entry(c"/proc/self/task", |name| {
         if let Some(tid) = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()) {
@@ -353,9 +367,37 @@ pub fn for_each_task(mut f: impl FnMut(libc::pid_t)) -> bool {
     })
 }
 
+/// How many times a listing of the threads is made again when the number of
+/// threads changed during it (see [`for_each_task`]).
+const LISTINGS: usize = 4;
+
+/// Like [`for_each_task`], for an `f` that may see a thread twice (setting
+/// its CPU mask): lists again, up to [`LISTINGS`] times in all, while the
+/// number of threads changed during the listing, so that a thread hidden
+/// from one listing by another's end is seen by the next.
+pub fn for_each_task_settled(mut f: impl FnMut(libc::pid_t)) -> bool {
+    for _ in 0..LISTINGS {
+        let before = thread_count();
+        if !for_each_task(&mut f) {
+            return false;
+        }
+        if thread_count() == before {
+            break;
+        }
+    }
+    true
+}
+
+/// The number of threads of this process (`/proc/self/stat` field 20): one
+/// small read, where listing `/proc/self/task` opens a directory.
+pub fn thread_count() -> Option<usize> {
+    let mut buf = [0u8; STAT_BYTES];
+    let stat = read_stat(format_args!("/proc/self/stat\0"), &mut buf)?;
+    parse_stat_field(stat, 20)
+}
+
 pub fn count_tasks() -> Option<usize> {
-    let mut n = 0;
-    for_each_task(|_| n += 1).then_some(n)
+    thread_count()
 }
 
 /// The scheduler state letter of one thread (`R`, `S`, `D`, ...), from
@@ -374,15 +416,35 @@ fn parse_stat_state(stat: &[u8]) -> Option<u8> {
     stat.get(close + 2).copied()
 }
 
-/// Threads of this process in state `R` (running or runnable), not counting `except`.
+/// Threads of this process in state `R` (running or runnable), not counting
+/// `except`. A listing during which the number of threads changed is made
+/// again (see [`for_each_task`]); if the last one still is, every thread it
+/// did not show counts as runnable: a wrong answer here errs towards
+/// waiting a few milliseconds more, never towards a thread over the cap.
 pub fn runnable_tasks(except: libc::pid_t) -> usize {
-    let mut n = 0;
-    for_each_task(|tid| {
-        if tid != except && task_state(tid) == Some(b'R') {
-            n += 1;
+    let mut runnable = 0;
+    for _ in 0..LISTINGS {
+        let before = thread_count();
+        // Threads whose state was read (a zombie main thread too: it still
+        // counts in field 20), and of them those runnable.
+        let mut seen = 0;
+        runnable = 0;
+        for_each_task(|tid| {
+            if let Some(state) = task_state(tid) {
+                seen += 1;
+                if tid != except && state == b'R' {
+                    runnable += 1;
+                }
+            }
+        });
+        let after = thread_count();
+        let unseen = after.map_or(0, |n| n.saturating_sub(seen));
+        if after == before && unseen == 0 {
+            return runnable;
         }
-    });
-    n
+        runnable += unseen;
+    }
+    runnable
 }
 
 /// Reads a budget file defensively: regular files only, never blocking on a
@@ -680,5 +742,88 @@ mod tests {
         assert!(count_tasks().unwrap() >= 1);
         assert_eq!(task_state(gettid()), Some(b'R'));
         assert!(affinity(0).unwrap().count() >= 1);
+    }
+
+    /// While a thread ends, a settled listing still shows every thread that
+    /// lives through it, and `runnable_tasks` counts every spinning one. A
+    /// single listing missed them 144 times in 1,000 here (see
+    /// `for_each_task`): the thread that ends is made before the spinners,
+    /// so that it comes first in the kernel's list, and the listing starts
+    /// as it ends, as the `wait` policy's does when a thread exit wakes it.
+    #[test]
+    fn listings_see_every_thread_while_others_end() {
+        use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::*};
+        use std::sync::Arc;
+        const SPINNERS: usize = 2;
+        let me = gettid();
+        for round in 0..300 {
+            let (go, leaving) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let ending = {
+                let (go, leaving) = (go.clone(), leaving.clone());
+                std::thread::spawn(move || {
+                    while !go.load(Acquire) {
+                        std::hint::spin_loop();
+                    }
+                    leaving.store(true, Release);
+                })
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            let tids: Arc<[AtomicI32; SPINNERS]> =
+                Arc::new([const { AtomicI32::new(0) }; SPINNERS]);
+            let spinners: Vec<_> = (0..SPINNERS)
+                .map(|i| {
+                    let (stop, tids) = (stop.clone(), tids.clone());
+                    std::thread::spawn(move || {
+                        tids[i].store(gettid(), SeqCst);
+                        while !stop.load(Relaxed) {
+                            std::hint::spin_loop();
+                        }
+                    })
+                })
+                .collect();
+            while tids.iter().any(|t| t.load(SeqCst) == 0) {
+                std::thread::yield_now();
+            }
+            go.store(true, Release);
+            while !leaving.load(Acquire) {
+                std::hint::spin_loop();
+            }
+            let mut seen = [false; SPINNERS];
+            assert!(for_each_task_settled(|tid| {
+                for (i, t) in tids.iter().enumerate() {
+                    seen[i] |= t.load(Relaxed) == tid;
+                }
+            }));
+            assert_eq!(
+                seen, [true; SPINNERS],
+                "round {round}: a listing missed a live thread"
+            );
+            let runnable = runnable_tasks(me);
+            // The spinners are running or waiting for a CPU: `R`.
+            assert!(
+                runnable >= SPINNERS,
+                "round {round}: {runnable} runnable, {SPINNERS} spin"
+            );
+            stop.store(true, Relaxed);
+            ending.join().unwrap();
+            for t in spinners {
+                t.join().unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn thread_count_is_field_20() {
+        let line = b"12 (a) b) R 1 12 12 0 -1 4194560 90 0 0 0 1 2 0 0 20 0 7 0 4400 9 ";
+        assert_eq!(parse_stat_field::<usize>(line, 20), Some(7));
+        assert_eq!(parse_stat_field::<u64>(line, 22), Some(4400));
+        let cut = line.windows(3).position(|w| w == b" 7 ").unwrap() + 2;
+        assert_eq!(parse_stat_field::<usize>(&line[..cut], 20), None);
+        assert_eq!(parse_stat_field::<usize>(b"garbage", 20), None);
+        // This test's thread and the main one at least (others run beside).
+        assert!(thread_count().unwrap() >= 2);
     }
 }

@@ -486,7 +486,7 @@ fn confine(cap: usize, seed: fn() -> usize) {
         sys::set_affinity(0, &mask);
         return;
     }
-    sys::for_each_task(|tid| {
+    sys::for_each_task_settled(|tid| {
         sys::set_affinity(tid, &mask);
     });
     CONFINED.store(true, Release);
@@ -502,7 +502,7 @@ fn unconfine() {
         return;
     }
     let mask = original_mask();
-    sys::for_each_task(|tid| {
+    sys::for_each_task_settled(|tid| {
         sys::set_affinity(tid, &mask);
     });
     CONFINED.store(false, Release);
