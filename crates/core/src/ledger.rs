@@ -15,6 +15,10 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::*};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"THRTLDG1");
 const VERSION: u32 = 4;
+
+/// The shortest time between two wakes of every sleeping member
+/// ([`Ledger::tell_due`]).
+pub const TELL_EVERY_MS: u32 = 50;
 /// Room for a tree of 2,000 processes (a node of 256 cores running a
 /// thousand workers, their launchers and helpers): a 64 KiB file, of which
 /// a tree reads only the slots up to its highest taken (`Header::high`).
@@ -50,7 +54,9 @@ struct Header {
     budget: AtomicU32,
     /// Bumped on every change; members sleep on it (a shared futex).
     generation: AtomicU32,
-    _pad0: u32,
+    /// When the sleeping members were last told of a change (`tell_due`),
+    /// in monotonic ms (low 32 bits).
+    told_ms: AtomicU32,
     /// The PID namespace of its members (`sys::pid_namespace`; 0: unknown):
     /// their pids mean nothing in another.
     pid_namespace: AtomicU64,
@@ -66,7 +72,9 @@ struct Header {
     pending: AtomicU32,
     /// The process that began the last round.
     round_pid: AtomicI32,
-    _pad: [u32; 2],
+    /// The generation the sleeping members were last told of.
+    told: AtomicU32,
+    _pad: u32,
 }
 
 #[repr(C)]
@@ -546,11 +554,43 @@ impl Ledger {
         &self.header().generation
     }
 
-    /// Bumps the generation and wakes every member sleeping on it.
+    /// Bumps the generation and wakes two members sleeping on it, which tell
+    /// the others (`tell_due`): a claim costs its process two wakes, not one
+    /// per member of the tree. Two, since one may be the changer's own
+    /// steward, leaving with its process (`leave`).
     fn changed(&self) {
         let g = &self.header().generation;
         g.fetch_add(1, AcqRel);
-        crate::sys::futex_wake_all_shared(g);
+        crate::sys::futex_wake_shared(g, 2);
+    }
+
+    /// Wakes every member sleeping on the generation if it changed since
+    /// they were last told, and they were told at least [`TELL_EVERY_MS`]
+    /// ago: in a burst of changes (a tree of N members starting, each
+    /// claim changing every share) each member wakes once a window, not N
+    /// times. Returns the ms left before a change not yet told can be
+    /// (0: none waiting, or told now): a member about to sleep wakes by
+    /// then, so that a change is told within the window.
+    pub fn tell_due(&self, now_ms: u64) -> u32 {
+        let h = self.header();
+        let generation = h.generation.load(Acquire);
+        if h.told.load(Acquire) == generation {
+            return 0;
+        }
+        let now = now_ms as u32;
+        let last = h.told_ms.load(Acquire);
+        let since = now.wrapping_sub(last);
+        if since < TELL_EVERY_MS {
+            return TELL_EVERY_MS - since;
+        }
+        if h.told_ms
+            .compare_exchange(last, now, AcqRel, Acquire)
+            .is_ok()
+        {
+            h.told.store(generation, Release);
+            crate::sys::futex_wake_all_shared(&h.generation);
+        }
+        0
     }
 
     /// The slot process `pid`, started at `start`, holds already (it has
@@ -919,6 +959,39 @@ mod tests {
     /// One member per round does the tree's bookkeeping, whatever the
     /// number asking; a round's count of members about to work wakes the
     /// tree only when it changed.
+    /// Changes are told to the sleeping members at once when they were last
+    /// told a window ago or more, and otherwise at the window's end: a burst
+    /// of claims wakes every member once a window. A member that wakes one
+    /// sleeper per change (`changed`) does not tell the rest itself.
+    #[test]
+    fn changes_are_told_once_a_window() {
+        let (ledger, _file) = test_ledger("tell", 8, 0);
+        let told = |l: &Ledger| l.header().told.load(Acquire);
+        assert_eq!(ledger.tell_due(100_000), 0, "nothing to tell");
+        let a = ledger.join(100, 1, 9).unwrap();
+        ledger.claim(a);
+        let g1 = ledger.generation().load(Acquire);
+        assert_ne!(told(&ledger), g1, "a claim alone tells nobody");
+        assert_eq!(ledger.tell_due(100_000), 0);
+        assert_eq!(told(&ledger), g1, "told: the last telling was long ago");
+        let b = ledger.join(101, 1, 9).unwrap();
+        ledger.claim(b);
+        let g2 = ledger.generation().load(Acquire);
+        assert_eq!(
+            ledger.tell_due(100_010),
+            TELL_EVERY_MS - 10,
+            "within the window"
+        );
+        assert_eq!(told(&ledger), g1);
+        assert_eq!(ledger.tell_due(100_000 + u64::from(TELL_EVERY_MS)), 0);
+        assert_eq!(told(&ledger), g2, "told at the window's end");
+        assert_eq!(
+            ledger.tell_due(100_000 + u64::from(TELL_EVERY_MS) + 1),
+            0,
+            "nothing left"
+        );
+    }
+
     #[test]
     fn one_member_per_round_and_a_change_told_once() {
         let (ledger, _file) = test_ledger("round", 8, 0);

@@ -139,6 +139,14 @@ pub fn futex_wake_all_shared(word: &std::sync::atomic::AtomicU32) {
     }
 }
 
+/// Wakes at most `n` processes sleeping on a word in shared memory.
+pub fn futex_wake_shared(word: &std::sync::atomic::AtomicU32, n: i32) {
+    // SAFETY: waking touches only the futex word's wait queue.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n);
+    }
+}
+
 /// This process's PID namespace, as the inode of `/proc/self/ns/pid`: pids
 /// name the same processes only within one namespace (a container started
 /// with its own, `apptainer exec --pid` or `unshare --pid`, may share

@@ -917,8 +917,10 @@ fn steward_loop() {
         if LEAVING.load(Acquire) {
             return;
         }
-        let generation = ledger.generation().load(Acquire);
         let now = sys::monotonic_ms();
+        // Before reading the generation: a change told now is seen below.
+        ledger.tell_due(now);
+        let generation = ledger.generation().load(Acquire);
         if ledger.take_round(now, ROUND_MS) {
             my_round = Some(ledger.round_stamp());
             round(&ledger, rounds);
@@ -964,6 +966,13 @@ fn steward_loop() {
             Some(u64::from(ROUND_MS.saturating_sub(since).max(1)))
         } else {
             Some(u64::from(BACKSTOP_MS))
+        };
+        // A change not told yet (it came within a window of the last
+        // telling): awake by the window's end to tell it, as every steward
+        // that saw it is; the first tells, and the others find it told.
+        let timeout = match ledger.tell_due(sys::monotonic_ms()) {
+            0 => timeout,
+            due => Some(timeout.map_or(u64::from(due), |t| t.min(u64::from(due)))),
         };
         sys::futex_wait_shared(ledger.generation(), generation, timeout);
     }
