@@ -402,7 +402,8 @@ pub struct Finding {
 }
 
 /// Reads a file; `Ok(None)` when it does not exist.
-type Read<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, FileError>;
+type Read<'a> = &'a dyn Fn(&str) -> ReadResult;
+type ReadResult = Result<Vec<u8>, FileError>;
 
 fn read_optional(read: Read, path: &str) -> Result<Option<Vec<u8>>, String> {
     match read(path) {
@@ -437,9 +438,22 @@ pub fn cgroup_findings(
         return Ok(Vec::new());
     };
     let m = parse_self_cgroup(&bytes).map_err(|why| format!("'{}' {why}", content(&bytes)))?;
+    // The v1 mount is found by reading the root's quota, which the walk up
+    // the cgroups reads again last: read once (a file of /sys is 10 µs or
+    // more at every process start).
+    let seen: std::cell::RefCell<Vec<(String, ReadResult)>> = Default::default();
+    let once = |path: &str| {
+        if let Some((_, r)) = seen.borrow().iter().find(|(p, _)| p == path) {
+            return r.clone();
+        }
+        let r = read(path);
+        seen.borrow_mut().push((path.to_string(), r.clone()));
+        r
+    };
+    let read: Read = &once;
     let mut out = Vec::new();
     if let Some((controllers, path)) = &m.cpu {
-        if let Some(mount) = v1_mount(read, root, controllers, "cpu", "cpu.cfs_period_us") {
+        if let Some(mount) = v1_mount(read, root, controllers, "cpu", "cpu.cfs_quota_us") {
             for dir in ancestors(path) {
                 let dir = format!("{mount}{dir}");
                 if let Some(f) = v1_quota(read, &dir) {
@@ -838,6 +852,38 @@ mod tests {
         );
         let f = &findings("v1").unwrap()[0];
         assert_eq!(f.value, "250000/100000");
+    }
+
+    /// Every file is read once: the root's quota, read first to find the v1
+    /// mount, is not read again at the end of the walk up (each read of
+    /// /sys is paid at every process start).
+    #[test]
+    fn each_cgroup_file_is_read_once() {
+        for tree in ["v1", "v1_no_period", "v2_bad"] {
+            let root = fixture(tree);
+            let root = root.to_str().unwrap();
+            let reads = std::cell::RefCell::new(Vec::<String>::new());
+            let counting = |path: &str| {
+                reads.borrow_mut().push(path.to_string());
+                real(path)
+            };
+            let found = cgroup_findings(
+                &counting,
+                &format!("{root}/proc_self_cgroup"),
+                &format!("{root}/sys"),
+                true,
+            )
+            .unwrap();
+            assert!(!found.is_empty(), "{tree}");
+            let reads = reads.into_inner();
+            for path in &reads {
+                assert_eq!(
+                    reads.iter().filter(|p| *p == path).count(),
+                    1,
+                    "{tree}: {path} read twice: {reads:?}"
+                );
+            }
+        }
     }
 
     /// v1 with the quota alone (period missing) and one mounted as `cpu`.

@@ -47,7 +47,7 @@ impl Source {
 }
 
 /// Why a file could not be used.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum FileError {
     Missing,
     Unreadable(String),

@@ -524,8 +524,13 @@ impl Inputs for Live {
 }
 
 /// [`Live`] as the library resolves its settings at every process start:
-/// without the readings that decide nothing (`Inputs::details`).
-pub struct Deciding;
+/// without the readings that decide nothing (`Inputs::details`), and with
+/// the affinity mask's count where the caller has read the mask already
+/// (`None`: read it).
+#[derive(Default)]
+pub struct Deciding {
+    pub affinity: Option<usize>,
+}
 
 impl Inputs for Deciding {
     fn var(&self, name: &str) -> Option<Vec<u8>> {
@@ -537,7 +542,7 @@ impl Inputs for Deciding {
     }
 
     fn affinity_count(&self) -> usize {
-        Live.affinity_count()
+        self.affinity.unwrap_or_else(|| Live.affinity_count())
     }
 
     fn secure(&self) -> bool {

@@ -82,7 +82,12 @@ fn run() -> bool {
     }));
     // Before the budget file is read: a rewrite from now on is seen.
     crate::tree::note_budget_file();
-    let recording = config::Recording::new(&sys::Deciding);
+    // Read once: resolution counts it, and the cap is a subset of it.
+    let mask = sys::affinity(0);
+    let deciding = sys::Deciding {
+        affinity: mask.as_ref().map(|m| m.count()),
+    };
+    let recording = config::Recording::new(&deciding);
     let settings = config::resolve(&recording);
     crate::tree::keep_environment(recording.finish());
     log::set_level(settings.log);
@@ -96,7 +101,7 @@ fn run() -> bool {
         info!("disabled by THROTTLE_DISABLE");
         return false;
     }
-    let Some(mask) = sys::affinity(0) else {
+    let Some(mask) = mask else {
         warn!("cannot read the affinity mask; not enforcing");
         return false;
     };

@@ -985,7 +985,7 @@ fn reload(ledger: &Ledger) {
         return;
     };
     let settings = config::resolve(&config::Replaying {
-        inner: &sys::Deciding,
+        inner: &sys::Deciding::default(),
         env,
     });
     OWN_CAP.store(settings.cap, Relaxed);
