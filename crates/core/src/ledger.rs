@@ -543,7 +543,7 @@ impl Ledger {
     }
 
     /// Notes the count of members about to work that a round found; if it
-    /// changed, every member is told (their shares depend on it).
+    /// changed, every member is told (their shares depend on it: `tell_due`).
     pub fn note_pending(&self, pending: u32) {
         if self.header().pending.swap(pending, AcqRel) != pending {
             self.changed();
@@ -956,13 +956,10 @@ mod tests {
         assert_eq!(ledger.census(None, |_, _| false).members, 3);
     }
 
-    /// One member per round does the tree's bookkeeping, whatever the
-    /// number asking; a round's count of members about to work wakes the
-    /// tree only when it changed.
     /// Changes are told to the sleeping members at once when they were last
     /// told a window ago or more, and otherwise at the window's end: a burst
-    /// of claims wakes every member once a window. A member that wakes one
-    /// sleeper per change (`changed`) does not tell the rest itself.
+    /// of claims wakes every member once a window. A change itself
+    /// (`changed`) wakes two sleepers and tells the rest nothing.
     #[test]
     fn changes_are_told_once_a_window() {
         let (ledger, _file) = test_ledger("tell", 8, 0);
@@ -992,6 +989,9 @@ mod tests {
         );
     }
 
+    /// One member per round does the tree's bookkeeping, whatever the
+    /// number asking; a round's count of members about to work wakes the
+    /// tree only when it changed.
     #[test]
     fn one_member_per_round_and_a_change_told_once() {
         let (ledger, _file) = test_ledger("round", 8, 0);
