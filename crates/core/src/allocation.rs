@@ -616,10 +616,14 @@ mod tests {
     }
 
     fn findings(tree: &str) -> Result<Vec<Finding>, String> {
+        findings_read_by(tree, &real)
+    }
+
+    fn findings_read_by(tree: &str, read: Read) -> Result<Vec<Finding>, String> {
         let root = fixture(tree);
         let root = root.to_str().unwrap();
         cgroup_findings(
-            &real,
+            read,
             &format!("{root}/proc_self_cgroup"),
             &format!("{root}/sys"),
             true,
@@ -860,20 +864,12 @@ mod tests {
     #[test]
     fn each_cgroup_file_is_read_once() {
         for tree in ["v1", "v1_no_period", "v2_bad"] {
-            let root = fixture(tree);
-            let root = root.to_str().unwrap();
             let reads = std::cell::RefCell::new(Vec::<String>::new());
             let counting = |path: &str| {
                 reads.borrow_mut().push(path.to_string());
                 real(path)
             };
-            let found = cgroup_findings(
-                &counting,
-                &format!("{root}/proc_self_cgroup"),
-                &format!("{root}/sys"),
-                true,
-            )
-            .unwrap();
+            let found = findings_read_by(tree, &counting).unwrap();
             assert!(!found.is_empty(), "{tree}");
             let reads = reads.into_inner();
             for path in &reads {
