@@ -133,10 +133,7 @@ pub fn futex_wait_shared(
 }
 
 pub fn futex_wake_all_shared(word: &std::sync::atomic::AtomicU32) {
-    // SAFETY: waking touches only the futex word's wait queue.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
-    }
+    futex_wake_shared(word, i32::MAX);
 }
 
 /// Wakes at most `n` processes sleeping on a word in shared memory.
@@ -250,6 +247,10 @@ pub fn process_cpu_ns(pid: libc::pid_t) -> Option<u64> {
     // with `CPUCLOCK_SCHED`): what `clock_getcpuclockid` returns, without the
     // `clock_getres` it makes to check the process exists (a census asks this
     // of every young member). A process that is gone fails `clock_gettime`.
+    // Pid 0 (or below) would name the calling process's clock, or none.
+    if pid <= 0 {
+        return None;
+    }
     let clock = ((!pid) << 3) | 2;
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -402,10 +403,6 @@ pub fn thread_count() -> Option<usize> {
     let mut buf = [0u8; STAT_BYTES];
     let stat = read_stat(format_args!("/proc/self/stat\0"), &mut buf)?;
     parse_stat_field(stat, 20)
-}
-
-pub fn count_tasks() -> Option<usize> {
-    thread_count()
 }
 
 /// The scheduler state letter of one thread (`R`, `S`, `D`, ...), from
@@ -730,6 +727,8 @@ mod tests {
         assert!(!no_such_process(gone), "a zombie still has its pid");
         child.wait().unwrap();
         assert_eq!(process_cpu_ns(gone), None, "a reaped child has no clock");
+        assert_eq!(process_cpu_ns(0), None, "pid 0 names no other process");
+        assert_eq!(process_cpu_ns(-1), None);
         assert!(ended(gone, started) && no_such_process(gone));
     }
 
@@ -752,7 +751,7 @@ mod tests {
 
     #[test]
     fn this_process_is_seen() {
-        assert!(count_tasks().unwrap() >= 1);
+        assert!(thread_count().unwrap() >= 1);
         assert_eq!(task_state(gettid()), Some(b'R'));
         assert!(affinity(0).unwrap().count() >= 1);
     }

@@ -127,7 +127,7 @@ fn run() -> bool {
     let live = if BY_CONSTRUCTOR.load(Relaxed) {
         1
     } else {
-        sys::count_tasks().unwrap_or(1)
+        sys::thread_count().unwrap_or(1)
     };
     cap::configure(start_cap, settings.policy, settings.wait_ms, live, mask);
     cap::set_uncapped(launcher.is_some());

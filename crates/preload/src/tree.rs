@@ -774,7 +774,7 @@ pub fn pools_lowered_in_fork(share: usize) {
 /// changes nothing there, and its next hooked call may be far away.
 pub fn after_fork_parent() {
     if FORK_LOWERED_POOLS.swap(false, AcqRel) && !STEWARD.load(Acquire) {
-        if sys::count_tasks().is_some_and(|n| n > 1) {
+        if sys::thread_count().is_some_and(|n| n > 1) {
             ensure_steward();
         } else {
             STEWARD_WANTED.store(true, Relaxed);
