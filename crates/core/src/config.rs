@@ -32,6 +32,9 @@ pub enum Policy {
 }
 
 impl Policy {
+    /// Every policy, in a fixed order (an index into it fits in a byte).
+    pub const ALL: [Policy; 4] = [Policy::Wait, Policy::Confine, Policy::Fail, Policy::Audit];
+
     pub fn parse(s: &str) -> Option<Policy> {
         match s {
             "wait" => Some(Policy::Wait),

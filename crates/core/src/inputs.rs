@@ -28,6 +28,21 @@ pub enum Source {
 }
 
 impl Source {
+    /// Every source, in a fixed order (an index into it fits in a byte).
+    pub const ALL: [Source; 11] = [
+        Source::Env,
+        Source::BudgetFile,
+        Source::Slurm,
+        Source::Sge,
+        Source::Pbs,
+        Source::Torque,
+        Source::Lsf,
+        Source::HtCondor,
+        Source::Cgroup,
+        Source::SystemDefault,
+        Source::Affinity,
+    ];
+
     /// A single word, as it appears in the report line.
     pub fn label(self) -> &'static str {
         match self {

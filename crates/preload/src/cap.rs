@@ -11,11 +11,9 @@
 use crate::config::Policy;
 use crate::cpumask::CpuMask;
 use crate::lock::{FutexLock, Guard};
-use crate::{events, sys};
+use crate::{events, status, sys};
 use libc::{c_void, pthread_key_t};
-use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*,
-};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Counters shown in the exit report.
 pub struct Stats {
@@ -44,9 +42,6 @@ static CAP: AtomicUsize = AtomicUsize::new(usize::MAX);
 /// The largest cap set since the process started (its exit report's
 /// `max_cap`: a tree member's share falls as others join).
 static MAX_CAP: AtomicUsize = AtomicUsize::new(0);
-/// A launcher's threads are counted, never held back (`launchers.rs`).
-static UNCAPPED: AtomicBool = AtomicBool::new(false);
-static POLICY: AtomicU8 = AtomicU8::new(0);
 static WAIT_MS: AtomicU64 = AtomicU64::new(0);
 
 /// Bumped and woken on every thread exit: what a waiting creator sleeps on.
@@ -63,21 +58,16 @@ static mut ORIGINAL_MASK: CpuMask = CpuMask::empty();
 static mut SLOT_KEY: pthread_key_t = 0;
 static KEY_READY: AtomicBool = AtomicBool::new(false);
 
-const POLICIES: [Policy; 4] = [Policy::Wait, Policy::Confine, Policy::Fail, Policy::Audit];
-
-/// Sets the cap and policy. `live` is the number of threads that exist
-/// already (main included), `mask` the process's real affinity mask.
-pub fn configure(cap: usize, policy: Policy, wait_ms: u64, live: usize, mask: CpuMask) {
+/// Sets the cap (the policy is `status::policy`). `live` is the number of
+/// threads that exist already (main included), `mask` the process's real
+/// affinity mask.
+pub fn configure(cap: usize, wait_ms: u64, live: usize, mask: CpuMask) {
     // SAFETY: called once, from initialisation, before any thread is admitted
     // or confined; readers only run after `configure` has returned.
     unsafe { ORIGINAL_MASK = mask };
     CAP.store(cap.max(1), Relaxed);
     MAX_CAP.store(cap.max(1), Relaxed);
     events::note_cap(cap.max(1));
-    POLICY.store(
-        POLICIES.iter().position(|&p| p == policy).unwrap_or(0) as u8,
-        Relaxed,
-    );
     WAIT_MS.store(wait_ms, Relaxed);
     STATS.live.store(live.max(1), Relaxed);
     STATS.peak.store(live.max(1), Relaxed);
@@ -85,16 +75,6 @@ pub fn configure(cap: usize, policy: Policy, wait_ms: u64, live: usize, mask: Cp
 
 pub fn cap() -> usize {
     CAP.load(Relaxed)
-}
-
-/// Whether creations over the cap are only counted (a launcher), whatever
-/// the policy.
-pub fn set_uncapped(uncapped: bool) {
-    UNCAPPED.store(uncapped, Relaxed);
-}
-
-pub fn uncapped() -> bool {
-    UNCAPPED.load(Relaxed)
 }
 
 /// Whether a runtime has started threads of its own pool here.
@@ -117,10 +97,6 @@ pub fn set_cap(cap: usize) {
 /// The largest cap this process has had: set, or in force now.
 pub fn max_cap() -> usize {
     MAX_CAP.load(Relaxed).max(cap())
-}
-
-fn policy() -> Policy {
-    POLICIES[POLICY.load(Relaxed) as usize % POLICIES.len()]
 }
 
 /// The CPUs a process capped below its mask is shown (its virtual affinity
@@ -173,12 +149,7 @@ pub fn admit(managed: bool, seed: fn() -> usize) -> Admission {
         return Admission::Create(None);
     }
     STATS.over_cap.fetch_add(1, Relaxed);
-    let policy = if UNCAPPED.load(Relaxed) {
-        Policy::Audit
-    } else {
-        policy()
-    };
-    match policy {
+    match status::policy() {
         Policy::Audit => {
             take_slot();
             Admission::Create(None)
@@ -508,11 +479,10 @@ fn unconfine() {
     CONFINED.store(false, Release);
 }
 
-/// In a `fork` child: one thread, no waiters, nothing held.
+/// In a `fork` child: one thread, no waiters, nothing held (the locks are
+/// free there already: lock.rs).
 pub fn reset_after_fork() {
-    WAITERS.reset_after_fork();
     READ_AT_MS.store(0, Relaxed);
-    CONFINEMENT.reset_after_fork();
     STATS.live.store(1, Relaxed);
     STATS.peak.store(1, Relaxed);
     // The inherited cap counts while it is in force (`max_cap`), not once

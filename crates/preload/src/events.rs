@@ -18,7 +18,7 @@
 
 use crate::launchers::{script_of, until_nul, Script};
 use crate::log::warn;
-use crate::sys;
+use crate::{status, sys};
 use std::ffi::CStr;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
@@ -60,10 +60,6 @@ static INO: AtomicU64 = AtomicU64::new(0);
 const IDENTITY_BYTES: usize = 2560;
 static mut IDENTITY: [u8; IDENTITY_BYTES] = [0; IDENTITY_BYTES];
 static IDENTITY_LEN: AtomicUsize = AtomicUsize::new(0);
-/// Source and policy names for the `fork` event: written once before `FD`
-/// publishes them.
-static mut SOURCE: &str = "";
-static mut POLICY: &str = "";
 
 /// Set in a `fork` child; its first event is preceded by a `fork` event, so
 /// that a child that only execs writes nothing.
@@ -206,18 +202,13 @@ impl<const N: usize> fmt::Write for Line<N> {
 /// Opens the log, once, at initialisation. `path` is `THROTTLE_LOG_FILE`
 /// (already ignored in secure-execution mode). A path that cannot be used
 /// gives one warning and no log; the program is not otherwise affected.
-pub fn open(path: Option<&[u8]>, source: &'static str, policy: &'static str) {
+pub fn open(path: Option<&[u8]>) {
     let Some(path) = path else {
         return;
     };
     let shown = crate::config::shown(path);
     match open_file(path) {
         Ok(fd) => {
-            // SAFETY: written once, before FD publishes them (Release below).
-            unsafe {
-                SOURCE = source;
-                POLICY = policy;
-            }
             identity();
             FD.store(fd, Release);
         }
@@ -517,10 +508,8 @@ fn log_fd() -> Option<libc::c_int> {
 
 fn settings(line: &mut Line<MAX_LINE>) {
     line.num("cap", CAP.load(Relaxed));
-    // SAFETY: written once before FD was published; the caller loaded FD.
-    let (source, policy) = unsafe { (SOURCE, POLICY) };
-    line.str("source", source.as_bytes(), 32);
-    line.str("policy", policy.as_bytes(), 16);
+    line.str("source", status::source().as_bytes(), 32);
+    line.str("policy", status::policy().name().as_bytes(), 16);
 }
 
 /// A rate-limited event: the log's descriptor if this one is to be written.
@@ -648,13 +637,7 @@ pub fn exit(t: &Totals) {
 
 /// In a `fork` child: the descriptor is inherited; the counters start again,
 /// and the child's first event will be a `fork` event with its own pid.
-/// `policy`: the child's, when it differs from the parent's (a launcher's
-/// child is capped under the real policy).
-pub fn reset_after_fork(policy: Option<&'static str>) {
-    if let Some(policy) = policy {
-        // SAFETY: in the fork child, the only thread, before any event.
-        unsafe { POLICY = policy };
-    }
+pub fn reset_after_fork() {
     for written in &WRITTEN {
         written.store(0, Relaxed);
     }

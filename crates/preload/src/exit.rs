@@ -103,7 +103,7 @@ fn end_of_process() {
         sys::getpid(),
         totals.cap,
         totals.max_cap,
-        init::source(),
+        status::source(),
         totals.peak,
         totals.live,
         totals.created,

@@ -5,6 +5,8 @@
 //! with state has one `reset_after_fork`, which `after_fork_child` below
 //! calls, and this list says what the child keeps and what starts again:
 //!
+//! - `lock`: every lock taken before the fork is free (its holder may be a
+//!   thread the child does not have).
 //! - `heap`: free lists reset (their locks may be held by a vanished thread).
 //! - `status`: the child's own pid (a `vfork` child, which runs no handler,
 //!   keeps the parent's, and so knows it is not its own process).
@@ -22,7 +24,7 @@
 //! ([`watch_pools`]): inside the fork, before the runtime's own handlers,
 //! it lowers the pools to the child's share (docs/design.md, section 5).
 
-use crate::{cap, events, exit, init, pools, status, tree};
+use crate::{cap, events, exit, lock, pools, status, tree};
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 
 /// Registers the library's fork handlers. From the constructor, once: not
@@ -51,14 +53,14 @@ extern "C" fn after_fork_parent() {
 }
 
 extern "C" fn after_fork_child() {
+    lock::after_fork_child();
     crate::heap::reset_after_fork(&crate::HEAP);
     status::note_own_pid();
     exit::reset_after_fork();
-    let was_launcher = cap::uncapped();
     cap::reset_after_fork();
     pools::reset_after_fork();
     let _ = std::panic::catch_unwind(tree::reset_after_fork);
-    events::reset_after_fork(was_launcher.then_some(init::member_policy()));
+    events::reset_after_fork();
 }
 
 /// Handlers registered for the runtimes `pools` remembers: one each.

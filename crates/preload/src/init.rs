@@ -5,7 +5,7 @@
 //! it decides what the state modules hold; `fork.rs` and `exit.rs` are the
 //! two other ends of a process's life.
 
-use crate::config::{self, Policy, Resolution};
+use crate::config;
 use crate::log::{self, debug, info, warn};
 use crate::status::{self, ACTIVE, INACTIVE, RUNNING, STATE, UNINIT};
 use crate::{cap, envsize, events, sys};
@@ -17,10 +17,6 @@ static REPORT: AtomicBool = AtomicBool::new(false);
 /// Set when the constructor, not a hook reached earlier, started the
 /// initialisation (see `run`).
 static BY_CONSTRUCTOR: AtomicBool = AtomicBool::new(false);
-static mut SOURCE: &str = "none";
-/// The policy of members (a launcher's own is `audit`), for its fork
-/// children.
-static mut MEMBER_POLICY: &str = "confine";
 
 /// Whether the library is enforcing: initialises on first use. False while
 /// this very thread is initialising (a hook reached from inside
@@ -63,18 +59,6 @@ pub fn report_wanted() -> bool {
     REPORT.load(Relaxed)
 }
 
-/// Where the cap came from, as the report names it.
-pub fn source() -> &'static str {
-    // SAFETY: written once, before STATE became ACTIVE; read after.
-    unsafe { SOURCE }
-}
-
-/// The policy of the tree's members (a launcher's fork child is one).
-pub fn member_policy() -> &'static str {
-    // SAFETY: written once, before STATE became ACTIVE; read after.
-    unsafe { MEMBER_POLICY }
-}
-
 /// Resolves the settings and applies them. Returns whether to enforce.
 fn run() -> bool {
     std::panic::set_hook(Box::new(|panic| {
@@ -107,15 +91,17 @@ fn run() -> bool {
     };
     // A launcher (srun, mpirun) holds no share and is never held back.
     let launcher = events::launcher(&settings.launchers);
-    let policy = match &launcher {
-        Some(name) => {
-            info!("{name} is a launcher: no share of the tree's budget, threads not capped");
-            Policy::Audit
-        }
-        None => settings.policy,
-    };
+    if let Some(name) = &launcher {
+        info!("{name} is a launcher: no share of the tree's budget, threads not capped");
+    }
+    status::decide(
+        settings.policy,
+        launcher.is_some(),
+        settings.source,
+        settings.ceiling.is_some(),
+    );
     // Before claiming, a member of a tree starts from the share it would get.
-    let start_cap = crate::tree::init(&settings, launcher.is_some());
+    let start_cap = crate::tree::init(&settings);
     let share = start_cap.min(mask.count()).max(1);
     let ceiling = settings.cap.min(mask.count()).max(share);
     let user_sized_teams = right_size_environment(share, ceiling, &mask);
@@ -129,42 +115,24 @@ fn run() -> bool {
     } else {
         sys::thread_count().unwrap_or(1)
     };
-    cap::configure(start_cap, settings.policy, settings.wait_ms, live, mask);
-    cap::set_uncapped(launcher.is_some());
+    cap::configure(start_cap, settings.wait_ms, live, mask);
     if !cap::prepare_marks() {
         warn!("cannot allocate a thread-specific key; not enforcing");
         return false;
     }
     status::note_own_pid();
-    // SAFETY: written once, here, before STATE becomes ACTIVE and so before
-    // anything reads them.
-    unsafe {
-        SOURCE = source_label(&settings);
-        MEMBER_POLICY = settings.policy.name();
-    }
     REPORT.store(settings.report, Relaxed);
     info!(
         "cap={start_cap} budget={} source={} scope={:?} policy={} wait_ms={} live={live}",
         settings.cap,
-        source_label(&settings),
+        status::source(),
         settings.scope,
-        policy.name(),
+        status::policy().name(),
         settings.wait_ms
     );
-    events::open(
-        settings.log_file.as_deref(),
-        source_label(&settings),
-        policy.name(),
-    );
+    events::open(settings.log_file.as_deref());
     events::start(live, settings.wait_ms);
     true
-}
-
-fn source_label(settings: &Resolution) -> &'static str {
-    match settings.ceiling {
-        Some(_) => "max_threads",
-        None => settings.source.label(),
-    }
 }
 
 /// Sets each runtime's sizing variable to fit the process (see

@@ -11,7 +11,7 @@
 use crate::config::{self, Resolution, Scope};
 use crate::ledger::{self, Ledger};
 use crate::log::{debug, info, warn};
-use crate::{cap, pools, sys};
+use crate::{cap, pools, status, sys};
 use std::ffi::{c_void, CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
@@ -25,8 +25,6 @@ static PID: AtomicI32 = AtomicI32::new(0);
 /// The process's own resolved cap: its share never exceeds it.
 static OWN_CAP: AtomicUsize = AtomicUsize::new(1);
 static CLAIMED: AtomicBool = AtomicBool::new(false);
-/// A launcher (`launchers.rs`): in the tree, never a member.
-static LAUNCHER: AtomicBool = AtomicBool::new(false);
 /// A launcher's slot: it holds no share, but keeps the tree alive.
 static LAUNCHER_SLOT: AtomicUsize = AtomicUsize::new(NONE);
 static STEWARD: AtomicBool = AtomicBool::new(false);
@@ -178,7 +176,7 @@ fn is_users_dir(dir: &str, uid: u32) -> bool {
 }
 
 /// Joins (or creates) the tree's ledger. Returns the cap to start with.
-pub fn init(settings: &Resolution, launcher: bool) -> usize {
+pub fn init(settings: &Resolution) -> usize {
     OWN_CAP.store(settings.cap, Relaxed);
     // Secure execution (setuid): no ledger, neither one the environment
     // names nor one made where the environment points (XDG_RUNTIME_DIR):
@@ -247,7 +245,6 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
         }
         None => None,
     };
-    LAUNCHER.store(launcher, Relaxed);
     let Some((ledger, path)) = opened else {
         // A tree of its own, whose ledger is created on first need (see
         // `ensure_ledger`): its name goes in the environment now, for the
@@ -271,7 +268,7 @@ pub fn init(settings: &Resolution, launcher: bool) -> usize {
         }
         return settings.cap;
     };
-    join_ledger(ledger, path, pid, start, launcher)
+    join_ledger(ledger, path, pid, start, status::launcher())
 }
 
 /// A tree's first process, until it needs its ledger: the ledger's path,
@@ -327,7 +324,7 @@ fn create_ledger(path: String) {
     CREATOR.store(true, Relaxed);
     let pid = PID.load(Relaxed);
     let start = sys::start_time(pid);
-    let _ = join_ledger(ledger, path, pid, start, LAUNCHER.load(Relaxed));
+    let _ = join_ledger(ledger, path, pid, start, status::launcher());
 }
 
 /// Takes this process's slot in `ledger` at `path` and makes it the
@@ -999,7 +996,7 @@ fn reload(ledger: &Ledger) {
 pub fn budget() -> (usize, bool) {
     match (member(), ledger()) {
         (Some((ledger, _)), _) => (ledger.budget() as usize, true),
-        (None, Some(ledger)) if LAUNCHER.load(Relaxed) => (ledger.budget() as usize, true),
+        (None, Some(ledger)) if status::launcher() => (ledger.budget() as usize, true),
         _ => (OWN_CAP.load(Relaxed), false),
     }
 }
@@ -1078,12 +1075,10 @@ pub fn reset_after_fork() {
     LAUNCHER_SLOT.store(NONE, Release);
     let pid = sys::getpid();
     PID.store(pid, Relaxed);
-    // A launcher's child is an ordinary member: it may compute (a Python
+    // A launcher's child is an ordinary member (status.rs): it may compute (a Python
     // launcher's `multiprocessing` worker); if it `exec`s a launcher, that
     // one makes the slot a launcher's again.
-    if LAUNCHER.swap(false, Relaxed) {
-        cap::set_uncapped(false);
-    }
+    status::no_longer_launcher();
     let Some(ledger) = ledger() else {
         return;
     };
