@@ -154,7 +154,7 @@ mod declared {
     crate::runtime_setters!(setter_lists);
 }
 
-/// A getter and the setter that changes what it returns, for active clamping.
+/// A getter and the setter that changes what it returns, for lowering loaded pools.
 /// Both take and return plain C ints, or both `dim_t` when `long` is set.
 #[derive(Clone, Copy, Debug)]
 pub struct Control {
@@ -202,7 +202,7 @@ pub struct Runtime {
     /// for runtimes that load their own parts on first use (MKL's `mkl_rt`):
     /// calling them from inside that loading would re-enter it. The
     /// environment sizes them anyway.
-    pub clamp_anytime: bool,
+    pub lower_anytime: bool,
     /// Whether threads whose start routine lives in the library are managed:
     /// sized by layer 1, never delayed or refused (the runtimes abort or
     /// raise signals when thread creation fails).
@@ -266,7 +266,7 @@ pub const RUNTIMES: &[Runtime] = &[
                 any_thread: AnyThread::When("scipy_openblas_get_parallel_64", 1),
             },
         ],
-        clamp_anytime: true,
+        lower_anytime: true,
         managed: true,
         per_region: false,
         exact_teams: true,
@@ -289,7 +289,7 @@ pub const RUNTIMES: &[Runtime] = &[
             long: false,
             any_thread: AnyThread::Never,
         }],
-        clamp_anytime: true,
+        lower_anytime: true,
         managed: true,
         per_region: true,
         exact_teams: false,
@@ -312,7 +312,7 @@ pub const RUNTIMES: &[Runtime] = &[
             long: false,
             any_thread: AnyThread::Never,
         }],
-        clamp_anytime: false,
+        lower_anytime: false,
         managed: true,
         per_region: false,
         exact_teams: false,
@@ -328,7 +328,7 @@ pub const RUNTIMES: &[Runtime] = &[
             long: true,
             any_thread: AnyThread::Never,
         }],
-        clamp_anytime: true,
+        lower_anytime: true,
         managed: true,
         per_region: false,
         exact_teams: false,
@@ -344,7 +344,7 @@ pub const RUNTIMES: &[Runtime] = &[
             long: false,
             any_thread: AnyThread::Never,
         }],
-        clamp_anytime: true,
+        lower_anytime: true,
         managed: true,
         per_region: false,
         exact_teams: false,
@@ -355,7 +355,7 @@ pub const RUNTIMES: &[Runtime] = &[
         env: &[],
         setters: &[],
         controls: &[],
-        clamp_anytime: true,
+        lower_anytime: true,
         managed: true,
         per_region: false,
         exact_teams: false,
@@ -384,7 +384,7 @@ pub const RUNTIMES: &[Runtime] = &[
         ],
         setters: &[],
         controls: &[],
-        clamp_anytime: true,
+        lower_anytime: true,
         managed: false,
         per_region: false,
         exact_teams: false,

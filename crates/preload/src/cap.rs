@@ -15,6 +15,80 @@ use crate::{events, status, sys};
 use libc::{c_void, pthread_key_t};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
+use crate::lock::Racy;
+
+/// This module's state, in one value (docs/design.md, section 3).
+pub struct State {
+    pub stats: Stats,
+    cap: AtomicUsize,
+    /// The largest cap set since the process started (its exit report's
+    /// `max_cap`: a tree member's share falls as others join).
+    max_cap: AtomicUsize,
+    wait_ms: AtomicU64,
+    /// Bumped and woken on every thread exit: what a waiting creator sleeps on.
+    exits: AtomicU32,
+    /// Serialises waiting creators, held across the real `pthread_create` so that
+    /// the next one sees the thread just admitted in `/proc`.
+    waiters: FutexLock,
+    /// Confinement: while over the cap, every thread runs on `cap` CPUs.
+    confinement: FutexLock,
+    confined: AtomicBool,
+    original_mask: Racy<CpuMask>,
+    slot_key: Racy<pthread_key_t>,
+    key_ready: AtomicBool,
+    /// The last reading (under `waiters`): its number, when, how long it took,
+    /// which `exits` it saw, and the runnable threads it counted plus those
+    /// admitted on it since, less those of them that ended.
+    reading: AtomicU32,
+    read_at_ms: AtomicU64,
+    read_cost_ms: AtomicU64,
+    read_exits: AtomicU32,
+    runnable_seen: AtomicUsize,
+    /// The reading the last admission by `wait_for_room` was counted on
+    /// (0: none), and its place in `tracked`, for `pthread_create` to take
+    /// under the waiters' lock.
+    counted: AtomicU32,
+    counted_index: AtomicUsize,
+    /// The runnable threads the last reading counted (the estimate's base).
+    read_base: AtomicUsize,
+    tracked: [AtomicI32; TRACKED_MAX],
+    /// How many were admitted on the last reading (may exceed `TRACKED_MAX`).
+    tracked_len: AtomicUsize,
+}
+
+pub static STATE: State = State {
+    stats: Stats {
+        live: AtomicUsize::new(1),
+        peak: AtomicUsize::new(1),
+        created: AtomicUsize::new(0),
+        over_cap: AtomicUsize::new(0),
+        waited: AtomicUsize::new(0),
+        refused: AtomicUsize::new(0),
+        confined: AtomicUsize::new(0),
+        managed: AtomicUsize::new(0),
+    },
+    cap: AtomicUsize::new(usize::MAX),
+    max_cap: AtomicUsize::new(0),
+    wait_ms: AtomicU64::new(0),
+    exits: AtomicU32::new(0),
+    waiters: FutexLock::new(),
+    confinement: FutexLock::new(),
+    confined: AtomicBool::new(false),
+    original_mask: Racy::new(CpuMask::empty()),
+    slot_key: Racy::new(0),
+    key_ready: AtomicBool::new(false),
+    reading: AtomicU32::new(0),
+    read_at_ms: AtomicU64::new(0),
+    read_cost_ms: AtomicU64::new(0),
+    read_exits: AtomicU32::new(0),
+    runnable_seen: AtomicUsize::new(0),
+    counted: AtomicU32::new(0),
+    counted_index: AtomicUsize::new(0),
+    read_base: AtomicUsize::new(0),
+    tracked: [const { AtomicI32::new(ENDED) }; TRACKED_MAX],
+    tracked_len: AtomicUsize::new(0),
+};
+
 /// Counters shown in the exit report.
 pub struct Stats {
     pub live: AtomicUsize,
@@ -27,76 +101,45 @@ pub struct Stats {
     pub managed: AtomicUsize,
 }
 
-pub static STATS: Stats = Stats {
-    live: AtomicUsize::new(1),
-    peak: AtomicUsize::new(1),
-    created: AtomicUsize::new(0),
-    over_cap: AtomicUsize::new(0),
-    waited: AtomicUsize::new(0),
-    refused: AtomicUsize::new(0),
-    confined: AtomicUsize::new(0),
-    managed: AtomicUsize::new(0),
-};
-
-static CAP: AtomicUsize = AtomicUsize::new(usize::MAX);
-/// The largest cap set since the process started (its exit report's
-/// `max_cap`: a tree member's share falls as others join).
-static MAX_CAP: AtomicUsize = AtomicUsize::new(0);
-static WAIT_MS: AtomicU64 = AtomicU64::new(0);
-
-/// Bumped and woken on every thread exit: what a waiting creator sleeps on.
-static EXITS: AtomicU32 = AtomicU32::new(0);
-/// Serialises waiting creators, held across the real `pthread_create` so that
-/// the next one sees the thread just admitted in `/proc`.
-static WAITERS: FutexLock = FutexLock::new();
-
-/// Confinement: while over the cap, every thread runs on `cap` CPUs.
-static CONFINEMENT: FutexLock = FutexLock::new();
-static CONFINED: AtomicBool = AtomicBool::new(false);
-static mut ORIGINAL_MASK: CpuMask = CpuMask::empty();
-
-static mut SLOT_KEY: pthread_key_t = 0;
-static KEY_READY: AtomicBool = AtomicBool::new(false);
-
 /// Sets the cap (the policy is `status::policy`). `live` is the number of
 /// threads that exist already (main included), `mask` the process's real
 /// affinity mask.
 pub fn configure(cap: usize, wait_ms: u64, live: usize, mask: CpuMask) {
     // SAFETY: called once, from initialisation, before any thread is admitted
     // or confined; readers only run after `configure` has returned.
-    unsafe { ORIGINAL_MASK = mask };
-    CAP.store(cap.max(1), Relaxed);
-    MAX_CAP.store(cap.max(1), Relaxed);
+    unsafe { *STATE.original_mask.get() = mask };
+    STATE.cap.store(cap.max(1), Relaxed);
+    STATE.max_cap.store(cap.max(1), Relaxed);
     events::note_cap(cap.max(1));
-    WAIT_MS.store(wait_ms, Relaxed);
-    STATS.live.store(live.max(1), Relaxed);
-    STATS.peak.store(live.max(1), Relaxed);
+    STATE.wait_ms.store(wait_ms, Relaxed);
+    STATE.stats.live.store(live.max(1), Relaxed);
+    STATE.stats.peak.store(live.max(1), Relaxed);
 }
 
 pub fn cap() -> usize {
-    CAP.load(Relaxed)
+    STATE.cap.load(Relaxed)
 }
 
 /// Whether a runtime has started threads of its own pool here.
 pub fn pools_started() -> bool {
-    STATS.managed.load(Relaxed) > 0
+    STATE.stats.managed.load(Relaxed) > 0
 }
 
 /// A new cap: this process's share of its tree's budget changed. Creators
 /// waiting for room look again at once.
 pub fn set_cap(cap: usize) {
-    let old = CAP.swap(cap.max(1), Relaxed);
-    MAX_CAP.fetch_max(cap.max(1), Relaxed);
+    let old = STATE.cap.swap(cap.max(1), Relaxed);
+    STATE.max_cap.fetch_max(cap.max(1), Relaxed);
     events::note_cap(cap.max(1));
     if old != cap.max(1) {
-        EXITS.fetch_add(1, Release);
-        sys::futex_wake_all(&EXITS);
+        STATE.exits.fetch_add(1, Release);
+        sys::futex_wake_all(&STATE.exits);
     }
 }
 
 /// The largest cap this process has had: set, or in force now.
 pub fn max_cap() -> usize {
-    MAX_CAP.load(Relaxed).max(cap())
+    STATE.max_cap.load(Relaxed).max(cap())
 }
 
 /// The CPUs a process capped below its mask is shown (its virtual affinity
@@ -120,7 +163,7 @@ pub fn cpus() -> usize {
 
 fn original_mask() -> CpuMask {
     // SAFETY: written once in `configure` before any reader runs.
-    unsafe { ORIGINAL_MASK }
+    unsafe { *STATE.original_mask.get() }
 }
 
 /// The answer to "may this thread be created?"
@@ -137,26 +180,27 @@ pub enum Admission {
 pub fn admit(managed: bool, seed: fn() -> usize) -> Admission {
     let cap = cap();
     if managed {
-        STATS.managed.fetch_add(1, Relaxed);
+        STATE.stats.managed.fetch_add(1, Relaxed);
         take_slot();
         return Admission::Create(None);
     }
-    let below = STATS
+    let below = STATE
+        .stats
         .live
         .fetch_update(AcqRel, Relaxed, |n| (n < cap).then_some(n + 1));
     if let Ok(before) = below {
-        STATS.peak.fetch_max(before + 1, Relaxed);
+        STATE.stats.peak.fetch_max(before + 1, Relaxed);
         return Admission::Create(None);
     }
-    STATS.over_cap.fetch_add(1, Relaxed);
+    STATE.stats.over_cap.fetch_add(1, Relaxed);
     match status::policy() {
         Policy::Audit => {
             take_slot();
             Admission::Create(None)
         }
         Policy::Fail => {
-            STATS.refused.fetch_add(1, Relaxed);
-            events::refuse(STATS.live.load(Relaxed));
+            STATE.stats.refused.fetch_add(1, Relaxed);
+            events::refuse(STATE.stats.live.load(Relaxed));
             Admission::Refuse
         }
         Policy::Confine => {
@@ -169,16 +213,16 @@ pub fn admit(managed: bool, seed: fn() -> usize) -> Admission {
 }
 
 fn take_slot() {
-    let now = STATS.live.fetch_add(1, AcqRel) + 1;
-    STATS.peak.fetch_max(now, Relaxed);
+    let now = STATE.stats.live.fetch_add(1, AcqRel) + 1;
+    STATE.stats.peak.fetch_max(now, Relaxed);
 }
 
 /// Policy `wait`: admission control on running threads. Waits while at least
 /// `cap` other threads of the process are runnable; a thread exit or a quiet
 /// moment admits. Past `wait_ms` the thread is created and the process confined.
 fn wait_for_room(cap: usize, seed: fn() -> usize) -> Admission {
-    let guard = WAITERS.lock();
-    if CONFINED.load(Acquire) {
+    let guard = STATE.waiters.lock();
+    if STATE.confined.load(Acquire) {
         // An earlier wait ran out (perhaps while this one queued for the
         // lock): the process is confined to `cap` CPUs, which bounds it
         // already; more waiting would only slow it down.
@@ -188,19 +232,19 @@ fn wait_for_room(cap: usize, seed: fn() -> usize) -> Admission {
     }
     let me = sys::gettid();
     let started = sys::monotonic_ms();
-    let deadline = started.saturating_add(WAIT_MS.load(Relaxed));
+    let deadline = started.saturating_add(STATE.wait_ms.load(Relaxed));
     let mut slept = false;
     loop {
-        let exits = EXITS.load(Acquire);
-        if STATS.live.load(Acquire) < cap || runnable(me, exits, cap) < cap {
+        let exits = STATE.exits.load(Acquire);
+        if STATE.stats.live.load(Acquire) < cap || runnable(me, exits, cap) < cap {
             take_slot();
-            RUNNABLE_SEEN.fetch_add(1, Relaxed);
-            let index = TRACKED_LEN.fetch_add(1, Relaxed);
-            if let Some(t) = TRACKED.get(index) {
+            STATE.runnable_seen.fetch_add(1, Relaxed);
+            let index = STATE.tracked_len.fetch_add(1, Relaxed);
+            if let Some(t) = STATE.tracked.get(index) {
                 t.store(STARTING, Relaxed);
             }
-            COUNTED.store(READING.load(Relaxed), Relaxed);
-            COUNTED_INDEX.store(index, Relaxed);
+            STATE.counted.store(STATE.reading.load(Relaxed), Relaxed);
+            STATE.counted_index.store(index, Relaxed);
             if slept {
                 events::wait(sys::monotonic_ms().saturating_sub(started), false);
             }
@@ -217,10 +261,10 @@ fn wait_for_room(cap: usize, seed: fn() -> usize) -> Admission {
         }
         if !slept {
             slept = true;
-            STATS.waited.fetch_add(1, Relaxed);
+            STATE.stats.waited.fetch_add(1, Relaxed);
         }
         // Threads that go to sleep do not wake us: look again every few ms.
-        sys::futex_wait(&EXITS, exits, (deadline - now).min(5));
+        sys::futex_wait(&STATE.exits, exits, (deadline - now).min(5));
     }
 }
 
@@ -235,29 +279,11 @@ fn wait_for_room(cap: usize, seed: fn() -> usize) -> Admission {
 /// sleeping threads waking up, is seen at the next reading.
 const READING_SERVES_MS: u64 = 10;
 const READING_SERVES_MAX_MS: u64 = 1000;
-/// The last reading (under `WAITERS`): its number, when, how long it took,
-/// which `EXITS` it saw, and the runnable threads it counted plus those
-/// admitted on it since, less those of them that ended.
-static READING: AtomicU32 = AtomicU32::new(0);
-static READ_AT_MS: AtomicU64 = AtomicU64::new(0);
-static READ_COST_MS: AtomicU64 = AtomicU64::new(0);
-static READ_EXITS: AtomicU32 = AtomicU32::new(0);
-static RUNNABLE_SEEN: AtomicUsize = AtomicUsize::new(0);
-/// The reading the last admission by `wait_for_room` was counted on
-/// (0: none), and its place in [`TRACKED`], for `pthread_create` to take
-/// under the waiters' lock.
-static COUNTED: AtomicU32 = AtomicU32::new(0);
-static COUNTED_INDEX: AtomicUsize = AtomicUsize::new(0);
-/// The runnable threads the last reading counted (the estimate's base).
-static READ_BASE: AtomicUsize = AtomicUsize::new(0);
 /// The threads admitted on the last reading, by thread id, the first
 /// [`TRACKED_MAX`] of them: when the estimate says there is no room, these
 /// alone are looked at again (one `/proc` file each), since they may have
 /// gone to sleep, instead of reading every thread of the process.
 const TRACKED_MAX: usize = 64;
-static TRACKED: [AtomicI32; TRACKED_MAX] = [const { AtomicI32::new(ENDED) }; TRACKED_MAX];
-/// How many were admitted on the last reading (may exceed `TRACKED_MAX`).
-static TRACKED_LEN: AtomicUsize = AtomicUsize::new(0);
 /// A tracked thread not started yet (it counts as runnable), and one ended.
 const STARTING: i32 = 0;
 const ENDED: i32 = -1;
@@ -268,38 +294,41 @@ const ENDED: i32 = -1;
 /// thread has ended since (the room may be that thread's).
 fn runnable(me: libc::pid_t, exits: u32, cap: usize) -> usize {
     let now = sys::monotonic_ms();
-    let at = READ_AT_MS.load(Relaxed);
-    let serves = (READ_COST_MS.load(Relaxed) * 10).clamp(READING_SERVES_MS, READING_SERVES_MAX_MS);
+    let at = STATE.read_at_ms.load(Relaxed);
+    let serves =
+        (STATE.read_cost_ms.load(Relaxed) * 10).clamp(READING_SERVES_MS, READING_SERVES_MAX_MS);
     if at != 0 && now.saturating_sub(at) < serves {
-        let seen = RUNNABLE_SEEN.load(Relaxed);
+        let seen = STATE.runnable_seen.load(Relaxed);
         if seen < cap {
             return seen;
         }
         // No room by the count. With no thread ended since the reading, the
         // threads it counted are as they were, or asleep since; those
         // admitted on it may have gone to sleep: look at them alone.
-        let tracked = TRACKED_LEN.load(Relaxed);
-        if READ_EXITS.load(Relaxed) == exits && tracked <= TRACKED_MAX {
-            let awake = TRACKED[..tracked]
+        let tracked = STATE.tracked_len.load(Relaxed);
+        if STATE.read_exits.load(Relaxed) == exits && tracked <= TRACKED_MAX {
+            let awake = STATE.tracked[..tracked]
                 .iter()
                 .map(|t| t.load(Relaxed))
                 .filter(|&tid| tid == STARTING || (tid > 0 && sys::task_state(tid) == Some(b'R')))
                 .count();
-            let n = READ_BASE.load(Relaxed) + awake;
-            RUNNABLE_SEEN.store(n, Relaxed);
+            let n = STATE.read_base.load(Relaxed) + awake;
+            STATE.runnable_seen.store(n, Relaxed);
             return n;
         }
     }
     let n = sys::runnable_tasks(me);
     let done = sys::monotonic_ms();
     // Never 0, which marks an admission counted on no reading.
-    let _ = READING.fetch_update(Relaxed, Relaxed, |r| Some(r.wrapping_add(1).max(1)));
-    READ_AT_MS.store(done.max(1), Relaxed);
-    READ_COST_MS.store(done.saturating_sub(now), Relaxed);
-    READ_EXITS.store(exits, Relaxed);
-    READ_BASE.store(n, Relaxed);
-    TRACKED_LEN.store(0, Relaxed);
-    RUNNABLE_SEEN.store(n, Relaxed);
+    let _ = STATE
+        .reading
+        .fetch_update(Relaxed, Relaxed, |r| Some(r.wrapping_add(1).max(1)));
+    STATE.read_at_ms.store(done.max(1), Relaxed);
+    STATE.read_cost_ms.store(done.saturating_sub(now), Relaxed);
+    STATE.read_exits.store(exits, Relaxed);
+    STATE.read_base.store(n, Relaxed);
+    STATE.tracked_len.store(0, Relaxed);
+    STATE.runnable_seen.store(n, Relaxed);
     n
 }
 
@@ -309,8 +338,8 @@ fn runnable(me: libc::pid_t, exits: u32, cap: usize) -> usize {
 /// admission's guard.
 pub fn counted_on() -> Counted {
     Counted {
-        reading: COUNTED.swap(0, Relaxed),
-        index: COUNTED_INDEX.load(Relaxed),
+        reading: STATE.counted.swap(0, Relaxed),
+        index: STATE.counted_index.load(Relaxed),
     }
 }
 
@@ -330,8 +359,8 @@ impl Counted {
 
     /// The thread has started, as `tid`: tracked, if its reading still serves.
     pub fn started(self, tid: libc::pid_t) {
-        if self.reading != 0 && READING.load(Relaxed) == self.reading {
-            if let Some(t) = TRACKED.get(self.index) {
+        if self.reading != 0 && STATE.reading.load(Relaxed) == self.reading {
+            if let Some(t) = STATE.tracked.get(self.index) {
                 t.store(tid, Relaxed);
             }
         }
@@ -341,11 +370,13 @@ impl Counted {
 /// A thread admitted as `counted` ends (or was never created): if its
 /// reading still serves, the thread no longer counts in it.
 pub fn release_counted(counted: Counted) {
-    if counted.reading != 0 && READING.load(Relaxed) == counted.reading {
-        if let Some(t) = TRACKED.get(counted.index) {
+    if counted.reading != 0 && STATE.reading.load(Relaxed) == counted.reading {
+        if let Some(t) = STATE.tracked.get(counted.index) {
             t.store(ENDED, Relaxed);
         }
-        let _ = RUNNABLE_SEEN.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+        let _ = STATE
+            .runnable_seen
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
     }
     release();
 }
@@ -359,16 +390,16 @@ pub fn prepare_marks() -> bool {
     if unsafe { libc::pthread_key_create(&mut key, Some(release_slot)) } != 0 {
         return false;
     }
-    // SAFETY: written once, before KEY_READY publishes it.
-    unsafe { SLOT_KEY = key };
-    KEY_READY.store(true, Release);
+    // SAFETY: written once, before `key_ready` publishes it.
+    unsafe { *STATE.slot_key.get() = key };
+    STATE.key_ready.store(true, Release);
     true
 }
 
 /// Whether admitted threads can be marked (and so their slots given back).
 #[inline]
 pub fn marks_ready() -> bool {
-    KEY_READY.load(Acquire)
+    STATE.key_ready.load(Acquire)
 }
 
 /// On a thread admitted as `counted`, as it starts (the trampoline, before
@@ -381,9 +412,9 @@ pub fn mark_started(counted: Counted) {
         counted.started(sys::gettid());
     }
     let marker = mark(counted) as *const c_void;
-    // SAFETY: KEY_READY was true when this thread was admitted, so SLOT_KEY
+    // SAFETY: `key_ready` was true when this thread was admitted, so `slot_key`
     // is a valid key. Any non-null value makes glibc call the destructor.
-    unsafe { libc::pthread_setspecific(SLOT_KEY, marker) };
+    unsafe { libc::pthread_setspecific(*STATE.slot_key.get(), marker) };
 }
 
 /// Runs as a thread admitted by the cap ends, whichever way it ends.
@@ -412,7 +443,7 @@ fn unmark(marker: usize) -> Counted {
 
 /// What the exit event and the exit report show.
 pub fn totals() -> events::Totals {
-    let s = &STATS;
+    let s = &STATE.stats;
     events::Totals {
         cap: cap(),
         max_cap: max_cap(),
@@ -429,10 +460,10 @@ pub fn totals() -> events::Totals {
 
 /// Gives back a slot taken by [`admit`]: the thread ended, or was never created.
 pub fn release() {
-    let now = STATS.live.fetch_sub(1, AcqRel).saturating_sub(1);
-    EXITS.fetch_add(1, Release);
-    sys::futex_wake_all(&EXITS);
-    if CONFINED.load(Acquire) && now <= cap() {
+    let now = STATE.stats.live.fetch_sub(1, AcqRel).saturating_sub(1);
+    STATE.exits.fetch_add(1, Release);
+    sys::futex_wake_all(&STATE.exits);
+    if STATE.confined.load(Acquire) && now <= cap() {
         unconfine();
     }
 }
@@ -441,16 +472,16 @@ pub fn release() {
 /// pid so that confined processes spread over the machine. Threads created
 /// later inherit the mask from their creator.
 fn confine(cap: usize, seed: fn() -> usize) {
-    STATS.confined.fetch_add(1, Relaxed);
-    events::confine(STATS.live.load(Relaxed));
+    STATE.stats.confined.fetch_add(1, Relaxed);
+    events::confine(STATE.stats.live.load(Relaxed));
     if cap >= original_mask().count() {
         // The process may run on every CPU of its mask anyway: confining it
         // there would cost a /proc walk and change nothing.
         return;
     }
-    let _guard = CONFINEMENT.lock();
+    let _guard = STATE.confinement.lock();
     let mask = original_mask().spread_subset(cap, seed());
-    if CONFINED.load(Acquire) {
+    if STATE.confined.load(Acquire) {
         // Every thread was confined when confinement began, and threads
         // inherit their creator's mask: only the creator needs it again (the
         // program may have re-pinned it).
@@ -460,45 +491,45 @@ fn confine(cap: usize, seed: fn() -> usize) {
     sys::for_each_task_settled(|tid| {
         sys::set_affinity(tid, &mask);
     });
-    CONFINED.store(true, Release);
+    STATE.confined.store(true, Release);
 }
 
 /// Back under the cap: every thread gets the process's original mask back.
 /// Skipped if another thread is confining or unconfining: it will settle.
 fn unconfine() {
-    let Some(_guard) = CONFINEMENT.try_lock() else {
+    let Some(_guard) = STATE.confinement.try_lock() else {
         return;
     };
-    if !CONFINED.load(Acquire) || STATS.live.load(Acquire) > cap() {
+    if !STATE.confined.load(Acquire) || STATE.stats.live.load(Acquire) > cap() {
         return;
     }
     let mask = original_mask();
     sys::for_each_task_settled(|tid| {
         sys::set_affinity(tid, &mask);
     });
-    CONFINED.store(false, Release);
+    STATE.confined.store(false, Release);
 }
 
 /// In a `fork` child: one thread, no waiters, nothing held (the locks are
 /// free there already: lock.rs).
 pub fn reset_after_fork() {
-    READ_AT_MS.store(0, Relaxed);
-    STATS.live.store(1, Relaxed);
-    STATS.peak.store(1, Relaxed);
+    STATE.read_at_ms.store(0, Relaxed);
+    STATE.stats.live.store(1, Relaxed);
+    STATE.stats.peak.store(1, Relaxed);
     // The inherited cap counts while it is in force (`max_cap`), not once
     // the child's own share replaces it.
-    MAX_CAP.store(0, Relaxed);
+    STATE.max_cap.store(0, Relaxed);
     for counter in [
-        &STATS.created,
-        &STATS.over_cap,
-        &STATS.waited,
-        &STATS.refused,
-        &STATS.confined,
-        &STATS.managed,
+        &STATE.stats.created,
+        &STATE.stats.over_cap,
+        &STATE.stats.waited,
+        &STATE.stats.refused,
+        &STATE.stats.confined,
+        &STATE.stats.managed,
     ] {
         counter.store(0, Relaxed);
     }
-    if CONFINED.swap(false, Relaxed) {
+    if STATE.confined.swap(false, Relaxed) {
         sys::set_affinity(0, &original_mask());
     }
 }

@@ -23,6 +23,52 @@ use std::ffi::CStr;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
+use crate::lock::Racy;
+
+/// This module's state, in one value (docs/design.md, section 3).
+struct State {
+    /// The descriptor of the open log, -1 when there is none. The file is moved
+    /// above the descriptors programs usually use, so that it never takes the
+    /// number a program expects `open` to return.
+    fd: AtomicI32,
+    /// The file's identity: a program that closes our descriptor and reuses its
+    /// number must never receive our lines.
+    dev: AtomicU64,
+    ino: AtomicU64,
+    identity: Racy<[u8; IDENTITY_BYTES]>,
+    identity_len: AtomicUsize,
+    /// Set in a `fork` child; its first event is preceded by a `fork` event, so
+    /// that a child that only execs writes nothing.
+    forked: AtomicBool,
+    /// Events of each rate-limited kind (`Kind`) written so far.
+    written: [AtomicU32; 4],
+    /// The cap in force, as `cap` last told it (`note_cap`): every event shows it.
+    cap: AtomicUsize,
+    /// Clamps have no counter in `cap::STATE.stats`: counted here for the exit event.
+    clamps: AtomicUsize,
+    /// The `argv` array the loader gave the library's constructor: valid for
+    /// the life of the process (null until then).
+    argv: std::sync::atomic::AtomicPtr<*const libc::c_char>,
+}
+
+static STATE: State = State {
+    fd: AtomicI32::new(-1),
+    dev: AtomicU64::new(0),
+    ino: AtomicU64::new(0),
+    identity: Racy::new([0; IDENTITY_BYTES]),
+    identity_len: AtomicUsize::new(0),
+    forked: AtomicBool::new(false),
+    written: [
+        AtomicU32::new(0),
+        AtomicU32::new(0),
+        AtomicU32::new(0),
+        AtomicU32::new(0),
+    ],
+    cap: AtomicUsize::new(0),
+    clamps: AtomicUsize::new(0),
+    argv: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+};
+
 /// The longest line written, newline included: far below what any Linux
 /// filesystem needs to keep an `O_APPEND` write in one piece, and small
 /// enough for the stack of any thread that calls `pthread_create`.
@@ -44,26 +90,12 @@ const MAX_SETTER: usize = 128;
 /// environment) the runtime came from is what an admin wants to know.
 const MAX_LIBRARY: usize = 1024;
 
-/// The descriptor of the open log, -1 when there is none. The file is moved
-/// above the descriptors programs usually use, so that it never takes the
-/// number a program expects `open` to return.
-static FD: AtomicI32 = AtomicI32::new(-1);
 const FD_FLOOR: libc::c_int = 512;
-/// The file's identity: a program that closes our descriptor and reuses its
-/// number must never receive our lines.
-static DEV: AtomicU64 = AtomicU64::new(0);
-static INO: AtomicU64 = AtomicU64::new(0);
 
 /// The fields every event carries after `pid`, formatted once at
 /// initialisation: `"host":..,"exe":..,"argv0":..`, `"script":..` for an
 /// interpreter, and the job ids present.
 const IDENTITY_BYTES: usize = 2560;
-static mut IDENTITY: [u8; IDENTITY_BYTES] = [0; IDENTITY_BYTES];
-static IDENTITY_LEN: AtomicUsize = AtomicUsize::new(0);
-
-/// Set in a `fork` child; its first event is preceded by a `fork` event, so
-/// that a child that only execs writes nothing.
-static FORKED: AtomicBool = AtomicBool::new(false);
 
 /// The rate-limited kinds.
 #[derive(Clone, Copy)]
@@ -73,18 +105,6 @@ enum Kind {
     Confine,
     Clamp,
 }
-
-static WRITTEN: [AtomicU32; 4] = [
-    AtomicU32::new(0),
-    AtomicU32::new(0),
-    AtomicU32::new(0),
-    AtomicU32::new(0),
-];
-/// The cap in force, as `cap` last told it (`note_cap`): every event shows it.
-static CAP: AtomicUsize = AtomicUsize::new(0);
-
-/// Clamps have no counter in `cap::STATS`: counted here for the exit event.
-static CLAMPS: AtomicUsize = AtomicUsize::new(0);
 
 /// The environment variables that identify a batch job, and their keys.
 const JOB_VARS: [(&CStr, &str); 5] = [
@@ -210,7 +230,7 @@ pub fn open(path: Option<&[u8]>) {
     match open_file(path) {
         Ok(fd) => {
             identity();
-            FD.store(fd, Release);
+            STATE.fd.store(fd, Release);
         }
         Err(why) => warn!("THROTTLE_LOG_FILE '{shown}' {why}; no event log"),
     }
@@ -261,8 +281,8 @@ fn open_file(path: &[u8]) -> Result<libc::c_int, String> {
     } else {
         fd
     };
-    DEV.store(dev, Relaxed);
-    INO.store(ino, Relaxed);
+    STATE.dev.store(dev, Relaxed);
+    STATE.ino.store(ino, Relaxed);
     Ok(fd)
 }
 
@@ -273,7 +293,7 @@ fn stat(fd: libc::c_int) -> Option<(u64, u64, libc::mode_t)> {
     (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino, st.st_mode))
 }
 
-/// Formats the identity fields into [`IDENTITY`]. Called once, before `FD`
+/// Formats the identity fields into `identity`. Called once, before `fd`
 /// is published.
 fn identity() {
     let mut line: Line<{ IDENTITY_BYTES + 1 }> = Line::new();
@@ -315,17 +335,17 @@ fn identity() {
     if fields.len() > IDENTITY_BYTES {
         return;
     }
-    // SAFETY: `fields` fits in IDENTITY (checked above), a distinct buffer.
-    // Written once, before FD is published; readers only read the first
-    // IDENTITY_LEN bytes after loading FD with Acquire.
+    // SAFETY: `fields` fits in `identity` (checked above), a distinct buffer.
+    // Written once, before `fd` is published; readers only read the first
+    // `identity_len` bytes after loading `fd` with Acquire.
     unsafe {
         std::ptr::copy_nonoverlapping(
             fields.as_ptr(),
-            (&raw mut IDENTITY).cast::<u8>(),
+            STATE.identity.get().cast::<u8>(),
             fields.len(),
         );
     }
-    IDENTITY_LEN.store(fields.len(), Relaxed);
+    STATE.identity_len.store(fields.len(), Relaxed);
 }
 
 /// What this process runs, as the kernel has it (`/proc/self/exe` and
@@ -381,14 +401,9 @@ pub fn launcher(extra: &[String]) -> Option<String> {
     with_program_as_started(matching).unwrap_or_else(|| with_program(matching))
 }
 
-/// The `argv` array the loader gave the library's constructor: valid for
-/// the life of the process (null until then).
-static ARGV: std::sync::atomic::AtomicPtr<*const libc::c_char> =
-    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
-
 /// Called by the constructor with the `argv` glibc passes to it.
 pub fn note_argv(argv: *const *const libc::c_char) {
-    ARGV.store(argv.cast_mut(), Relaxed);
+    STATE.argv.store(argv.cast_mut(), Relaxed);
 }
 
 /// [`with_program`] from the constructor's `argv` and the path given to
@@ -396,7 +411,7 @@ pub fn note_argv(argv: *const *const libc::c_char) {
 /// constructor ran. The arguments are copied NUL-separated, as in
 /// `/proc/self/cmdline`.
 fn with_program_as_started<R>(f: impl Fn(&Program) -> R) -> Option<R> {
-    let argv = ARGV.load(Relaxed);
+    let argv = STATE.argv.load(Relaxed);
     // SAFETY: getauxval has no preconditions; AT_EXECFN is a NUL-terminated
     // string in the process's initial stack, or 0.
     let execfn = unsafe { libc::getauxval(libc::AT_EXECFN) } as *const libc::c_char;
@@ -453,13 +468,16 @@ fn begin(line: &mut Line<MAX_LINE>, event: &str) {
     line.push(b"\"");
     line.str("event", event.as_bytes(), 16);
     line.num("pid", sys::getpid());
-    let len = IDENTITY_LEN.load(Relaxed);
+    let len = STATE.identity_len.load(Relaxed);
     if len > 0 {
-        // SAFETY: IDENTITY was written before FD was published, and the
-        // caller has loaded FD (Acquire); it is never written again, and
+        // SAFETY: `identity` was written before `fd` was published, and the
+        // caller has loaded `fd` (Acquire); it is never written again, and
         // `len` is at most its size.
         let identity = unsafe {
-            std::slice::from_raw_parts((&raw const IDENTITY).cast::<u8>(), len.min(IDENTITY_BYTES))
+            std::slice::from_raw_parts(
+                STATE.identity.get().cast::<u8>().cast_const(),
+                len.min(IDENTITY_BYTES),
+            )
         };
         line.push(b",");
         line.push(identity);
@@ -473,7 +491,8 @@ fn finish(line: &mut Line<MAX_LINE>, fd: libc::c_int) {
         return;
     }
     match stat(fd) {
-        Some((dev, ino, _)) if dev == DEV.load(Relaxed) && ino == INO.load(Relaxed) => {}
+        Some((dev, ino, _)) if dev == STATE.dev.load(Relaxed) && ino == STATE.ino.load(Relaxed) => {
+        }
         _ => return,
     }
     let bytes = line.as_bytes();
@@ -491,11 +510,11 @@ fn finish(line: &mut Line<MAX_LINE>, fd: libc::c_int) {
 
 /// The log's descriptor, writing the deferred `fork` event first in a child.
 fn log_fd() -> Option<libc::c_int> {
-    let fd = FD.load(Acquire);
+    let fd = STATE.fd.load(Acquire);
     if fd < 0 {
         return None;
     }
-    if FORKED.swap(false, Relaxed) {
+    if STATE.forked.swap(false, Relaxed) {
         let mut line = Line::new();
         begin(&mut line, "fork");
         // SAFETY: getppid has no preconditions.
@@ -507,17 +526,17 @@ fn log_fd() -> Option<libc::c_int> {
 }
 
 fn settings(line: &mut Line<MAX_LINE>) {
-    line.num("cap", CAP.load(Relaxed));
+    line.num("cap", STATE.cap.load(Relaxed));
     line.str("source", status::source().as_bytes(), 32);
     line.str("policy", status::policy().name().as_bytes(), 16);
 }
 
 /// A rate-limited event: the log's descriptor if this one is to be written.
 fn limited(kind: Kind) -> Option<libc::c_int> {
-    if FD.load(Relaxed) < 0 {
+    if STATE.fd.load(Relaxed) < 0 {
         return None;
     }
-    let written = WRITTEN.get(kind as usize)?;
+    let written = STATE.written.get(kind as usize)?;
     if written.fetch_add(1, Relaxed) >= PER_KIND {
         written.store(PER_KIND, Relaxed); // never wraps, however long it runs
         return None;
@@ -550,7 +569,7 @@ pub fn wait(waited_ms: u64, timed_out: bool) {
     begin(&mut line, "wait");
     line.num("waited_ms", waited_ms);
     line.num("timed_out", timed_out);
-    line.num("cap", CAP.load(Relaxed));
+    line.num("cap", STATE.cap.load(Relaxed));
     finish(&mut line, fd);
 }
 
@@ -562,7 +581,7 @@ pub fn refuse(live: usize) {
     let mut line = Line::new();
     begin(&mut line, "refuse");
     line.num("live", live);
-    line.num("cap", CAP.load(Relaxed));
+    line.num("cap", STATE.cap.load(Relaxed));
     finish(&mut line, fd);
 }
 
@@ -574,14 +593,14 @@ pub fn confine(live: usize) {
     let mut line = Line::new();
     begin(&mut line, "confine");
     line.num("live", live);
-    line.num("cap", CAP.load(Relaxed));
+    line.num("cap", STATE.cap.load(Relaxed));
     finish(&mut line, fd);
 }
 
 /// `clamp`: a runtime's thread setter (`setter`, defined in `library`) was
 /// called with `requested` threads and given `granted`.
 pub fn clamp(setter: &str, library: &str, requested: i64, granted: i64) {
-    CLAMPS.fetch_add(1, Relaxed);
+    STATE.clamps.fetch_add(1, Relaxed);
     let Some(fd) = limited(Kind::Clamp) else {
         return;
     };
@@ -591,13 +610,13 @@ pub fn clamp(setter: &str, library: &str, requested: i64, granted: i64) {
     line.str("library", library.as_bytes(), MAX_LIBRARY);
     line.num("requested", requested);
     line.num("granted", granted);
-    line.num("cap", CAP.load(Relaxed));
+    line.num("cap", STATE.cap.load(Relaxed));
     finish(&mut line, fd);
 }
 
 /// The cap in force now: `cap` tells every change (events sit below it).
 pub fn note_cap(cap: usize) {
-    CAP.store(cap, Relaxed);
+    STATE.cap.store(cap, Relaxed);
 }
 
 /// What a process did with its threads, as it ends (`cap::totals`).
@@ -631,19 +650,19 @@ pub fn exit(t: &Totals) {
     line.num("refused", t.refused);
     line.num("confined", t.confined);
     line.num("managed", t.managed);
-    line.num("clamped", CLAMPS.load(Relaxed));
+    line.num("clamped", STATE.clamps.load(Relaxed));
     finish(&mut line, fd);
 }
 
 /// In a `fork` child: the descriptor is inherited; the counters start again,
 /// and the child's first event will be a `fork` event with its own pid.
 pub fn reset_after_fork() {
-    for written in &WRITTEN {
+    for written in &STATE.written {
         written.store(0, Relaxed);
     }
-    CLAMPS.store(0, Relaxed);
-    if FD.load(Relaxed) >= 0 {
-        FORKED.store(true, Relaxed);
+    STATE.clamps.store(0, Relaxed);
+    if STATE.fd.load(Relaxed) >= 0 {
+        STATE.forked.store(true, Relaxed);
     }
 }
 

@@ -9,9 +9,20 @@
 use crate::{cap, events, init, log, pools, status, sys, tree};
 use std::sync::atomic::{AtomicBool, Ordering::*};
 
-/// Set by whichever of `exit` and `_exit` runs the end-of-process work
-/// first: it runs once.
-static ENDED: AtomicBool = AtomicBool::new(false);
+use crate::lock::Racy;
+
+/// This module's state, in one value (docs/design.md, section 3).
+struct State {
+    /// Set by whichever of `exit` and `_exit` runs the end-of-process work
+    /// first: it runs once.
+    ended: AtomicBool,
+    exit_stack: Racy<ExitStack>,
+}
+
+static STATE: State = State {
+    ended: AtomicBool::new(false),
+    exit_stack: Racy::new(ExitStack([0; EXIT_STACK_BYTES])),
+};
 
 /// From the destructor: `exit` ends the process. Also run by a `vfork` child
 /// that calls `exit` (after a failed `exec`, say): it shares this process's
@@ -36,13 +47,13 @@ pub fn before_exit_now() {
 
 /// In a `fork` child (fork.rs): a new process, which has not ended.
 pub fn reset_after_fork() {
-    ENDED.store(false, Relaxed);
+    STATE.ended.store(false, Relaxed);
 }
 
 /// Whether this call is the one that ends the process: once, and only for
 /// an enforcing process.
 fn claim_end() -> bool {
-    status::is_enforcing() && !ENDED.swap(true, AcqRel)
+    status::is_enforcing() && !STATE.ended.swap(true, AcqRel)
 }
 
 extern "C" fn end_of_process_c() {
@@ -54,9 +65,7 @@ const EXIT_STACK_BYTES: usize = 64 * 1024;
 #[repr(C, align(16))]
 struct ExitStack([u8; EXIT_STACK_BYTES]);
 
-static mut EXIT_STACK: ExitStack = ExitStack([0; EXIT_STACK_BYTES]);
-
-/// Runs `f` on [`EXIT_STACK`] and comes back to the caller's stack.
+/// Runs `f` on `exit_stack` and comes back to the caller's stack.
 #[cfg(target_arch = "x86_64")]
 fn on_exit_stack(f: extern "C" fn()) {
     // SAFETY: called once per process (`claim_end`), so the stack is ours
@@ -64,7 +73,7 @@ fn on_exit_stack(f: extern "C" fn()) {
     // r12 is callee-saved: `f` keeps it, and it brings our stack back.
     // `f` catches every panic, so nothing unwinds across the switch.
     unsafe {
-        let top = (&raw mut EXIT_STACK).cast::<u8>().add(EXIT_STACK_BYTES);
+        let top = STATE.exit_stack.get().cast::<u8>().add(EXIT_STACK_BYTES);
         std::arch::asm!(
             "mov r12, rsp",
             "mov rsp, {top}",
@@ -81,7 +90,7 @@ fn on_exit_stack(f: extern "C" fn()) {
 /// Elsewhere the work runs on the caller's stack.
 #[cfg(not(target_arch = "x86_64"))]
 fn on_exit_stack(f: extern "C" fn()) {
-    let _ = &raw const EXIT_STACK;
+    let _ = STATE.exit_stack.get();
     f();
 }
 

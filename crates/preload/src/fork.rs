@@ -2,8 +2,9 @@
 //! `pthread_atfork`, and what each module does around a fork. A `fork` child
 //! is a copy of one thread of its parent: every lock another thread held
 //! stays held, every thread but the forking one is gone. So each module
-//! with state has one `reset_after_fork`, which `after_fork_child` below
-//! calls, and this list says what the child keeps and what starts again:
+//! with state keeps it in one value (its `STATE`; `status`'s `PROCESS`) and
+//! has one `reset_after_fork`, which `after_fork_child` below calls; this
+//! list says what the child keeps and what starts again:
 //!
 //! - `lock`: every lock taken before the fork is free (its holder may be a
 //!   thread the child does not have).
@@ -69,7 +70,7 @@ static WATCHED: AtomicUsize = AtomicUsize::new(0);
 /// Registers [`lower_pools`] once for each runtime `pools` has remembered
 /// since the last call: after that runtime's own handlers, so that it runs
 /// before them (prepare handlers run in the reverse order). Called by the
-/// layers above after anything that may remember one (active clamping).
+/// layers above after anything that may remember one (lowering loaded pools).
 pub fn watch_pools() {
     let wanted = pools::remembered();
     loop {

@@ -7,48 +7,60 @@
 
 use crate::config;
 use crate::log::{self, debug, info, warn};
-use crate::status::{self, ACTIVE, INACTIVE, RUNNING, STATE, UNINIT};
+use crate::status::{self, ACTIVE, INACTIVE, PROCESS, RUNNING, UNINIT};
 use crate::{cap, envsize, events, sys};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::*};
 
-static INIT_TID: AtomicI32 = AtomicI32::new(0);
-static REPORT: AtomicBool = AtomicBool::new(false);
-/// Set when the constructor, not a hook reached earlier, started the
-/// initialisation (see `run`).
-static BY_CONSTRUCTOR: AtomicBool = AtomicBool::new(false);
+/// This module's state, in one value (docs/design.md, section 3).
+struct State {
+    init_tid: AtomicI32,
+    report: AtomicBool,
+    /// Set when the constructor, not a hook reached earlier, started the
+    /// initialisation (see `run`).
+    by_constructor: AtomicBool,
+}
+
+static STATE: State = State {
+    init_tid: AtomicI32::new(0),
+    report: AtomicBool::new(false),
+    by_constructor: AtomicBool::new(false),
+};
 
 /// Whether the library is enforcing: initialises on first use. False while
 /// this very thread is initialising (a hook reached from inside
 /// initialisation passes straight through) and when disabled.
 pub fn enforcing() -> bool {
-    match STATE.load(Acquire) {
+    match PROCESS.phase.load(Acquire) {
         ACTIVE => true,
         INACTIVE => false,
         _ => {
             initialise(false);
-            STATE.load(Acquire) == ACTIVE
+            PROCESS.phase.load(Acquire) == ACTIVE
         }
     }
 }
 
-/// `by_constructor`: the caller is the constructor (see `BY_CONSTRUCTOR`),
+/// `by_constructor`: the caller is the constructor (see `by_constructor`),
 /// noted only by the call that starts initialising.
 pub fn initialise(by_constructor: bool) {
-    if STATE
+    if PROCESS
+        .phase
         .compare_exchange(UNINIT, RUNNING, AcqRel, Acquire)
         .is_ok()
     {
-        BY_CONSTRUCTOR.store(by_constructor, Relaxed);
-        INIT_TID.store(sys::gettid(), Release);
+        STATE.by_constructor.store(by_constructor, Relaxed);
+        STATE.init_tid.store(sys::gettid(), Release);
         let enforcing = std::panic::catch_unwind(run).unwrap_or(false);
-        STATE.store(if enforcing { ACTIVE } else { INACTIVE }, Release);
+        PROCESS
+            .phase
+            .store(if enforcing { ACTIVE } else { INACTIVE }, Release);
         return;
     }
-    if INIT_TID.load(Acquire) == sys::gettid() {
+    if STATE.init_tid.load(Acquire) == sys::gettid() {
         return;
     }
-    while STATE.load(Acquire) == RUNNING {
+    while PROCESS.phase.load(Acquire) == RUNNING {
         // SAFETY: sched_yield has no preconditions.
         unsafe { libc::sched_yield() };
     }
@@ -56,7 +68,7 @@ pub fn initialise(by_constructor: bool) {
 
 /// Whether `THROTTLE_REPORT` asked for the exit report.
 pub fn report_wanted() -> bool {
-    REPORT.load(Relaxed)
+    STATE.report.load(Relaxed)
 }
 
 /// Resolves the settings and applies them. Returns whether to enforce.
@@ -110,7 +122,7 @@ fn run() -> bool {
     // not created a thread (every `pthread_create` goes through the hook,
     // which would have initialised), so it has one, and /proc/self/task is
     // not read at every start.
-    let live = if BY_CONSTRUCTOR.load(Relaxed) {
+    let live = if STATE.by_constructor.load(Relaxed) {
         1
     } else {
         sys::thread_count().unwrap_or(1)
@@ -121,7 +133,7 @@ fn run() -> bool {
         return false;
     }
     status::note_own_pid();
-    REPORT.store(settings.report, Relaxed);
+    STATE.report.store(settings.report, Relaxed);
     info!(
         "cap={start_cap} budget={} source={} scope={:?} policy={} wait_ms={} live={live}",
         settings.cap,

@@ -1,6 +1,6 @@
 //! The objects loaded in this process, and symbols looked up in one object
 //! only. Used off the fast path: forwarding a setter whose definition lives
-//! in an `RTLD_LOCAL` library, and active clamping.
+//! in an `RTLD_LOCAL` library, and lowering loaded pools.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::atomic::{AtomicUsize, Ordering};

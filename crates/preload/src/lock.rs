@@ -107,6 +107,26 @@ impl Drop for Guard<'_> {
     }
 }
 
+/// A value with no lock of its own, in a module's state: written at a moment
+/// the module's code says (initialisation, before anything reads it; a
+/// `fork` child, the only thread there), and read after. Every access is
+/// `unsafe` and says why it cannot race.
+pub struct Racy<T>(std::cell::UnsafeCell<T>);
+
+// SAFETY: every access goes through `get`, whose callers show that no two
+// threads touch the value at once (see above).
+unsafe impl<T: Send> Sync for Racy<T> {}
+
+impl<T> Racy<T> {
+    pub const fn new(value: T) -> Racy<T> {
+        Racy(std::cell::UnsafeCell::new(value))
+    }
+
+    pub fn get(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-//! Active clamping: bring down the pools of runtimes that are already loaded
+//! Lowering loaded pools: bring down the pools of runtimes that are already loaded
 //! and initialised, through each one's own getter and setter, as threadpoolctl
 //! does from inside Python. This is what reaches a library linked into the
 //! executable, whose constructor sized its pool before libthrottle's ran.
@@ -19,8 +19,45 @@ use libc::c_int;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
-static LAST_ADDS: AtomicU64 = AtomicU64::new(0);
-static BUSY: AtomicBool = AtomicBool::new(false);
+/// This module's state, in one value (docs/design.md, section 3).
+struct State {
+    /// The loader's count of objects added when pools were last lowered: a
+    /// change means a `dlopen` since (`loaded::adds`).
+    last_adds: AtomicU64,
+    /// Held by whoever calls runtimes' setters: two threads never do at once.
+    busy: AtomicBool,
+    /// Up to 16 remembered runtimes, filled in order.
+    remembered: [Remembered; 16],
+    /// The most a per-region runtime's default team may be (the process's own
+    /// cap), and whether the user sized it (`OMP_NUM_THREADS`): see
+    /// `Runtime::per_region`. Written once by initialisation.
+    team_ceiling: AtomicUsize,
+    teams_user_sized: AtomicBool,
+    /// Set by the first `fork::lower_pools` of a `fork`, cleared after it.
+    fork_lowered: AtomicBool,
+    /// Set while `hold_for_fork` holds `busy`, until the fork is over.
+    fork_holds_busy: AtomicBool,
+    /// The most threads the program itself last asked a runtime for: when a
+    /// share grows, pools grow back to it, never past what the program chose.
+    requested: std::sync::atomic::AtomicI64,
+}
+
+static STATE: State = State {
+    last_adds: AtomicU64::new(0),
+    busy: AtomicBool::new(false),
+    remembered: [const {
+        Remembered {
+            get: AtomicUsize::new(0),
+            set: AtomicUsize::new(0),
+            long: AtomicBool::new(false),
+        }
+    }; 16],
+    team_ceiling: AtomicUsize::new(usize::MAX),
+    teams_user_sized: AtomicBool::new(true),
+    fork_lowered: AtomicBool::new(false),
+    fork_holds_busy: AtomicBool::new(false),
+    requested: std::sync::atomic::AtomicI64::new(i64::MAX),
+};
 
 /// A getter and setter of a runtime that may be called at any time, as
 /// `lower_loaded` or `set_pools` last found them, for lowering pools inside
@@ -31,21 +68,13 @@ struct Remembered {
     long: AtomicBool,
 }
 
-static REMEMBERED: [Remembered; 16] = [const {
-    Remembered {
-        get: AtomicUsize::new(0),
-        set: AtomicUsize::new(0),
-        long: AtomicBool::new(false),
-    }
-}; 16];
-
-/// Called under BUSY only (one writer at a time), for a control whose setter
+/// Called under `busy` only (one writer at a time), for a control whose setter
 /// may be called from any thread (`Control::any_thread`). A runtime seen for
 /// the first time is pinned (never unloaded: its setter is called later, by
 /// the steward and inside `fork`, without asking the loader); `fork.rs`
 /// registers a handler after its own (`fork::watch_pools`).
 fn remember(object: &loaded::Object, get: usize, set: usize, long: bool) {
-    for r in &REMEMBERED {
+    for r in &STATE.remembered {
         match r.set.load(Acquire) {
             0 => {
                 if !loaded::pin(object) {
@@ -83,28 +112,20 @@ fn callable_from_any_thread(object: &loaded::Object, control: &Control) -> bool 
     }
 }
 
-/// The most a per-region runtime's default team may be (the process's own
-/// cap), and whether the user sized it (`OMP_NUM_THREADS`): see
-/// `Runtime::per_region`. Written once by initialisation.
-static TEAM_CEILING: AtomicUsize = AtomicUsize::new(usize::MAX);
-static TEAMS_USER_SIZED: AtomicBool = AtomicBool::new(true);
-
 pub fn team_ceiling() -> usize {
-    TEAM_CEILING.load(Relaxed)
+    STATE.team_ceiling.load(Relaxed)
 }
 
 pub fn note_team_default(ceiling: usize, user_sized: bool) {
-    TEAM_CEILING.store(ceiling.max(1), Relaxed);
-    TEAMS_USER_SIZED.store(user_sized, Relaxed);
+    STATE.team_ceiling.store(ceiling.max(1), Relaxed);
+    STATE.teams_user_sized.store(user_sized, Relaxed);
 }
-
-/// Set by the first `fork::lower_pools` of a `fork`, cleared after it.
-static FORK_LOWERED: AtomicBool = AtomicBool::new(false);
 
 /// How many runtimes are remembered (`fork::watch_pools` registers a
 /// handler for each).
 pub fn remembered() -> usize {
-    REMEMBERED
+    STATE
+        .remembered
         .iter()
         .filter(|r| r.set.load(Acquire) != 0)
         .count()
@@ -128,10 +149,10 @@ pub fn remembered() -> usize {
 /// If the steward is setting pools at that moment, the fork waits for it
 /// (bounded) and then holds it off until both fork handlers have run.
 pub fn hold_for_fork() -> bool {
-    if FORK_LOWERED.swap(true, AcqRel) || !take_busy(FORK_WAIT_MS) {
+    if STATE.fork_lowered.swap(true, AcqRel) || !take_busy(FORK_WAIT_MS) {
         return false;
     }
-    FORK_HOLDS_BUSY.store(true, Relaxed);
+    STATE.fork_holds_busy.store(true, Relaxed);
     true
 }
 
@@ -139,11 +160,11 @@ pub fn hold_for_fork() -> bool {
 /// setter call takes microseconds (OpenBLAS joins or starts its threads).
 const FORK_WAIT_MS: u32 = 100;
 
-/// Takes BUSY, waiting at most `ms` milliseconds (1 ms naps) for the thread
+/// Takes `busy`, waiting at most `ms` milliseconds (1 ms naps) for the thread
 /// that holds it. Allocates nothing and takes no lock.
 fn take_busy(ms: u32) -> bool {
     for _ in 0..=ms {
-        if !BUSY.swap(true, Acquire) {
+        if !STATE.busy.swap(true, Acquire) {
             return true;
         }
         let pause = libc::timespec {
@@ -167,33 +188,30 @@ pub fn shut() {
     take_busy(1000);
 }
 
-/// Set while `hold_for_fork` holds BUSY, until the fork is over.
-static FORK_HOLDS_BUSY: AtomicBool = AtomicBool::new(false);
-
 /// After a `fork`, in the parent: the pools are free again.
 pub fn after_fork_parent() {
-    if FORK_HOLDS_BUSY.swap(false, Relaxed) {
-        BUSY.store(false, Release);
+    if STATE.fork_holds_busy.swap(false, Relaxed) {
+        STATE.busy.store(false, Release);
     }
 }
 
 /// After a `fork`, in the parent, last: the next fork lowers pools again.
 pub fn fork_over() {
-    FORK_LOWERED.store(false, Release);
+    STATE.fork_lowered.store(false, Release);
 }
 
 /// In a `fork` child: the steward that may have been setting pools is not in
 /// this process, so pools are free again.
 pub fn reset_after_fork() {
-    FORK_HOLDS_BUSY.store(false, Relaxed);
-    BUSY.store(false, Release);
-    FORK_LOWERED.store(false, Release);
+    STATE.fork_holds_busy.store(false, Relaxed);
+    STATE.busy.store(false, Release);
+    STATE.fork_lowered.store(false, Release);
 }
 
 /// Returns whether any pool was above `cap` (and is now at it).
 pub fn lower_remembered(cap: i64) -> bool {
     let mut lowered = false;
-    for r in &REMEMBERED {
+    for r in &STATE.remembered {
         let set = r.set.load(Acquire);
         if set == 0 {
             break;
@@ -240,25 +258,25 @@ unsafe fn lower(get: usize, set: usize, long: bool, cap: i64) -> Option<i64> {
 /// (the constructor's, or one looking a symbol up by handle), never on the
 /// steward.
 pub fn lower_loaded(at_load: bool) {
-    if !status::is_enforcing() || BUSY.swap(true, Acquire) {
+    if !status::is_enforcing() || STATE.busy.swap(true, Acquire) {
         return;
     }
     let (objects, adds) = loaded::objects();
-    LAST_ADDS.store(adds, Relaxed);
+    STATE.last_adds.store(adds, Relaxed);
     let own = loaded::own_base();
     let cap = cap::cap() as i64;
     for object in objects.iter().filter(|o| o.base != own) {
         let Some(runtime) = runtimes::runtime_of(object.path.to_bytes()) else {
             continue;
         };
-        if !at_load && !runtime.clamp_anytime {
+        if !at_load && !runtime.lower_anytime {
             continue;
         }
         for control in runtime.controls {
             let found = if runtime.per_region {
                 default_team(object, control, at_load)
             } else {
-                apply(object, control, cap, runtime.clamp_anytime)
+                apply(object, control, cap, runtime.lower_anytime)
             };
             if let Some((current, now)) = found {
                 let library = object.path.to_string_lossy();
@@ -270,7 +288,7 @@ pub fn lower_loaded(at_load: bool) {
             }
         }
     }
-    BUSY.store(false, Release);
+    STATE.busy.store(false, Release);
 }
 
 /// Sets one runtime's pool to `cap` if its getter says it is larger; returns
@@ -305,11 +323,11 @@ fn apply(
 fn default_team(object: &loaded::Object, control: &Control, at_load: bool) -> Option<(i64, i64)> {
     let get = loaded::symbol_in(object, &CString::new(control.get).ok()?)?;
     let set = loaded::symbol_in(object, &CString::new(control.set).ok()?)?;
-    let ceiling = TEAM_CEILING.load(Relaxed).min(i32::MAX as usize) as i64;
+    let ceiling = STATE.team_ceiling.load(Relaxed).min(i32::MAX as usize) as i64;
     // SAFETY: the runtime's own `int omp_get_max_threads(void)`.
     let current =
         i64::from(unsafe { std::mem::transmute::<usize, unsafe extern "C" fn() -> c_int>(get)() });
-    let raise = at_load && !TEAMS_USER_SIZED.load(Relaxed) && current < ceiling;
+    let raise = at_load && !STATE.teams_user_sized.load(Relaxed) && current < ceiling;
     if current <= ceiling && !raise {
         return None;
     }
@@ -319,33 +337,32 @@ fn default_team(object: &loaded::Object, control: &Control, at_load: bool) -> Op
     (current > ceiling).then_some((current, ceiling))
 }
 
-/// The most threads the program itself last asked a runtime for: when a
-/// share grows, pools grow back to it, never past what the program chose.
-static REQUESTED: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MAX);
-
 pub fn note_request(n: i64) {
-    REQUESTED.store(n, Relaxed);
+    STATE.requested.store(n, Relaxed);
 }
 
 /// Puts a new share in force in the pools of the runtimes whose setters may
-/// be called from any thread (`remember`), as found by active clamping on
+/// be called from any thread (`remember`), as found by lowering loaded pools on
 /// the program's threads: lowers pools above it, and grows pools below it
 /// back up to it (bounded by the CPUs and by what the program itself last
 /// asked for). Never asks the loader (the steward calls this, and a `fork`
 /// may copy the process at any moment). OpenMP teams need nothing here:
 /// the hooks size each region from the share in force. Returns false when
-/// it could not run now (pools are being set elsewhere, by active clamping
+/// it could not run now (pools are being set elsewhere, by lowering loaded pools
 /// or inside a `fork`): the caller tries again.
 pub fn set_pools(share: usize) -> bool {
     if !status::is_enforcing() {
         return true;
     }
-    if BUSY.swap(true, Acquire) {
+    if STATE.busy.swap(true, Acquire) {
         return false;
     }
     let cpus = cap::cpus() as i64;
-    let target = (share as i64).min(REQUESTED.load(Relaxed)).min(cpus).max(1);
-    for r in &REMEMBERED {
+    let target = (share as i64)
+        .min(STATE.requested.load(Relaxed))
+        .min(cpus)
+        .max(1);
+    for r in &STATE.remembered {
         let set = r.set.load(Acquire);
         if set == 0 {
             break;
@@ -354,7 +371,7 @@ pub fn set_pools(share: usize) -> bool {
         // thread, in an object pinned by `remember`.
         unsafe { set_to(r.get.load(Relaxed), set, r.long.load(Relaxed), target) };
     }
-    BUSY.store(false, Release);
+    STATE.busy.store(false, Release);
     true
 }
 
@@ -378,7 +395,7 @@ unsafe fn set_to(get: usize, set: usize, long: bool, target: i64) {
 /// last look. Costs one step of `dl_iterate_phdr` otherwise.
 #[cfg(target_arch = "x86_64")]
 pub fn lower_new_objects() {
-    if loaded::adds() != LAST_ADDS.load(Relaxed) {
+    if loaded::adds() != STATE.last_adds.load(Relaxed) {
         lower_loaded(false);
     }
 }

@@ -16,58 +16,102 @@ use std::ffi::{c_void, CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
+/// This module's state, in one value (docs/design.md, section 3).
+struct State {
+    ledger: AtomicUsize,
+    ledger_path: std::sync::OnceLock<CString>,
+    slot: AtomicUsize,
+    pid: AtomicI32,
+    /// The process's own resolved cap: its share never exceeds it.
+    own_cap: AtomicUsize,
+    claimed: AtomicBool,
+    /// A launcher's slot: it holds no share, but keeps the tree alive.
+    launcher_slot: AtomicUsize,
+    steward: AtomicBool,
+    creator: AtomicBool,
+    /// The highest cap this process has had since it claimed: its runtimes may
+    /// have sized their pools from it.
+    peak_cap: AtomicUsize,
+    /// The share the steward last put in force in the pools (0: none yet); a
+    /// `fork` that lowered them writes what it left.
+    applied: AtomicUsize,
+    /// Set by a `fork` that lowered this process's pools, for its parent handler.
+    fork_lowered_pools: AtomicBool,
+    /// Set once the process, working, has created a thread (see `threaded`).
+    threaded: AtomicBool,
+    /// The budget file as this process last read it ([`file_signature`]): noted
+    /// before the settings are first resolved, so that a steward started later
+    /// (at the first claim) notices a rewrite made meanwhile; then the steward's,
+    /// which a `fork` child's steward goes on from.
+    budget_file_seen: AtomicU64,
+    /// The ledger generation this process last acted on, to notice changes
+    /// cheaply from the hooks while it has no steward.
+    seen: AtomicU32,
+    /// Set as the process leaves its tree at its end: its steward stops.
+    leaving: AtomicBool,
+    /// When this process last looked for dead members without a steward
+    /// (`reclaim_now_and_then`), in monotonic ms; 0: never.
+    last_reclaim: AtomicU64,
+    /// Set once this process found its ledger overwritten (`Ledger::intact`):
+    /// it leaves the tree for good, on its own cap.
+    detached: AtomicBool,
+    /// A tree's first process, until it needs its ledger: the ledger's path,
+    /// named at initialisation, created by [`ensure_ledger`].
+    pending: AtomicBool,
+    pending_path: std::sync::OnceLock<String>,
+    /// Set where a decision was put off: a steward wanted after a `fork` (the
+    /// parent's handler must not make the process multi-threaded, see
+    /// `after_fork_parent`) or a change noticed in a signal-safe hook.
+    deferred: AtomicBool,
+    steward_wanted: AtomicBool,
+    /// The budget file THROTTLE_BUDGET_FILE names, if it is to be watched: read
+    /// from the environment once, at initialisation (see `note_budget_file`),
+    /// never while the program runs (it may `setenv` meanwhile).
+    budget_file: std::sync::OnceLock<Option<Vec<u8>>>,
+    /// The environment as initialisation read it, for `reload`.
+    environment: std::sync::OnceLock<config::EnvSnapshot>,
+}
+
+static STATE: State = State {
+    ledger: AtomicUsize::new(0),
+    ledger_path: std::sync::OnceLock::new(),
+    slot: AtomicUsize::new(NONE),
+    pid: AtomicI32::new(0),
+    own_cap: AtomicUsize::new(1),
+    claimed: AtomicBool::new(false),
+    launcher_slot: AtomicUsize::new(NONE),
+    steward: AtomicBool::new(false),
+    creator: AtomicBool::new(false),
+    peak_cap: AtomicUsize::new(0),
+    applied: AtomicUsize::new(0),
+    fork_lowered_pools: AtomicBool::new(false),
+    threaded: AtomicBool::new(false),
+    budget_file_seen: AtomicU64::new(0),
+    seen: AtomicU32::new(u32::MAX),
+    leaving: AtomicBool::new(false),
+    last_reclaim: AtomicU64::new(0),
+    detached: AtomicBool::new(false),
+    pending: AtomicBool::new(false),
+    pending_path: std::sync::OnceLock::new(),
+    deferred: AtomicBool::new(false),
+    steward_wanted: AtomicBool::new(false),
+    budget_file: std::sync::OnceLock::new(),
+    environment: std::sync::OnceLock::new(),
+};
+
 const NONE: usize = usize::MAX;
 
-static LEDGER: AtomicUsize = AtomicUsize::new(0);
-static LEDGER_PATH: std::sync::OnceLock<CString> = std::sync::OnceLock::new();
-static SLOT: AtomicUsize = AtomicUsize::new(NONE);
-static PID: AtomicI32 = AtomicI32::new(0);
-/// The process's own resolved cap: its share never exceeds it.
-static OWN_CAP: AtomicUsize = AtomicUsize::new(1);
-static CLAIMED: AtomicBool = AtomicBool::new(false);
-/// A launcher's slot: it holds no share, but keeps the tree alive.
-static LAUNCHER_SLOT: AtomicUsize = AtomicUsize::new(NONE);
-static STEWARD: AtomicBool = AtomicBool::new(false);
-static CREATOR: AtomicBool = AtomicBool::new(false);
-/// The highest cap this process has had since it claimed: its runtimes may
-/// have sized their pools from it.
-static PEAK_CAP: AtomicUsize = AtomicUsize::new(0);
-/// The share the steward last put in force in the pools (0: none yet); a
-/// `fork` that lowered them writes what it left.
-static APPLIED: AtomicUsize = AtomicUsize::new(0);
-/// Set by a `fork` that lowered this process's pools, for its parent handler.
-static FORK_LOWERED_POOLS: AtomicBool = AtomicBool::new(false);
-/// Set once the process, working, has created a thread (see `threaded`).
-static THREADED: AtomicBool = AtomicBool::new(false);
-/// The budget file as this process last read it ([`file_signature`]): noted
-/// before the settings are first resolved, so that a steward started later
-/// (at the first claim) notices a rewrite made meanwhile; then the steward's,
-/// which a `fork` child's steward goes on from.
-static BUDGET_FILE_SEEN: AtomicU64 = AtomicU64::new(0);
-/// The ledger generation this process last acted on, to notice changes
-/// cheaply from the hooks while it has no steward.
-static SEEN: AtomicU32 = AtomicU32::new(u32::MAX);
-/// Set as the process leaves its tree at its end: its steward stops.
-static LEAVING: AtomicBool = AtomicBool::new(false);
-/// When this process last looked for dead members without a steward
-/// (`reclaim_now_and_then`), in monotonic ms; 0: never.
-static LAST_RECLAIM: AtomicU64 = AtomicU64::new(0);
-
 fn ledger() -> Option<Ledger> {
-    let base = LEDGER.load(Acquire);
-    // SAFETY: LEDGER only ever holds a `Ledger` leaked by `init`, valid for
+    let base = STATE.ledger.load(Acquire);
+    // SAFETY: `ledger` only ever holds a `Ledger` leaked by `init`, valid for
     // the life of the process.
     (base != 0).then(|| unsafe { *(base as *const Ledger) })
 }
 
 fn member() -> Option<(Ledger, usize)> {
-    let slot = SLOT.load(Acquire);
+    let slot = STATE.slot.load(Acquire);
     Some((ledger()?, slot)).filter(|_| slot != NONE)
 }
-
-/// Set once this process found its ledger overwritten (`Ledger::intact`):
-/// it leaves the tree for good, on its own cap.
-static DETACHED: AtomicBool = AtomicBool::new(false);
 
 /// Whether the ledger still reads as one; if not, says so once and leaves
 /// the tree (its slot is left as it is: whoever wrote over the header owns
@@ -76,15 +120,15 @@ fn intact(ledger: &Ledger) -> bool {
     if ledger.intact() {
         return true;
     }
-    if !DETACHED.swap(true, AcqRel) {
-        SLOT.store(NONE, Release);
-        LAUNCHER_SLOT.store(NONE, Release);
+    if !STATE.detached.swap(true, AcqRel) {
+        STATE.slot.store(NONE, Release);
+        STATE.launcher_slot.store(NONE, Release);
         // A borrowed path (valid UTF-8): the line is formatted on the stack.
-        let path = LEDGER_PATH.get().map(|p| p.to_string_lossy());
+        let path = STATE.ledger_path.get().map(|p| p.to_string_lossy());
         warn!(
             "ledger '{}' was overwritten; using a per-process cap of {}",
             path.as_deref().unwrap_or(""),
-            OWN_CAP.load(Relaxed)
+            STATE.own_cap.load(Relaxed)
         );
     }
     false
@@ -177,7 +221,7 @@ fn is_users_dir(dir: &str, uid: u32) -> bool {
 
 /// Joins (or creates) the tree's ledger. Returns the cap to start with.
 pub fn init(settings: &Resolution) -> usize {
-    OWN_CAP.store(settings.cap, Relaxed);
+    STATE.own_cap.store(settings.cap, Relaxed);
     // Secure execution (setuid): no ledger, neither one the environment
     // names nor one made where the environment points (XDG_RUNTIME_DIR):
     // a user could have root create a file in a directory of their choice.
@@ -262,19 +306,14 @@ pub fn init(settings: &Resolution) -> usize {
             );
             return settings.cap;
         }
-        PID.store(pid, Relaxed);
-        if PENDING_PATH.set(path).is_ok() {
-            PENDING.store(true, Release);
+        STATE.pid.store(pid, Relaxed);
+        if STATE.pending_path.set(path).is_ok() {
+            STATE.pending.store(true, Release);
         }
         return settings.cap;
     };
     join_ledger(ledger, path, pid, start, status::launcher())
 }
-
-/// A tree's first process, until it needs its ledger: the ledger's path,
-/// named at initialisation, created by [`ensure_ledger`].
-static PENDING: AtomicBool = AtomicBool::new(false);
-static PENDING_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// Creates this process's ledger, named at initialisation, if it has not
 /// yet: called at its first claim and before it starts another process (a
@@ -290,17 +329,17 @@ static PENDING_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// calls. Once per process: a handler that forks while the same thread is
 /// creating finds the work taken and goes on without it.
 fn ensure_ledger() {
-    if !PENDING.load(Acquire) || in_vfork_child() || !PENDING.swap(false, AcqRel) {
+    if !STATE.pending.load(Acquire) || in_vfork_child() || !STATE.pending.swap(false, AcqRel) {
         return;
     }
-    let Some(path) = PENDING_PATH.get() else {
+    let Some(path) = STATE.pending_path.get() else {
         return;
     };
     let _ = std::panic::catch_unwind(|| create_ledger(path.clone()));
 }
 
 fn create_ledger(path: String) {
-    let own = OWN_CAP.load(Relaxed);
+    let own = STATE.own_cap.load(Relaxed);
     let budget = own.min(u32::MAX as usize) as u32;
     let namespace = sys::pid_namespace();
     sweep_stale(namespace);
@@ -321,8 +360,8 @@ fn create_ledger(path: String) {
             return;
         }
     };
-    CREATOR.store(true, Relaxed);
-    let pid = PID.load(Relaxed);
+    STATE.creator.store(true, Relaxed);
+    let pid = STATE.pid.load(Relaxed);
     let start = sys::start_time(pid);
     let _ = join_ledger(ledger, path, pid, start, status::launcher());
 }
@@ -336,13 +375,13 @@ fn join_ledger(
     start: Option<u64>,
     launcher: bool,
 ) -> usize {
-    let own = OWN_CAP.load(Relaxed);
+    let own = STATE.own_cap.load(Relaxed);
     // The creator that `exec`ed another program (`throttle run -- env X=1
     // cmd`, a shell's `exec`) is still the creator: the same process, named
     // in the file's name. It removes the ledger at the end, after reclaiming
     // members that never left.
     if creator_in_name(&path) == Some(pid) {
-        CREATOR.store(true, Relaxed);
+        STATE.creator.store(true, Relaxed);
     }
     if launcher {
         // In the tree (what it starts joins the ledger through its
@@ -353,7 +392,7 @@ fn join_ledger(
         // With the ledger full it goes without: the tree's other processes
         // keep it alive.
         let slot = start.and_then(|start| ledger.join_launcher(pid, parent(), start));
-        LAUNCHER_SLOT.store(slot.unwrap_or(NONE), Release);
+        STATE.launcher_slot.store(slot.unwrap_or(NONE), Release);
         publish(ledger, pid, path);
         return own;
     }
@@ -368,7 +407,7 @@ fn join_ledger(
     // by the fork child; the new program claims again on its own first work
     // (a helper that a working process forks and execs, a `tee`, holds none).
     ledger.unclaim(slot);
-    SLOT.store(slot, Release);
+    STATE.slot.store(slot, Release);
     info!("ledger {path}: budget {}, slot {slot}", ledger.budget());
     publish(ledger, pid, path);
     // Until it claims, a member starts from what it would get if it did.
@@ -465,13 +504,13 @@ fn foreign(ledger: &Ledger, pid: i32, start: Option<u64>) -> bool {
 
 /// Makes `ledger` this process's, for the hooks and for `leave`.
 fn publish(ledger: Ledger, pid: i32, path: String) {
-    LEDGER.store(
+    STATE.ledger.store(
         Box::leak(Box::new(ledger)) as *const Ledger as usize,
         Release,
     );
-    PID.store(pid, Relaxed);
+    STATE.pid.store(pid, Relaxed);
     if let Ok(path) = CString::new(path) {
-        let _ = LEDGER_PATH.set(path);
+        let _ = STATE.ledger_path.set(path);
     }
 }
 
@@ -482,7 +521,7 @@ fn parent() -> i32 {
 
 /// The cap this process should have now, and what the tree says of it.
 fn target_and_census() -> (usize, Option<(Ledger, ledger::Census)>) {
-    let own = OWN_CAP.load(Relaxed);
+    let own = STATE.own_cap.load(Relaxed);
     let Some((ledger, slot)) = member().filter(|(l, _)| intact(l)) else {
         return (own, None);
     };
@@ -502,10 +541,10 @@ fn target() -> usize {
 /// that, until a steward runs, a change in the ledger is applied here (and
 /// whether a steward is needed decided again: see `decide`).
 pub fn claim() {
-    if DEFERRED.load(Relaxed) {
+    if STATE.deferred.load(Relaxed) {
         run_deferred();
     }
-    if STEWARD.load(Acquire) {
+    if STATE.steward.load(Acquire) {
         return;
     }
     // Called from hooks: no panic may reach their C boundary.
@@ -518,10 +557,10 @@ pub fn claim() {
 /// (deciding on a steward) is done only where the thread blocks no signal,
 /// else left to the next hooked call (see [`May::Defer`]).
 pub fn claim_signal_safe() {
-    if DEFERRED.load(Relaxed) && !sys::any_signal_blocked() {
+    if STATE.deferred.load(Relaxed) && !sys::any_signal_blocked() {
         run_deferred();
     }
-    if STEWARD.load(Acquire) {
+    if STATE.steward.load(Acquire) {
         return;
     }
     let _ = std::panic::catch_unwind(|| claim_now(May::Defer));
@@ -547,21 +586,15 @@ impl May {
     }
 }
 
-/// Set where a decision was put off: a steward wanted after a `fork` (the
-/// parent's handler must not make the process multi-threaded, see
-/// `after_fork_parent`) or a change noticed in a signal-safe hook.
-static DEFERRED: AtomicBool = AtomicBool::new(false);
-static STEWARD_WANTED: AtomicBool = AtomicBool::new(false);
-
 fn run_deferred() {
-    if !DEFERRED.swap(false, AcqRel) || !crate::status::in_own_process() {
+    if !STATE.deferred.swap(false, AcqRel) || !crate::status::in_own_process() {
         return;
     }
     let _ = std::panic::catch_unwind(|| {
-        if STEWARD_WANTED.swap(false, AcqRel) {
+        if STATE.steward_wanted.swap(false, AcqRel) {
             ensure_steward();
         }
-        if let (Some(ledger), false) = (ledger(), STEWARD.load(Acquire)) {
+        if let (Some(ledger), false) = (ledger(), STATE.steward.load(Acquire)) {
             if let (cap, Some((_, census))) = target_and_census() {
                 decide(ledger, cap, census);
             }
@@ -576,7 +609,10 @@ fn claim_now(may: May) {
     };
     // A load first: after the first claim this is every hook's path. A
     // `vfork` child shares our memory and slot: it claims nothing of ours.
-    if !CLAIMED.load(Acquire) && crate::status::in_own_process() && !CLAIMED.swap(true, AcqRel) {
+    if !STATE.claimed.load(Acquire)
+        && crate::status::in_own_process()
+        && !STATE.claimed.swap(true, AcqRel)
+    {
         ledger.claim(slot);
     }
     follow(ledger, may);
@@ -588,10 +624,10 @@ fn claim_now(may: May) {
 /// `sysconf` (see [`May::Defer`]).
 pub fn tick(signal_safe: bool) {
     let may = if signal_safe { May::Defer } else { May::Start };
-    if DEFERRED.load(Relaxed) && may.may_start() {
+    if STATE.deferred.load(Relaxed) && may.may_start() {
         run_deferred();
     }
-    if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) {
+    if STATE.steward.load(Acquire) || !STATE.claimed.load(Acquire) {
         return;
     }
     if let Some(ledger) = ledger() {
@@ -604,7 +640,7 @@ pub fn tick(signal_safe: bool) {
 /// `sysconf` there): it shares the parent's memory until it `exec`s, and may
 /// start no thread nor change the parent's state. It has a pid of its own.
 fn in_vfork_child() -> bool {
-    sys::getpid() != PID.load(Relaxed)
+    sys::getpid() != STATE.pid.load(Relaxed)
 }
 
 /// Applies a change of the ledger, if any, and starts the steward if this
@@ -614,10 +650,10 @@ fn follow(ledger: Ledger, may: May) {
     reclaim_now_and_then(ledger);
     let generation = ledger.generation().load(Acquire);
     // The pid check (a system call) only once something changed; before the
-    // swap, since a vfork child would write the parent's SEEN.
-    if SEEN.load(Acquire) == generation
+    // swap, since a vfork child would write the parent's `seen`.
+    if STATE.seen.load(Acquire) == generation
         || in_vfork_child()
-        || SEEN.swap(generation, AcqRel) == generation
+        || STATE.seen.swap(generation, AcqRel) == generation
     {
         return;
     }
@@ -629,7 +665,7 @@ fn follow(ledger: Ledger, may: May) {
     cap::set_cap(cap);
     match census {
         Some((_, census)) if may.may_start() => decide(ledger, cap, census),
-        Some(_) => DEFERRED.store(true, Release),
+        Some(_) => STATE.deferred.store(true, Release),
         None => {}
     }
 }
@@ -644,10 +680,11 @@ fn follow(ledger: Ledger, may: May) {
 /// reused, is left to the stewards' full look (or to a later look here).
 fn reclaim_now_and_then(ledger: Ledger) {
     let now = sys::monotonic_ms().max(1);
-    let last = LAST_RECLAIM.load(Relaxed);
+    let last = STATE.last_reclaim.load(Relaxed);
     if (last != 0 && now.saturating_sub(last) < 1000)
         || in_vfork_child()
-        || LAST_RECLAIM
+        || STATE
+            .last_reclaim
             .compare_exchange(last, now, Relaxed, Relaxed)
             .is_err()
     {
@@ -671,10 +708,10 @@ fn reclaim_now_and_then(ledger: Ledger) {
 /// working process that has become multi-threaded decides again whether it
 /// needs a steward (see `decide`).
 pub fn threaded() {
-    if STEWARD.load(Acquire)
-        || !CLAIMED.load(Acquire)
-        || THREADED.load(Relaxed)
-        || THREADED.swap(true, AcqRel)
+    if STATE.steward.load(Acquire)
+        || !STATE.claimed.load(Acquire)
+        || STATE.threaded.load(Relaxed)
+        || STATE.threaded.swap(true, AcqRel)
     {
         return;
     }
@@ -696,9 +733,9 @@ fn decide(ledger: Ledger, cap: usize, census: ledger::Census) {
     let budget_file = budget_file().is_some();
     let needed = ledger::needs_steward(&ledger::Situation {
         budget,
-        own: OWN_CAP.load(Relaxed),
+        own: STATE.own_cap.load(Relaxed),
         cap,
-        peak: PEAK_CAP.fetch_max(cap, AcqRel),
+        peak: STATE.peak_cap.fetch_max(cap, AcqRel),
         working: census.working(),
         members: census.members,
         pools_started: cap::pools_started(),
@@ -725,7 +762,11 @@ fn decide(ledger: Ledger, cap: usize, census: ledger::Census) {
 /// own (the `pthread_create` hook applies its share there), needs none.
 pub fn before_spawn() {
     ensure_ledger();
-    if STEWARD.load(Acquire) || !CLAIMED.load(Acquire) || cap::cap() <= 1 || !cap::pools_started() {
+    if STATE.steward.load(Acquire)
+        || !STATE.claimed.load(Acquire)
+        || cap::cap() <= 1
+        || !cap::pools_started()
+    {
         return;
     }
     if member().is_some() {
@@ -742,14 +783,14 @@ pub fn before_fork() {
 /// Inside `fork`, in a working parent: the share its child will have (the
 /// child claims at once), counting it as one more working member.
 pub fn share_of_next_child() -> Option<usize> {
-    if !CLAIMED.load(Acquire) {
+    if !STATE.claimed.load(Acquire) {
         return None;
     }
     let (ledger, slot) = member()?;
     let c = ledger.census_now(Some(slot));
     let working = c.working() + 1;
     let share = ledger::share(ledger.budget(), working, working - 1) as usize;
-    Some(OWN_CAP.load(Relaxed).min(share).max(1))
+    Some(STATE.own_cap.load(Relaxed).min(share).max(1))
 }
 
 /// Inside `fork`: the pools were lowered to `share`, the child's. The
@@ -757,8 +798,8 @@ pub fn share_of_next_child() -> Option<usize> {
 /// if it `exec`s something else, unclaimed): started after the fork if the
 /// parent has none.
 pub fn pools_lowered_in_fork(share: usize) {
-    APPLIED.store(share, Release);
-    FORK_LOWERED_POOLS.store(true, Release);
+    STATE.applied.store(share, Release);
+    STATE.fork_lowered_pools.store(true, Release);
 }
 
 /// After a `fork`, in the parent (from its fork handler). The runtimes' own
@@ -770,12 +811,12 @@ pub fn pools_lowered_in_fork(share: usize) {
 /// its own (a `multiprocessing` pool's handlers) gets it at once: one more
 /// changes nothing there, and its next hooked call may be far away.
 pub fn after_fork_parent() {
-    if FORK_LOWERED_POOLS.swap(false, AcqRel) && !STEWARD.load(Acquire) {
+    if STATE.fork_lowered_pools.swap(false, AcqRel) && !STATE.steward.load(Acquire) {
         if sys::thread_count().is_some_and(|n| n > 1) {
             ensure_steward();
         } else {
-            STEWARD_WANTED.store(true, Relaxed);
-            DEFERRED.store(true, Release);
+            STATE.steward_wanted.store(true, Relaxed);
+            STATE.deferred.store(true, Release);
         }
     }
 }
@@ -789,7 +830,7 @@ pub fn after_fork_parent() {
 /// where no ancestor works (a shell's children, a tree's first process):
 /// the process is shown its own share, as by any CPU-count query.
 pub fn ancestors_share() -> Option<usize> {
-    if CLAIMED.load(Acquire) {
+    if STATE.claimed.load(Acquire) {
         return None;
     }
     let (ledger, slot) = member().filter(|(l, _)| intact(l))?;
@@ -799,7 +840,7 @@ pub fn ancestors_share() -> Option<usize> {
         ledger::about_to_work(now, pid, start)
     });
     let share = census.share(ledger.budget())? as usize;
-    Some(OWN_CAP.load(Relaxed).min(share).max(1))
+    Some(STATE.own_cap.load(Relaxed).min(share).max(1))
 }
 
 /// A seed that spreads this process's CPUs away from its tree's others: its
@@ -812,7 +853,7 @@ pub fn seed() -> usize {
 
 /// Starts the steward unless one has been started already.
 fn ensure_steward() {
-    if !STEWARD.swap(true, AcqRel) && !start_steward() {
+    if !STATE.steward.swap(true, AcqRel) && !start_steward() {
         warn!("cannot start the ledger's steward thread; this process keeps its current share");
     }
 }
@@ -831,30 +872,23 @@ fn start_steward() -> bool {
     }
 }
 
-/// The budget file THROTTLE_BUDGET_FILE names, if it is to be watched: read
-/// from the environment once, at initialisation (see `note_budget_file`),
-/// never while the program runs (it may `setenv` meanwhile).
-static BUDGET_FILE: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
-
 fn budget_file() -> Option<Vec<u8>> {
-    BUDGET_FILE.get().cloned().flatten()
+    STATE.budget_file.get().cloned().flatten()
 }
-
-/// The environment as initialisation read it, for `reload`.
-static ENVIRONMENT: std::sync::OnceLock<config::EnvSnapshot> = std::sync::OnceLock::new();
 
 /// Called by initialisation with the environment its resolution read.
 pub fn keep_environment(env: config::EnvSnapshot) {
-    let _ = ENVIRONMENT.set(env);
+    let _ = STATE.environment.set(env);
 }
 
 /// Called at initialisation, before the settings are first resolved (which
-/// reads the budget file): see [`BUDGET_FILE_SEEN`].
+/// reads the budget file): see `budget_file_seen`.
 pub fn note_budget_file() {
-    let path = BUDGET_FILE
+    let path = STATE
+        .budget_file
         .get_or_init(|| sys::getenv(c"THROTTLE_BUDGET_FILE").filter(|_| !sys::secure_execution()));
     if let Some(path) = path {
-        BUDGET_FILE_SEEN.store(file_signature(path), Relaxed);
+        STATE.budget_file_seen.store(file_signature(path), Relaxed);
     }
 }
 
@@ -905,13 +939,13 @@ fn steward_loop() {
         return;
     };
     let budget_file = budget_file();
-    APPLIED.store(0, Relaxed);
+    STATE.applied.store(0, Relaxed);
     // The stamp of the last round this steward did, and how many it did.
     let mut my_round = None;
     let mut rounds = 0;
     loop {
         // The process is ending and has given its slot back (see `leave`).
-        if LEAVING.load(Acquire) {
+        if STATE.leaving.load(Acquire) {
             return;
         }
         let now = sys::monotonic_ms();
@@ -925,25 +959,27 @@ fn steward_loop() {
         }
         if let Some(path) = budget_file.as_deref() {
             let now = file_signature(path);
-            if BUDGET_FILE_SEEN.swap(now, Relaxed) != now {
+            if STATE.budget_file_seen.swap(now, Relaxed) != now {
                 reload(&ledger);
             }
         }
         let (cap, census) = target_and_census();
-        let applied = APPLIED.load(Acquire);
+        let applied = STATE.applied.load(Acquire);
         if cap != applied {
             cap::set_cap(cap);
-            // Pools busy elsewhere (active clamping, a fork): next round.
+            // Pools busy elsewhere (lowering loaded pools, a fork): next round.
             if pools::set_pools(cap) {
                 ledger.record_applied(slot, cap as u32);
                 if applied != 0 {
                     info!("share is now {cap} (budget {})", ledger.budget());
                 }
                 // A fork may have lowered them meanwhile: then it says so.
-                let _ = APPLIED.compare_exchange(applied, cap, AcqRel, Relaxed);
+                let _ = STATE
+                    .applied
+                    .compare_exchange(applied, cap, AcqRel, Relaxed);
             }
         }
-        let applied = APPLIED.load(Acquire);
+        let applied = STATE.applied.load(Acquire);
         // The only working member, no budget file, pools in force: nothing
         // to look for on a timer (no dead worker to reclaim, no young one
         // to count), so no wake-ups at all until another member claims.
@@ -978,14 +1014,14 @@ fn steward_loop() {
 /// The budget file changed: resolve again and make the result the tree's
 /// budget (every member reading the same file writes the same value).
 fn reload(ledger: &Ledger) {
-    let Some(env) = ENVIRONMENT.get() else {
+    let Some(env) = STATE.environment.get() else {
         return;
     };
     let settings = config::resolve(&config::Replaying {
         inner: &sys::Deciding::default(),
         env,
     });
-    OWN_CAP.store(settings.cap, Relaxed);
+    STATE.own_cap.store(settings.cap, Relaxed);
     if settings.source == config::Source::BudgetFile || settings.ceiling.is_some() {
         info!("budget file changed: budget {}", settings.cap);
         ledger.set_budget(settings.cap.min(u32::MAX as usize) as u32);
@@ -997,7 +1033,7 @@ pub fn budget() -> (usize, bool) {
     match (member(), ledger()) {
         (Some((ledger, _)), _) => (ledger.budget() as usize, true),
         (None, Some(ledger)) if status::launcher() => (ledger.budget() as usize, true),
-        _ => (OWN_CAP.load(Relaxed), false),
+        _ => (STATE.own_cap.load(Relaxed), false),
     }
 }
 
@@ -1010,16 +1046,16 @@ pub fn leave() {
         return;
     };
     // The steward stops (and sets no pool: `pools::shut` came first).
-    LEAVING.store(true, Release);
+    STATE.leaving.store(true, Release);
     // No longer a member, for the threads still running meanwhile: the slot
     // may go to another process as soon as it is free.
-    for slot in [&SLOT, &LAUNCHER_SLOT] {
+    for slot in [&STATE.slot, &STATE.launcher_slot] {
         let slot = slot.swap(NONE, AcqRel);
         if slot != NONE {
-            ledger.leave(slot, PID.load(Relaxed));
+            ledger.leave(slot, STATE.pid.load(Relaxed));
         }
     }
-    let creator = CREATOR.load(Relaxed);
+    let creator = STATE.creator.load(Relaxed);
     if !creator && !creator_ended() {
         return;
     }
@@ -1034,7 +1070,7 @@ pub fn leave() {
         ledger.reclaim(|pid, _| sys::no_such_process(pid));
     }
     if !ledger.any_member() {
-        if let Some(path) = LEDGER_PATH.get() {
+        if let Some(path) = STATE.ledger_path.get() {
             // SAFETY: a NUL-terminated path. unlink, not remove_file: no
             // allocation here (see the doc comment).
             unsafe { libc::unlink(path.as_ptr()) };
@@ -1045,7 +1081,8 @@ pub fn leave() {
 /// Whether the process that created this process's ledger (named in its
 /// file's name) no longer exists. No allocation (see `leave`).
 fn creator_ended() -> bool {
-    LEDGER_PATH
+    STATE
+        .ledger_path
         .get()
         .and_then(|path| path.to_str().ok())
         .and_then(creator_in_name)
@@ -1058,23 +1095,23 @@ fn creator_ended() -> bool {
 /// `pools::before_fork`), and starts its steward (if it needs one) at its
 /// next hook.
 pub fn reset_after_fork() {
-    let was_claimed = CLAIMED.swap(false, Relaxed);
+    let was_claimed = STATE.claimed.swap(false, Relaxed);
     // Its parent had not created its ledger (another thread of the parent
     // was creating it as the parent forked): the name is the parent's, so
     // the child holds no tree.
-    PENDING.store(false, Relaxed);
-    STEWARD.store(false, Relaxed);
-    STEWARD_WANTED.store(false, Relaxed);
-    DEFERRED.store(false, Relaxed);
-    LEAVING.store(false, Relaxed);
-    PEAK_CAP.store(0, Relaxed);
-    THREADED.store(false, Relaxed);
-    SEEN.store(u32::MAX, Relaxed);
-    CREATOR.store(false, Relaxed);
-    SLOT.store(NONE, Release);
-    LAUNCHER_SLOT.store(NONE, Release);
+    STATE.pending.store(false, Relaxed);
+    STATE.steward.store(false, Relaxed);
+    STATE.steward_wanted.store(false, Relaxed);
+    STATE.deferred.store(false, Relaxed);
+    STATE.leaving.store(false, Relaxed);
+    STATE.peak_cap.store(0, Relaxed);
+    STATE.threaded.store(false, Relaxed);
+    STATE.seen.store(u32::MAX, Relaxed);
+    STATE.creator.store(false, Relaxed);
+    STATE.slot.store(NONE, Release);
+    STATE.launcher_slot.store(NONE, Release);
     let pid = sys::getpid();
-    PID.store(pid, Relaxed);
+    STATE.pid.store(pid, Relaxed);
     // A launcher's child is an ordinary member (status.rs): it may compute (a Python
     // launcher's `multiprocessing` worker); if it `exec`s a launcher, that
     // one makes the slot a launcher's again.
@@ -1088,19 +1125,19 @@ pub fn reset_after_fork() {
     // then is the parent, in the namespace above, invisible (pid 0): the
     // lookup in /proc is left to that case.
     if parent() == 0 && ledger.foreign(sys::pid_namespace()) {
-        LEDGER.store(0, Release);
+        STATE.ledger.store(0, Release);
         return;
     }
     let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, parent(), start))
     else {
         return;
     };
-    SLOT.store(slot, Release);
+    STATE.slot.store(slot, Release);
     if was_claimed {
-        CLAIMED.store(true, Relaxed);
+        STATE.claimed.store(true, Relaxed);
         ledger.claim(slot);
         let cap = target();
         cap::set_cap(cap);
-        PEAK_CAP.store(cap, Relaxed);
+        STATE.peak_cap.store(cap, Relaxed);
     }
 }

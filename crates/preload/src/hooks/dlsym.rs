@@ -10,7 +10,7 @@
 //! Jumping into it with the original return address still on the stack keeps
 //! every lookup exactly as it was. Only x86_64 has the jump; elsewhere the
 //! hook is not built and setters are reached through their exported names and
-//! active clamping only.
+//! lowering loaded pools only.
 
 use super::guarded;
 use super::setters::{self, Ret};

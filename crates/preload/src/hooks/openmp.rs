@@ -16,6 +16,31 @@ use libc::{c_int, c_uint};
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 
+/// This module's state, in one value (docs/design.md, section 3).
+struct State {
+    /// Scope 0 is the global one; the others are callers' objects, published by
+    /// `count` once filled, never changed after (objects holding an OpenMP
+    /// runtime are pinned when recorded, so the addresses stay valid).
+    scopes: [Scope; MAX_SCOPES],
+    /// Scopes filled, the global one included.
+    count: AtomicUsize,
+    /// 0: the global scope not looked at yet; 1: it has no runtime; 2: it has.
+    global: AtomicUsize,
+    /// For callers the table cannot hold: see [`anywhere`]; the state as `global`'s.
+    anywhere: Scope,
+    anywhere_state: AtomicUsize,
+    filling: FutexLock,
+}
+
+static STATE: State = State {
+    scopes: [EMPTY; MAX_SCOPES],
+    count: AtomicUsize::new(0),
+    global: AtomicUsize::new(0),
+    anywhere: EMPTY,
+    anywhere_state: AtomicUsize::new(0),
+    filling: FutexLock::new(),
+};
+
 /// Every entry point forwarded here, by index: the GOMP ones take the team
 /// size third (`fn, data, num_threads, ...`), as declared in GCC's
 /// libgomp_g.h, and so does `__kmpc_push_num_threads (loc, gtid, n)`.
@@ -80,51 +105,39 @@ const EMPTY: Scope = Scope {
     words: [ZERO; WORDS],
 };
 
-/// Scope 0 is the global one; the others are callers' objects, published by
-/// `COUNT` once filled, never changed after (objects holding an OpenMP
-/// runtime are pinned when recorded, so the addresses stay valid).
-static SCOPES: [Scope; MAX_SCOPES] = [EMPTY; MAX_SCOPES];
-static COUNT: AtomicUsize = AtomicUsize::new(0);
-/// 0: the global scope not looked at yet; 1: it has no runtime; 2: it has.
-static GLOBAL: AtomicUsize = AtomicUsize::new(0);
-/// For callers the table cannot hold: see [`anywhere`]; the state as `GLOBAL`'s.
-static ANYWHERE: Scope = EMPTY;
-static ANYWHERE_STATE: AtomicUsize = AtomicUsize::new(0);
-static FILLING: FutexLock = FutexLock::new();
-
 /// The scope whose definitions a call from `ret` uses. Found through the
 /// loader once per caller object, then from the table alone.
 fn scope_of(ret: usize) -> Option<&'static Scope> {
-    if GLOBAL.load(Acquire) == 0 {
-        let _guard = FILLING.lock();
-        if GLOBAL.load(Acquire) == 0 {
-            let found = fill(&SCOPES[0], |name| {
+    if STATE.global.load(Acquire) == 0 {
+        let _guard = STATE.filling.lock();
+        if STATE.global.load(Acquire) == 0 {
+            let found = fill(&STATE.scopes[0], |name| {
                 let next = loaded::lookup(libc::RTLD_NEXT, name);
                 (next != 0 && !is_ours(next)).then_some(next)
             });
-            GLOBAL.store(if found { 2 } else { 1 }, Release);
+            STATE.global.store(if found { 2 } else { 1 }, Release);
         }
     }
-    if GLOBAL.load(Acquire) == 2 {
-        return Some(&SCOPES[0]);
+    if STATE.global.load(Acquire) == 2 {
+        return Some(&STATE.scopes[0]);
     }
     let known = |count: usize| {
-        SCOPES[1..count].iter().find(|s| {
+        STATE.scopes[1..count].iter().find(|s| {
             let (start, end) = (s.start.load(Relaxed), s.end.load(Relaxed));
             start <= ret && ret < end
         })
     };
-    if let Some(scope) = known(COUNT.load(Acquire).max(1)) {
+    if let Some(scope) = known(STATE.count.load(Acquire).max(1)) {
         return Some(scope);
     }
-    let _guard = FILLING.lock();
-    let count = COUNT.load(Acquire).max(1);
+    let _guard = STATE.filling.lock();
+    let count = STATE.count.load(Acquire).max(1);
     if let Some(scope) = known(count) {
         return Some(scope);
     }
     // A caller outside every loaded object (JIT-compiled code), or a table
     // already full: the first runtime found anywhere, rather than nothing.
-    let (Some(caller), Some(scope)) = (loaded::containing(ret), SCOPES.get(count)) else {
+    let (Some(caller), Some(scope)) = (loaded::containing(ret), STATE.scopes.get(count)) else {
         return anywhere();
     };
     // SAFETY: RTLD_NOLOAD loads nothing; RTLD_NODELETE pins the caller and
@@ -151,20 +164,22 @@ fn scope_of(ret: usize) -> Option<&'static Scope> {
     }
     scope.start.store(caller.start, Relaxed);
     scope.end.store(caller.end, Relaxed);
-    COUNT.store(count + 1, Release);
+    STATE.count.store(count + 1, Release);
     Some(scope)
 }
 
 /// The first runtime found in any loaded object, filled once (under
-/// `FILLING`, held by the caller) and never changed after.
+/// `filling`, held by the caller) and never changed after.
 fn anywhere() -> Option<&'static Scope> {
-    if ANYWHERE_STATE.load(Acquire) == 0 {
-        let found = fill(&ANYWHERE, |name| {
+    if STATE.anywhere_state.load(Acquire) == 0 {
+        let found = fill(&STATE.anywhere, |name| {
             loaded::definition_elsewhere(name).filter(|&a| !is_ours(a))
         });
-        ANYWHERE_STATE.store(if found { 2 } else { 1 }, Release);
+        STATE
+            .anywhere_state
+            .store(if found { 2 } else { 1 }, Release);
     }
-    (ANYWHERE_STATE.load(Acquire) == 2).then_some(&ANYWHERE)
+    (STATE.anywhere_state.load(Acquire) == 2).then_some(&STATE.anywhere)
 }
 
 /// Fills `scope` with what `find` finds; true if the runtime's main entry

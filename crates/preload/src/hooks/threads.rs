@@ -4,7 +4,7 @@
 //! it (`cap::mark_started`) so that its slot is given back however it ends.
 
 use super::{guarded, next_fn};
-use crate::cap::{self, Admission, STATS};
+use crate::cap::{self, Admission};
 use crate::real::{CreateFn, StartFn, NEXT_CREATE};
 use crate::{init, managed};
 use libc::{c_int, c_void, pthread_attr_t, pthread_t};
@@ -90,7 +90,7 @@ pub unsafe extern "C" fn pthread_create(
     // and its argument live until the trampoline frees them.
     let rc = unsafe { real(thread, attr, Some(trampoline), start.cast()) };
     if rc == 0 {
-        STATS.created.fetch_add(1, Relaxed);
+        cap::STATE.stats.created.fetch_add(1, Relaxed);
         crate::tree::threaded();
     } else {
         // SAFETY: no thread was created, so nobody else owns `start`.
