@@ -13,20 +13,21 @@
 //!    ledger, claim, steward), `pools` (runtimes' pools set through their
 //!    own setters), `cap` (the thread cap and its policies), `events` (the
 //!    event log).
-//! 4. Helpers: `status` (enforcing; own pid), `real` (libc's
-//!    `pthread_create` for the library's own thread), `next` (the
+//! 4. Helpers: `status` (enforcing, policy, launcher, source; own pid),
+//!    `real` (libc's `pthread_create` for the library's own thread), `next` (the
 //!    definitions hooks forward to), `loaded` (the loaded objects),
 //!    `managed` (runtime threads), `lock`, `log`, `heap` (the library's own
 //!    allocator), `ranges`, `clamp` (a setter's granted count), `cpuviews`
-//!    (the CPU files shown); and the core (`throttle_core`), whose modules
-//!    are used here under their own names.
+//!    (the CPU files shown), `sys` (the system calls only the library
+//!    makes, and the core's); and the core (`throttle_core`), whose
+//!    modules are used here under their own names.
 
 // The unit-test build leaves out the hooks (a test harness must not interpose
 // its own pthread_create), so code only they call looks dead there.
 #![cfg_attr(test, allow(dead_code, unused_macros, unused_imports))]
 
 // The core's modules, under the names the library's code uses for them.
-use throttle_core::{config, cpumask, envsize, launchers, ledger, runtimes, sys};
+use throttle_core::{config, cpumask, envsize, launchers, ledger, runtimes};
 
 mod cap;
 mod clamp;
@@ -51,6 +52,7 @@ mod pools;
 mod ranges;
 mod real;
 mod status;
+mod sys;
 #[cfg(not(test))]
 mod tree;
 
