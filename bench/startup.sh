@@ -6,8 +6,11 @@
 #
 #   none     no LD_PRELOAD
 #   empty    an empty shared object preloaded: what any preloaded library
-#            costs (ld.so opens, maps and relocates one more object), the
-#            floor under libthrottle's own cost
+#            costs (ld.so opens, maps and relocates one more object)
+#   rust     a shared object with Rust's standard library whose constructor
+#            reads one variable (bench/floor), built as the library is: the
+#            floor under any preloaded library written in Rust, and so under
+#            libthrottle's own cost
 #   library  libthrottle at its defaults
 #   tree     libthrottle, each child inside an existing tree: THROTTLE_LEDGER
 #            names a live ledger (held by a preloaded process that claimed a
@@ -86,6 +89,8 @@ EMPTY="$BENCH/empty_preload.so"
 mkdir -p "$BENCH"
 cc -O2 -Wall -o "$DRIVER" bench/c/spawn_true.c
 printf 'void throttle_bench_empty(void) {}\n' | cc -O2 -shared -fPIC -x c -o "$EMPTY" -
+cargo build --release --quiet --offline --manifest-path bench/floor/Cargo.toml --target-dir "$BENCH/floor"
+FLOOR="$BENCH/floor/release/libthrottle_bench_floor.so"
 
 TRUE_BIN=/bin/true
 [ -x "$TRUE_BIN" ] || die "$TRUE_BIN not found"
@@ -148,6 +153,7 @@ one() {
     case "$1" in
         none) out="$("${CLEAN_ENV[@]}" "$DRIVER" "$N" "$TRUE_BIN")" ;;
         empty) out="$("${CLEAN_ENV[@]}" CHILD_PRELOAD="$EMPTY" "$DRIVER" "$N" "$TRUE_BIN")" ;;
+        rust) out="$("${CLEAN_ENV[@]}" CHILD_PRELOAD="$FLOOR" "$DRIVER" "$N" "$TRUE_BIN")" ;;
         library) out="$("${CLEAN_ENV[@]}" CHILD_PRELOAD="$LIB" "$DRIVER" "$N" "$TRUE_BIN")" ;;
         tree) out="$("${CLEAN_ENV[@]}" THROTTLE_LEDGER="$TREE_LEDGER" CHILD_PRELOAD="$LIB" "$DRIVER" "$N" "$TRUE_BIN")" ;;
         sh_none | sh_empty | sh_library)
@@ -162,9 +168,9 @@ one() {
     sed -n 's/^ns_per_process=//p' <<<"$out" | awk -v per="$per" '{ printf "%.1f\n", $1 / per / 1000 }'
 }
 
-CONFIGS=(none empty library tree sh_none sh_empty sh_library)
+CONFIGS=(none empty rust library tree sh_none sh_empty sh_library)
 declare -A runs=()
-log "$(nproc) CPUs; $R rounds of: $N starts of $TRUE_BIN in each of 4 configurations, and a bash loop of $SHELL_N in 3"
+log "$(nproc) CPUs; $R rounds of: $N starts of $TRUE_BIN in each of 5 configurations, and a bash loop of $SHELL_N in 3"
 log "library: $LIB; tree ledger: $TREE_LEDGER"
 for ((rep = 1; rep <= R; rep++)); do
     line=""
@@ -195,10 +201,11 @@ row() { printf '%-58s %10s %10s  %s\n' "$@"; }
 echo "start of a process: $TRUE_BIN started $N times one after another, $(nproc) CPUs, median of $R rounds (alternated)"
 row "configuration" "us/process" "vs none" "us/process of each round"
 row "none (no LD_PRELOAD)" "${med[none]}" "+0.0" "${runs[none]}"
-row "empty shared object preloaded (the floor)" "${med[empty]}" "$(diff_us "${med[empty]}" "${med[none]}")" "${runs[empty]}"
+row "empty shared object preloaded" "${med[empty]}" "$(diff_us "${med[empty]}" "${med[none]}")" "${runs[empty]}"
+row "Rust object: std, reads a variable (the floor)" "${med[rust]}" "$(diff_us "${med[rust]}" "${med[none]}")" "${runs[rust]}"
 row "libthrottle (defaults)" "${med[library]}" "$(diff_us "${med[library]}" "${med[none]}")" "${runs[library]}"
 row "libthrottle, in a tree (joins and leaves a live ledger)" "${med[tree]}" "$(diff_us "${med[tree]}" "${med[none]}")" "${runs[tree]}"
-echo "  libthrottle over the empty object: $(diff_us "${med[library]}" "${med[empty]}") us; the tree over libthrottle alone: $(diff_us "${med[tree]}" "${med[library]}") us"
+echo "  libthrottle over the empty object: $(diff_us "${med[library]}" "${med[empty]}") us, over the Rust floor: $(diff_us "${med[library]}" "${med[rust]}") us; the tree over libthrottle alone: $(diff_us "${med[tree]}" "${med[library]}") us"
 echo
 echo "the issue's measure: bash running $SHELL_N $TRUE_BIN one after another (bash -c 'for i in \$(seq $SHELL_N); do $TRUE_BIN; done'), per /bin/true"
 row "configuration" "us/process" "vs bash" "us/process of each round"
