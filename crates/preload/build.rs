@@ -5,7 +5,7 @@
 //! (its trampolines jump on and leave no frame; the end-of-process stack
 //! switch calls and returns on the switched stack), which is what shadow
 //! stacks check. Indirect-branch tracking (IBT) is not claimed: the Rust
-//! toolchain does not emit `endbr64` on stable. See docs/design.md.
+//! toolchain does not emit `endbr64` on stable. See docs/design.md, section 9.
 //!
 //! Also links GCC's unwinder (`libgcc_eh.a`, what Rust's panics unwind
 //! with) into the library instead of loading `libgcc_s.so.1` beside it: one

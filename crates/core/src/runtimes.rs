@@ -168,7 +168,7 @@ pub struct Control {
 }
 
 /// Whether a setter's effect is the whole process's and safe while other
-/// threads compute (docs/design.md, "Setters and threads").
+/// threads compute (docs/design.md, section 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AnyThread {
     /// Never: the setting is the calling thread's own (`omp_set_num_threads`

@@ -1,5 +1,5 @@
 //! The library's own heap: every Rust allocation libthrottle makes comes from
-//! here, never from the host's `malloc` (docs/design.md, "Inside a host").
+//! here, never from the host's `malloc` (docs/design.md, section 2).
 //!
 //! A hook can be reached from inside the host's allocator: jemalloc counts
 //! CPUs with `sysconf` while it holds its initialisation lock, so a hook that
