@@ -1163,17 +1163,31 @@ mod tests {
 
     #[test]
     fn source_labels_are_single_words() {
-        for s in [
-            Source::Slurm,
-            Source::Sge,
-            Source::Pbs,
-            Source::Torque,
-            Source::Lsf,
-            Source::HtCondor,
-            Source::Cgroup,
-        ] {
+        // The schedulers' and the cgroup's: a lowercase word.
+        let settings = [
+            Source::Env,
+            Source::BudgetFile,
+            Source::SystemDefault,
+            Source::Affinity,
+        ];
+        for s in Source::ALL.iter().filter(|s| !settings.contains(s)) {
             let label = s.label();
             assert!(label.bytes().all(|b| b.is_ascii_lowercase()), "{label}");
+        }
+        // Every label is one word, and tells its source (the report and the
+        // library's `status` name a source by it).
+        for (i, s) in Source::ALL.iter().enumerate() {
+            let label = s.label();
+            assert!(
+                label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "{label}"
+            );
+            assert!(
+                Source::ALL[..i].iter().all(|t| t.label() != label),
+                "{label} twice"
+            );
         }
     }
 
