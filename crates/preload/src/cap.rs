@@ -10,12 +10,10 @@
 
 use crate::config::Policy;
 use crate::cpumask::CpuMask;
-use crate::lock::{FutexLock, Guard};
+use crate::lock::{FutexLock, Guard, Racy};
 use crate::{events, status, sys};
 use libc::{c_void, pthread_key_t};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
-
-use crate::lock::Racy;
 
 /// This module's state, in one value (docs/design.md, section 3).
 pub struct State {

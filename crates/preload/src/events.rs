@@ -17,13 +17,12 @@
 //! writes are bounds-checked and an event that would not fit is dropped.
 
 use crate::launchers::{script_of, until_nul, Script};
+use crate::lock::Racy;
 use crate::log::warn;
 use crate::{status, sys};
 use std::ffi::CStr;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
-
-use crate::lock::Racy;
 
 /// This module's state, in one value (docs/design.md, section 3).
 struct State {

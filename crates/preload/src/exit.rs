@@ -6,16 +6,17 @@
 //! programs call it from signal handlers. Nothing happens in a `vfork`
 //! child, which shares this process's memory: it is not us that ends.
 
+use crate::lock::Racy;
 use crate::{cap, events, init, log, pools, status, sys, tree};
 use std::sync::atomic::{AtomicBool, Ordering::*};
-
-use crate::lock::Racy;
 
 /// This module's state, in one value (docs/design.md, section 3).
 struct State {
     /// Set by whichever of `exit` and `_exit` runs the end-of-process work
     /// first: it runs once.
     ended: AtomicBool,
+    /// The stack the end-of-process work runs on (a handler's alternate
+    /// stack may be too small for it), used only by the thread that ended.
     exit_stack: Racy<ExitStack>,
 }
 
