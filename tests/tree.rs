@@ -359,20 +359,42 @@ fn tree_pids(root: i32) -> Vec<i32> {
     out
 }
 
-/// The state letter of each thread of `pid`.
-fn thread_states(pid: i32) -> Vec<char> {
+/// `pid`'s thread count: field 20 of its `stat`.
+fn thread_count(pid: i32) -> Option<usize> {
+    stat_fields(Path::new(&format!("/proc/{pid}/stat")))?
+        .1
+        .get(17)?
+        .parse()
+        .ok()
+}
+
+/// The state letter of each thread of `pid`, and its thread count. A
+/// listing of `/proc/PID/task` stops short when a thread ends during it
+/// (docs/design.md, section 13), which would hide threads from these
+/// samples: it is made again, up to four times, until the count did not
+/// change during it; the count itself is exact.
+fn thread_states(pid: i32) -> (Vec<char>, usize) {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        if let Some((_, rest)) = stat_fields(&e.path().join("stat")) {
-            if let Some(s) = rest.first().and_then(|s| s.chars().next()) {
-                out.push(s);
+    for _ in 0..4 {
+        out.clear();
+        let before = thread_count(pid);
+        let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return (out, 0);
+        };
+        for e in rd.flatten() {
+            if let Some((_, rest)) = stat_fields(&e.path().join("stat")) {
+                if let Some(s) = rest.first().and_then(|s| s.chars().next()) {
+                    out.push(s);
+                }
             }
         }
+        let after = thread_count(pid);
+        if before == after && after.is_some_and(|n| out.len() >= n) {
+            break;
+        }
     }
-    out
+    let count = thread_count(pid).unwrap_or(0).max(out.len());
+    (out, count)
 }
 
 /// One look at the tree: threads in state R in all of it, and live threads
@@ -404,11 +426,11 @@ fn stewards(pid: i32) -> usize {
 fn look(root: i32) -> Look {
     let mut l = Look::default();
     for pid in tree_pids(root) {
-        let states = thread_states(pid);
+        let (states, count) = thread_states(pid);
         let r = states.iter().filter(|&&c| c == 'R').count();
         l.running += r;
         if pid != root {
-            l.live_below_root += states.len();
+            l.live_below_root += count;
             l.stewards += stewards(pid);
         }
         let comm = stat_fields(Path::new(&format!("/proc/{pid}/stat")))
