@@ -34,6 +34,8 @@ struct State {
     /// number must never receive our lines.
     dev: AtomicU64,
     ino: AtomicU64,
+    /// The identity fields (`IDENTITY_BYTES`), written once before `fd` is
+    /// published, and how many bytes of them are used.
     identity: Racy<[u8; IDENTITY_BYTES]>,
     identity_len: AtomicUsize,
     /// Set in a `fork` child; its first event is preceded by a `fork` event, so

@@ -25,7 +25,7 @@ pub fn after_fork_child() {
     GENERATION.fetch_add(1, Relaxed);
 }
 
-const STATE: u32 = 0b11;
+const STATE_BITS: u32 = 0b11;
 const HELD: u32 = 1;
 /// Held, and a thread may be waiting (Drepper, "Futexes are tricky").
 const CONTENDED: u32 = 2;
@@ -37,7 +37,7 @@ fn current() -> u32 {
 /// Whether `word` is free in generation `now`: unlocked, or locked in an
 /// earlier generation (by a thread of an ancestor, absent here).
 fn is_free(word: u32, now: u32) -> bool {
-    word & STATE == 0 || word & !STATE != now
+    word & STATE_BITS == 0 || word & !STATE_BITS != now
 }
 
 pub struct FutexLock(AtomicU32);
@@ -62,7 +62,7 @@ impl FutexLock {
             }
             // Held in this generation: mark it contended and sleep (bounded,
             // so a wake lost to a racing unlock costs 100 ms, not forever).
-            if word & STATE == HELD {
+            if word & STATE_BITS == HELD {
                 if let Err(seen) = self
                     .0
                     .compare_exchange(word, now | CONTENDED, Relaxed, Relaxed)
@@ -101,7 +101,7 @@ impl FutexLock {
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
         let word = &self.0 .0;
-        if word.swap(current(), Release) & STATE == CONTENDED {
+        if word.swap(current(), Release) & STATE_BITS == CONTENDED {
             sys::futex_wake_all(word);
         }
     }

@@ -11,13 +11,15 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering::*};
 
 /// What this process is, in one value (docs/design.md, section 3).
 pub struct State {
-    /// One of the four states above; only `init` changes it.
+    /// `UNINIT`, `RUNNING`, `ACTIVE` or `INACTIVE` (below); only `init`
+    /// changes it.
     pub phase: AtomicU8,
     /// This process's pid, for telling a `vfork` child (which shares our memory)
     /// from us; renewed in `fork` children.
     own_pid: AtomicI32,
     /// The policy of the tree's members, as an index into `Policy::ALL` (a
-    /// launcher's own threads are audited whatever it is: [`policy`]).
+    /// launcher's own threads are audited whatever it is: [`policy`]);
+    /// `confine`, the default, until initialisation decides.
     policy: AtomicU8,
     /// A launcher (srun, mpirun) holds no share and is never held back; its
     /// fork children are ordinary members.
@@ -30,10 +32,13 @@ pub struct State {
 pub static PROCESS: State = State {
     phase: AtomicU8::new(UNINIT),
     own_pid: AtomicI32::new(0),
-    policy: AtomicU8::new(1),
+    policy: AtomicU8::new(CONFINE),
     launcher: AtomicBool::new(false),
     source: AtomicU8::new(0),
 };
+
+/// `Policy::Confine`'s index in `Policy::ALL`.
+const CONFINE: u8 = 1;
 
 /// Not yet initialised.
 pub const UNINIT: u8 = 0;
@@ -81,17 +86,13 @@ pub fn decide(policy: Policy, launcher: bool, source: Source, ceiling: bool) {
     );
 }
 
-/// The members' policy (what a launcher's fork children follow).
-pub fn member_policy() -> Policy {
-    Policy::ALL[PROCESS.policy.load(Relaxed) as usize % Policy::ALL.len()]
-}
-
-/// This process's policy: a launcher's threads are only counted.
+/// This process's policy: the members' (which a launcher's fork children
+/// follow), or `audit` for a launcher, whose threads are only counted.
 pub fn policy() -> Policy {
     if launcher() {
         Policy::Audit
     } else {
-        member_policy()
+        Policy::ALL[PROCESS.policy.load(Relaxed) as usize % Policy::ALL.len()]
     }
 }
 
@@ -101,9 +102,9 @@ pub fn launcher() -> bool {
 
 /// In a launcher's `fork` child: an ordinary member (it may compute: a
 /// Python launcher's `multiprocessing` worker; if it `exec`s a launcher,
-/// that one is a launcher again). Returns whether it was one.
-pub fn no_longer_launcher() -> bool {
-    PROCESS.launcher.swap(false, Relaxed)
+/// that one is a launcher again).
+pub fn no_longer_launcher() {
+    PROCESS.launcher.store(false, Relaxed);
 }
 
 /// Where the cap came from, as the report and the event log name it.
@@ -114,5 +115,16 @@ pub fn source() -> &'static str {
         n => Source::ALL
             .get(n as usize - 2)
             .map_or("none", |s| s.label()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_policy_is_confine() {
+        assert_eq!(Policy::ALL[CONFINE as usize], Policy::Confine);
+        assert_eq!(policy(), Policy::Confine);
     }
 }
