@@ -592,3 +592,45 @@ fn an_openmp_probe_without_a_runtime_gets_an_answer() {
     assert_eq!(out.num("value"), 1, "{out}");
     assert!(out.throttle_lines().is_empty(), "{out}");
 }
+
+/// A member of a tree that a sandbox keeps from opening files for writing
+/// (man-db runs groff and its helpers under a filter that answers ENOSYS to
+/// every such open) cannot open its tree's ledger. It runs as it would
+/// without the library, its output unchanged: before, each sandboxed
+/// process printed "ledger ... cannot be opened (Function not
+/// implemented)". `c_tests/sandboxed.c` puts up the same filter; bash,
+/// preloaded, makes the ledger as it forks.
+#[test]
+fn a_sandboxed_member_of_a_tree_runs_as_without_the_library() {
+    let sandboxed = c_program("sandboxed");
+    let script = format!(
+        "{0} /bin/echo one; {0} /bin/sh -c 'echo two; echo three'",
+        sandboxed.display()
+    );
+    for vars in [&[][..], &[("THROTTLE_THREADS", "1")][..]] {
+        same_as_without(Path::new("/bin/bash"), &["-c", &script], &[], &[], vars);
+    }
+}
+
+/// The real sandbox: `man` (man-db, installed by scripts/setup.sh) formats
+/// a page through groff under its own system-call filter.
+#[test]
+fn man_formats_a_page_as_without_the_library() {
+    let man = Path::new("/usr/bin/man");
+    assert!(man.exists(), "man-db is not installed (scripts/setup.sh)");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("host_safety");
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("libthrottle-test.1");
+    std::fs::write(
+        &page,
+        ".TH LIBTHROTTLE-TEST 1\n.SH NAME\nlibthrottle-test \\- a page for a test\n\
+         .SH DESCRIPTION\nFormatted by groff, which man-db runs in a sandbox.\n\
+         .TP\n.B \\-n\nA flag, with a\n.I word\nin italics.\n",
+    )
+    .unwrap();
+    let page = page.to_str().unwrap();
+    for vars in [&[][..], &[("THROTTLE_THREADS", "1")][..]] {
+        let vars = [vars, &[("MANWIDTH", "80"), ("MANPAGER", "cat")]].concat();
+        same_as_without(man, &["-l", "-P", "cat", page], &[], &[], &vars);
+    }
+}

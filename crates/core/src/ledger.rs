@@ -278,30 +278,50 @@ pub fn needs_steward(s: &Situation) -> bool {
     pools_above || (s.budget > 1 && (contended || alone_threaded)) || s.budget_file
 }
 
-fn errno_text() -> String {
-    std::io::Error::last_os_error().to_string()
-}
-
-/// Why a ledger could not be created: the text for the message, and the
-/// system error (0 when there is none), which tells a full filesystem apart.
+/// Why a ledger could not be created or opened: the text for the message,
+/// and the system error (0 when there is none), which tells a full
+/// filesystem, or a sandbox that refuses the call, apart from the rest.
 #[derive(Debug)]
-pub struct CreateError {
+pub struct LedgerError {
     pub why: String,
     pub errno: i32,
 }
 
-impl CreateError {
-    fn now(what: &str) -> CreateError {
+impl std::fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
+impl LedgerError {
+    fn now(what: &str) -> LedgerError {
         let e = std::io::Error::last_os_error();
-        CreateError {
+        LedgerError {
             why: format!("{what} ({e})"),
             errno: e.raw_os_error().unwrap_or(0),
         }
     }
 
+    /// A fault of the file found, not of the system call (errno 0).
+    fn invalid(why: String) -> LedgerError {
+        LedgerError { why, errno: 0 }
+    }
+
     /// The filesystem is full or the user's quota spent.
     pub fn no_space(&self) -> bool {
         matches!(self.errno, libc::ENOSPC | libc::EDQUOT)
+    }
+
+    /// This process may not open or map the file, whatever the file is: a
+    /// sandbox's system-call filter (man-db runs groff and its helpers
+    /// under one that answers `ENOSYS` to every open for writing), a
+    /// read-only mount, or another user's file (an `su` that kept the
+    /// environment). Nothing a user set wrong, so nothing to warn about.
+    pub fn refused(&self) -> bool {
+        matches!(
+            self.errno,
+            libc::ENOSYS | libc::EPERM | libc::EACCES | libc::EROFS
+        )
     }
 }
 
@@ -340,7 +360,7 @@ impl Ledger {
         unsafe { &*self.base.add(HEADER_BYTES + i * SLOT_BYTES).cast::<Slot>() }
     }
 
-    fn map(fd: libc::c_int) -> Result<Ledger, String> {
+    fn map(fd: libc::c_int) -> Result<Ledger, LedgerError> {
         // SAFETY: mapping SIZE bytes of a file of at least that size, shared.
         let base = unsafe {
             libc::mmap(
@@ -353,7 +373,7 @@ impl Ledger {
             )
         };
         if base == libc::MAP_FAILED {
-            return Err(format!("cannot be mapped ({})", errno_text()));
+            return Err(LedgerError::now("cannot be mapped"));
         }
         Ok(Ledger { base: base.cast() })
     }
@@ -361,8 +381,8 @@ impl Ledger {
     /// Creates a new ledger at `path` with `budget`, for the processes of
     /// PID namespace `pid_namespace`, `0600`, never following or reusing an
     /// existing file. On failure the file is removed again.
-    pub fn create(path: &str, budget: u32, pid_namespace: u64) -> Result<Ledger, CreateError> {
-        let cpath = CString::new(path).map_err(|_| CreateError {
+    pub fn create(path: &str, budget: u32, pid_namespace: u64) -> Result<Ledger, LedgerError> {
+        let cpath = CString::new(path).map_err(|_| LedgerError {
             why: "has a NUL in its path".to_string(),
             errno: libc::EINVAL,
         })?;
@@ -375,15 +395,15 @@ impl Ledger {
             )
         };
         if fd < 0 {
-            return Err(CreateError::now("cannot be created"));
+            return Err(LedgerError::now("cannot be created"));
         }
         // Every block written now, not a sparse file from `ftruncate`: on a
         // full filesystem (a small /dev/shm in a container, filled by other
         // programs) the first touch of a hole through the mapping would kill
         // the process with SIGBUS. A write fails cleanly instead.
         let mapped = match write_zeros(fd, SIZE) {
-            Ok(()) => Ledger::map(fd).map_err(|why| CreateError { why, errno: 0 }),
-            Err(e) => Err(CreateError {
+            Ok(()) => Ledger::map(fd),
+            Err(e) => Err(LedgerError {
                 why: format!("cannot be sized ({e})"),
                 errno: e.raw_os_error().unwrap_or(0),
             }),
@@ -428,8 +448,9 @@ impl Ledger {
     /// Opens and validates an existing ledger: a regular file (not a
     /// symlink), owned by this user, not accessible to others, of the exact
     /// size, with our magic, version and bounds.
-    pub fn open(path: &str) -> Result<Ledger, String> {
-        let cpath = CString::new(path).map_err(|_| "has a NUL in its path".to_string())?;
+    pub fn open(path: &str) -> Result<Ledger, LedgerError> {
+        let cpath = CString::new(path)
+            .map_err(|_| LedgerError::invalid("has a NUL in its path".to_string()))?;
         // SAFETY: a NUL-terminated path; the descriptor is closed below.
         let fd = unsafe {
             libc::open(
@@ -438,7 +459,7 @@ impl Ledger {
             )
         };
         if fd < 0 {
-            return Err(format!("cannot be opened ({})", errno_text()));
+            return Err(LedgerError::now("cannot be opened"));
         }
         let checked = Ledger::check_file(fd).and_then(|()| Ledger::map(fd));
         // SAFETY: closing our descriptor; the mapping stays valid.
@@ -447,33 +468,41 @@ impl Ledger {
         if !ledger.intact() {
             // SAFETY: unmapping what we mapped above; nothing else holds it.
             unsafe { libc::munmap(ledger.base.cast(), SIZE) };
-            return Err("is not a valid ledger (bad magic, version, size or budget)".to_string());
+            return Err(LedgerError::invalid(
+                "is not a valid ledger (bad magic, version, size or budget)".to_string(),
+            ));
         }
         Ok(ledger)
     }
 
-    fn check_file(fd: libc::c_int) -> Result<(), String> {
+    fn check_file(fd: libc::c_int) -> Result<(), LedgerError> {
         // SAFETY: an all-zero stat is a valid out-parameter.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: `fd` is open; `st` is writable.
         if unsafe { libc::fstat(fd, &mut st) } != 0 {
-            return Err(format!("cannot be examined ({})", errno_text()));
+            return Err(LedgerError::now("cannot be examined"));
         }
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err("is not a regular file".to_string());
+            return Err(LedgerError::invalid("is not a regular file".to_string()));
         }
         // SAFETY: geteuid has no preconditions.
         if st.st_uid != unsafe { libc::geteuid() } {
-            return Err(format!("is owned by uid {}, not this user", st.st_uid));
+            return Err(LedgerError::invalid(format!(
+                "is owned by uid {}, not this user",
+                st.st_uid
+            )));
         }
         if st.st_mode & 0o077 != 0 {
-            return Err(format!(
+            return Err(LedgerError::invalid(format!(
                 "is accessible to others (mode {:o})",
                 st.st_mode & 0o777
-            ));
+            )));
         }
         if st.st_size as usize != SIZE {
-            return Err(format!("is {} bytes, not {SIZE}", st.st_size));
+            return Err(LedgerError::invalid(format!(
+                "is {} bytes, not {SIZE}",
+                st.st_size
+            )));
         }
         Ok(())
     }
@@ -1267,19 +1296,25 @@ mod tests {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(Ledger::open(path)
             .unwrap_err()
+            .why
             .contains("not a valid ledger"));
         std::fs::write(path, b"short").unwrap();
-        assert!(Ledger::open(path).unwrap_err().contains("bytes"));
+        assert!(Ledger::open(path).unwrap_err().why.contains("bytes"));
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(Ledger::open(path)
             .unwrap_err()
+            .why
             .contains("accessible to others"));
         let link = TestFile(temp_path("link"));
         let _ = std::fs::remove_file(&link.0);
         std::os::unix::fs::symlink(path, &link.0).unwrap();
-        assert!(Ledger::open(&link.0)
-            .unwrap_err()
-            .contains("cannot be opened"));
+        let through_link = Ledger::open(&link.0).unwrap_err();
+        assert!(through_link.why.contains("cannot be opened"));
+        // Each of these is a wrong file, worth a warning; none is a call
+        // this process was refused.
+        assert_eq!(through_link.errno, libc::ELOOP);
+        assert!(!through_link.refused());
+        assert!(!Ledger::open(path).unwrap_err().refused());
     }
 
     /// A tree of working members at budget `budget`, each holding `cap`.

@@ -274,11 +274,24 @@ pub fn init(settings: &Resolution) -> usize {
                     None
                 }
                 Ok(l) => Some((l, path)),
-                Err(why) => {
+                // A process a sandbox keeps from the ledger (man-db's groff
+                // and its helpers run under a system-call filter that
+                // refuses every open for writing) is not told on stderr:
+                // the sandbox is the host's choice, and its output must not
+                // change. It runs alone at its cap, as outside a tree.
+                Err(e) if e.refused() => {
+                    info!(
+                        "ledger '{}' {e}; using a per-process cap of {}",
+                        config::shown(path.as_bytes()),
+                        settings.cap
+                    );
+                    return settings.cap;
+                }
+                Err(e) => {
                     warn_once_per_tree(
                         &path,
                         format_args!(
-                            "ledger '{}' {why}; using a per-process cap of {}",
+                            "ledger '{}' {e}; using a per-process cap of {}",
                             config::shown(path.as_bytes()),
                             settings.cap
                         ),
