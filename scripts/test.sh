@@ -38,4 +38,7 @@ cargo test --release
 log "real-software corpus, default mode (scripts/corpus.sh runs every mode)"
 "$ROOT/scripts/corpus.sh" --mode default
 
+log "the start-up sweep: every installed program's --version and --help, with and without the library (docs/corpus.md)"
+python3 "$ROOT/corpus/sweep.py"
+
 log "all checks passed"
