@@ -165,19 +165,26 @@ one() {
                 "$DRIVER" 1 "$BASH_BIN" -c 'for i in $(seq "$LOOP_N"); do "$LOOP_TRUE"; done')"
             ;;
     esac
-    sed -n 's/^ns_per_process=//p' <<<"$out" | awk -v per="$per" '{ printf "%.1f\n", $1 / per / 1000 }'
+    # wall us, CPU us, page faults: per process
+    awk -F= -v per="$per" '
+        $1 == "ns_per_process" { wall = $2 / per / 1000 }
+        $1 == "cpu_ns_per_process" { cpu = $2 / per / 1000 }
+        $1 == "minflt_per_process" { flt = $2 / per }
+        END { if (wall != "") printf "%.1f %.1f %.1f\n", wall, cpu, flt }' <<<"$out"
 }
 
 CONFIGS=(none empty rust library tree sh_none sh_empty sh_library)
-declare -A runs=()
+declare -A runs=() cpus=() faults=()
 log "$(nproc) CPUs; $R rounds of: $N starts of $TRUE_BIN in each of 5 configurations, and a bash loop of $SHELL_N in 3"
 log "library: $LIB; tree ledger: $TREE_LEDGER"
 for ((rep = 1; rep <= R; rep++)); do
     line=""
     for cfg in $(rotate "$((rep - 1))" "${CONFIGS[@]}"); do
-        us="$(one "$cfg")"
+        read -r us cpu flt <<<"$(one "$cfg")"
         [ -n "$us" ] || die "$cfg: the driver printed no time"
         runs[$cfg]+="${runs[$cfg]:+ }$us"
+        cpus[$cfg]+="${cpus[$cfg]:+ }$cpu"
+        faults[$cfg]+="${faults[$cfg]:+ }$flt"
         line+=" $cfg=$us"
     done
     log "round $rep/$R (us/process):$line"
@@ -190,10 +197,14 @@ HOLD_FD=""
 wait "$HOLD_PID" || log "the holder exited with status $?"
 HOLD_PID=""
 
-declare -A med=()
+declare -A med=() med_cpu=() med_flt=()
 for cfg in "${CONFIGS[@]}"; do
-    # shellcheck disable=SC2086 # a word list of numbers
+    # shellcheck disable=SC2086 # word lists of numbers
     med[$cfg]="$(median ${runs[$cfg]})"
+    # shellcheck disable=SC2086
+    med_cpu[$cfg]="$(median ${cpus[$cfg]})"
+    # shellcheck disable=SC2086
+    med_flt[$cfg]="$(median ${faults[$cfg]})"
 done
 diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
 row() { printf '%-58s %10s %10s  %s\n' "$@"; }
@@ -206,6 +217,13 @@ row "Rust object: std, reads a variable (the floor)" "${med[rust]}" "$(diff_us "
 row "libthrottle (defaults)" "${med[library]}" "$(diff_us "${med[library]}" "${med[none]}")" "${runs[library]}"
 row "libthrottle, in a tree (joins and leaves a live ledger)" "${med[tree]}" "$(diff_us "${med[tree]}" "${med[none]}")" "${runs[tree]}"
 echo "  libthrottle over the empty object: $(diff_us "${med[library]}" "${med[empty]}") us, over the Rust floor: $(diff_us "${med[library]}" "${med[rust]}") us; the tree over libthrottle alone: $(diff_us "${med[tree]}" "${med[library]}") us"
+echo
+echo "the same processes' own CPU time (user + system) and minor page faults, per process, medians (getrusage of the children)"
+row "configuration" "CPU us" "faults" "page faults vs none"
+for cfg in none empty rust library tree; do
+    row "$cfg" "${med_cpu[$cfg]}" "${med_flt[$cfg]}" "$(diff_us "${med_flt[$cfg]}" "${med_flt[none]}")"
+done
+echo "  page faults are the steady measure (the same from run to run); here each costs a few microseconds"
 echo
 echo "the issue's measure: bash running $SHELL_N $TRUE_BIN one after another (bash -c 'for i in \$(seq $SHELL_N); do $TRUE_BIN; done'), per /bin/true"
 row "configuration" "us/process" "vs bash" "us/process of each round"

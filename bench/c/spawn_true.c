@@ -15,6 +15,10 @@
  *
  *   processes=       N
  *   ns_per_process=  wall time from the first spawn to the last reap, over N
+ *   cpu_ns_per_process=  the children's CPU time (user + system), over N
+ *   minflt_per_process=  the children's minor page faults, over N: unlike
+ *                    time, the same from run to run (what a library's code,
+ *                    data and memory cost it to map in)
  *
  * --hold (run it preloaded): a process that makes a tree's ledger exist and
  * keeps it alive: it claims a share (a CPU-count query: the library creates
@@ -27,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +109,11 @@ static int run_one(char **argv, char **env, const posix_spawn_file_actions_t *ac
     return 0;
 }
 
+static double cpu_ns(const struct rusage *r) {
+    return (r->ru_utime.tv_sec + r->ru_stime.tv_sec) * 1e9 +
+           (r->ru_utime.tv_usec + r->ru_stime.tv_usec) * 1e3;
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--hold") == 0) return hold();
     long n = argc > 2 ? atol(argv[1]) : 0;
@@ -123,11 +133,16 @@ int main(int argc, char **argv) {
 
     for (int i = 0; i < WARMUP; i++)
         if (run_one(argv + 2, env, &actions) != 0) return 1;
+    struct rusage before, after;
+    getrusage(RUSAGE_CHILDREN, &before);
     double t0 = now_ns();
     for (long i = 0; i < n; i++)
         if (run_one(argv + 2, env, &actions) != 0) return 1;
     double wall = now_ns() - t0;
+    getrusage(RUSAGE_CHILDREN, &after);
     printf("processes=%ld\n", n);
     printf("ns_per_process=%.0f\n", wall / n);
+    printf("cpu_ns_per_process=%.0f\n", (cpu_ns(&after) - cpu_ns(&before)) / n);
+    printf("minflt_per_process=%.1f\n", (double)(after.ru_minflt - before.ru_minflt) / n);
     return 0;
 }

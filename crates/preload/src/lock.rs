@@ -107,10 +107,11 @@ impl Drop for Guard<'_> {
     }
 }
 
-/// A value with no lock of its own, in a module's state: written at a moment
-/// the module's code says (initialisation, before anything reads it; a
-/// `fork` child, the only thread there; the one thread that ends the
-/// process, whose stack it is), and read after. Every access is `unsafe`
+/// A value with no lock of its own, in a module's state (the end-of-process
+/// stack: beside `exit`'s): written at a moment the module's code says
+/// (initialisation, before anything reads it; a `fork` child, the only
+/// thread there; the one thread that ends the process, whose stack it is),
+/// and read after. Every access is `unsafe`
 /// and says why it cannot race.
 pub struct Racy<T>(std::cell::UnsafeCell<T>);
 

@@ -32,6 +32,9 @@ struct State {
     filling: FutexLock,
 }
 
+// Among the cold statics (docs/design.md, section 3): touched only by a
+// process that runs OpenMP.
+#[link_section = ".sbss.throttle_cold"]
 static STATE: State = State {
     scopes: [EMPTY; MAX_SCOPES],
     count: AtomicUsize::new(0),
