@@ -1,8 +1,11 @@
-/* sandboxed PROG [ARG...]: runs PROG under a system-call filter like the one
- * man-db puts around groff and its helpers (man-db's lib/sandbox.c): every
- * open for writing is answered ENOSYS, everything else is allowed. The
- * library inside PROG cannot open its tree's ledger; PROG must run as it
- * would without the library, its output unchanged. */
+/* sandboxed [--no-affinity] PROG [ARG...]: runs PROG under a system-call
+ * filter like the one man-db puts around groff and its helpers (man-db's
+ * lib/sandbox.c): every open for writing is answered ENOSYS, everything else
+ * is allowed. The library inside PROG cannot open its tree's ledger; PROG
+ * must run as it would without the library, its output unchanged.
+ * --no-affinity: sched_getaffinity is refused too (ENOSYS), as a stricter
+ * sandbox may; the library cannot know its CPUs and must pass through
+ * without a word. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +14,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,15 +32,24 @@
 #define ALLOW BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 
 int main(int argc, char **argv) {
+    int no_affinity = argc > 1 && strcmp(argv[1], "--no-affinity") == 0;
+    if (no_affinity) {
+        argv++;
+        argc--;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: sandboxed PROG [ARG...]\n");
+        fprintf(stderr, "usage: sandboxed [--no-affinity] PROG [ARG...]\n");
         return 2;
     }
+    /* With --no-affinity, sched_getaffinity's number: never matches. */
+    unsigned affinity_nr = no_affinity ? __NR_sched_getaffinity : 0xffffffffu;
     struct sock_filter filter[] = {
         LOAD(arch),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH, 1, 0),
         ALLOW,
         LOAD(nr),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, affinity_nr, 0, 1),
+        REFUSE,
 #ifdef __NR_open
         /* open(path, flags, mode): flags are the second argument */
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open, 0, 3),

@@ -612,6 +612,21 @@ fn a_sandboxed_member_of_a_tree_runs_as_without_the_library() {
     }
 }
 
+/// A sandbox stricter still refuses `sched_getaffinity` (ENOSYS): the
+/// library cannot know its CPUs, passes everything through, and says
+/// nothing (before: "cannot read the affinity mask; not enforcing" in every
+/// process). The program's own view of its CPUs is what it would be
+/// without the library.
+#[test]
+fn a_sandbox_that_refuses_the_affinity_mask_is_passed_through_silently() {
+    let sandboxed = c_program("sandboxed");
+    let cpus = c_program("cpus");
+    let args = ["--no-affinity", cpus.to_str().unwrap()];
+    for vars in [&[][..], &[("THROTTLE_THREADS", "1")][..]] {
+        same_as_without(&sandboxed, &args, &[], &[], vars);
+    }
+}
+
 /// The real sandbox: `man` (man-db, installed by scripts/setup.sh) formats
 /// a page through groff under its own system-call filter.
 #[test]

@@ -80,6 +80,13 @@ fn run() -> bool {
     crate::tree::note_budget_file();
     // Read once: resolution counts it, and the cap is a subset of it.
     let mask = sys::affinity(0);
+    // Refused by a sandbox's system-call filter: the host's choice, not an
+    // error to tell (docs/limits.md).
+    let refused = mask.is_none()
+        && matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::ENOSYS | libc::EPERM)
+        );
     let deciding = sys::Deciding {
         affinity: mask.as_ref().map(|m| m.count()),
     };
@@ -98,7 +105,11 @@ fn run() -> bool {
         return false;
     }
     let Some(mask) = mask else {
-        warn!("cannot read the affinity mask; not enforcing");
+        if refused {
+            info!("the affinity mask is refused (a sandbox); not enforcing");
+        } else {
+            warn!("cannot read the affinity mask; not enforcing");
+        }
         return false;
     };
     // A launcher (srun, mpirun) holds no share and is never held back.
