@@ -318,10 +318,8 @@ impl LedgerError {
     /// read-only mount, or another user's file (an `su` that kept the
     /// environment). Nothing a user set wrong, so nothing to warn about.
     pub fn refused(&self) -> bool {
-        matches!(
-            self.errno,
-            libc::ENOSYS | libc::EPERM | libc::EACCES | libc::EROFS
-        )
+        crate::sys::refused_by_filter(self.errno)
+            || matches!(self.errno, libc::EACCES | libc::EROFS)
     }
 }
 
@@ -382,10 +380,8 @@ impl Ledger {
     /// PID namespace `pid_namespace`, `0600`, never following or reusing an
     /// existing file. On failure the file is removed again.
     pub fn create(path: &str, budget: u32, pid_namespace: u64) -> Result<Ledger, LedgerError> {
-        let cpath = CString::new(path).map_err(|_| LedgerError {
-            why: "has a NUL in its path".to_string(),
-            errno: libc::EINVAL,
-        })?;
+        let cpath = CString::new(path)
+            .map_err(|_| LedgerError::invalid("has a NUL in its path".to_string()))?;
         // SAFETY: a NUL-terminated path; the descriptor is closed below.
         let fd = unsafe {
             libc::open(
@@ -1315,6 +1311,14 @@ mod tests {
         assert_eq!(through_link.errno, libc::ELOOP);
         assert!(!through_link.refused());
         assert!(!Ledger::open(path).unwrap_err().refused());
+        // What a sandbox, a read-only mount or another user's file answers.
+        for errno in [libc::ENOSYS, libc::EPERM, libc::EACCES, libc::EROFS] {
+            let e = LedgerError {
+                why: String::new(),
+                errno,
+            };
+            assert!(e.refused(), "errno {errno}");
+        }
     }
 
     /// A tree of working members at budget `budget`, each holding `cap`.

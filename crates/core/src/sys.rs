@@ -32,6 +32,15 @@ pub fn affinity(tid: libc::pid_t) -> Option<CpuMask> {
     (n > 0).then(|| CpuMask::from_bytes(&bytes))
 }
 
+/// Whether `errno` is what a sandbox's system-call filter answers a call it
+/// refuses (man-db's around groff: `ENOSYS`; others: `EPERM`): the host's
+/// choice, which the library goes along with without a word on stderr
+/// (docs/limits.md). Neither is what the calls the library makes at start
+/// return otherwise.
+pub fn refused_by_filter(errno: i32) -> bool {
+    matches!(errno, libc::ENOSYS | libc::EPERM)
+}
+
 /// Secure-execution mode: a setuid/setgid program or a capability gain.
 pub fn secure_execution() -> bool {
     // SAFETY: getauxval only reads the auxiliary vector.

@@ -80,13 +80,8 @@ fn run() -> bool {
     crate::tree::note_budget_file();
     // Read once: resolution counts it, and the cap is a subset of it.
     let mask = sys::affinity(0);
-    // Refused by a sandbox's system-call filter: the host's choice, not an
-    // error to tell (docs/limits.md).
     let refused = mask.is_none()
-        && matches!(
-            std::io::Error::last_os_error().raw_os_error(),
-            Some(libc::ENOSYS | libc::EPERM)
-        );
+        && sys::refused_by_filter(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
     let deciding = sys::Deciding {
         affinity: mask.as_ref().map(|m| m.count()),
     };

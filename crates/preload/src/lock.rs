@@ -111,8 +111,7 @@ impl Drop for Guard<'_> {
 /// stack: beside `exit`'s): written at a moment the module's code says
 /// (initialisation, before anything reads it; a `fork` child, the only
 /// thread there; the one thread that ends the process, whose stack it is),
-/// and read after. Every access is `unsafe`
-/// and says why it cannot race.
+/// and read after. Every access is `unsafe` and says why it cannot race.
 pub struct Racy<T>(std::cell::UnsafeCell<T>);
 
 // SAFETY: every access goes through `get`, whose callers show that no two

@@ -274,22 +274,15 @@ pub fn init(settings: &Resolution) -> usize {
                     None
                 }
                 Ok(l) => Some((l, path)),
-                // A process a sandbox keeps from the ledger (man-db's groff
-                // and its helpers run under a system-call filter that
-                // refuses every open for writing) is not told on stderr:
-                // the sandbox is the host's choice, and its output must not
-                // change. It runs alone at its cap, as outside a tree.
-                Err(e) if e.refused() => {
-                    info!(
-                        "ledger '{}' {e}; using a per-process cap of {}",
-                        config::shown(path.as_bytes()),
-                        settings.cap
-                    );
-                    return settings.cap;
-                }
+                // Runs alone at its cap, as outside a tree. Warned once per
+                // tree, except where the process was refused the ledger: a
+                // sandbox (man-db runs groff and its helpers under a
+                // system-call filter that refuses every open for writing)
+                // is the host's choice, and its output must not change.
                 Err(e) => {
                     warn_once_per_tree(
                         &path,
+                        e.refused(),
                         format_args!(
                             "ledger '{}' {e}; using a per-process cap of {}",
                             config::shown(path.as_bytes()),
@@ -412,6 +405,7 @@ fn join_ledger(
     let Some(slot) = start.and_then(|start| ledger.join(pid, parent(), start)) else {
         warn_once_per_tree(
             &path,
+            false,
             format_args!("ledger '{path}' is full; using a per-process cap of {own}"),
         );
         return own;
@@ -479,9 +473,11 @@ const LEDGER_TOLD: &CStr = c"THROTTLE_LEDGER_TOLD";
 
 /// Says `text` once per tree: as a warning in the first process on this
 /// host that meets the problem with the ledger at `path`, at info level in
-/// the processes it starts (which inherit the mark).
-fn warn_once_per_tree(path: &str, text: std::fmt::Arguments) {
-    if told(LEDGER_TOLD, path) {
+/// the processes it starts (which inherit the mark). At info level only,
+/// and not marked, when the process was `refused` the ledger (a sandbox:
+/// `LedgerError::refused`): its siblings may well not be.
+fn warn_once_per_tree(path: &str, refused: bool, text: std::fmt::Arguments) {
+    if refused || told(LEDGER_TOLD, path) {
         info!("{text}");
     } else {
         warn!("{text}");
