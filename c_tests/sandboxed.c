@@ -1,15 +1,21 @@
-/* sandboxed [--no-affinity] PROG [ARG...]: runs PROG under a system-call
+/* sandboxed [--no-affinity] [--no-threads] [--writable] PROG [ARG...]: runs PROG under a system-call
  * filter like the one man-db puts around groff and its helpers (man-db's
  * lib/sandbox.c): every open for writing is answered ENOSYS, everything else
  * is allowed. The library inside PROG cannot open its tree's ledger; PROG
  * must run as it would without the library, its output unchanged.
  * --no-affinity: sched_getaffinity is refused too (ENOSYS), as a stricter
  * sandbox may; the library cannot know its CPUs and must pass through
- * without a word. */
+ * without a word.
+ * --no-threads: no thread can be created (clone3 is answered ENOSYS, as
+ * older filters do, and glibc falls back to clone; a clone with
+ * CLONE_THREAD is answered EPERM), as in a sandbox that allows one thread:
+ * the library cannot start its steward and must say nothing of it.
+ * --writable: opens for writing are allowed (the ledger can be opened). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <sched.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -32,17 +38,34 @@
 #define ALLOW BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 
 int main(int argc, char **argv) {
-    int no_affinity = argc > 1 && strcmp(argv[1], "--no-affinity") == 0;
-    if (no_affinity) {
+    int no_affinity = 0, no_threads = 0, writable = 0;
+    for (;;) {
+        if (argc > 1 && strcmp(argv[1], "--no-affinity") == 0) {
+            no_affinity = 1;
+        } else if (argc > 1 && strcmp(argv[1], "--no-threads") == 0) {
+            no_threads = 1;
+        } else if (argc > 1 && strcmp(argv[1], "--writable") == 0) {
+            writable = 1;
+        } else {
+            break;
+        }
         argv++;
         argc--;
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: sandboxed [--no-affinity] PROG [ARG...]\n");
+        fprintf(stderr, "usage: sandboxed [--no-affinity] [--no-threads] [--writable] PROG [ARG...]\n");
         return 2;
     }
     /* With --no-affinity, sched_getaffinity's number: never matches. */
     unsigned affinity_nr = no_affinity ? __NR_sched_getaffinity : 0xffffffffu;
+    /* With --no-threads, clone3's and clone's numbers; else none. */
+    unsigned clone3_nr = no_threads ? 435 /* __NR_clone3, the same on x86_64 and aarch64 */ : 0xffffffffu;
+    unsigned clone_nr = no_threads ? __NR_clone : 0xffffffffu;
+    /* With --writable, no open's number: opens for writing pass. */
+    unsigned openat_nr = writable ? 0xffffffffu : __NR_openat;
+#ifdef __NR_open
+    unsigned open_nr = writable ? 0xffffffffu : __NR_open;
+#endif
     struct sock_filter filter[] = {
         LOAD(arch),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH, 1, 0),
@@ -50,16 +73,24 @@ int main(int argc, char **argv) {
         LOAD(nr),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, affinity_nr, 0, 1),
         REFUSE,
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, clone3_nr, 0, 1),
+        REFUSE,
+        /* clone(flags, ...): a thread has CLONE_THREAD in the flags */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, clone_nr, 0, 3),
+        LOAD(args[0]),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        LOAD(nr),
 #ifdef __NR_open
         /* open(path, flags, mode): flags are the second argument */
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open, 0, 3),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, open_nr, 0, 3),
         LOAD(args[1]),
         BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, O_WRONLY | O_RDWR, 0, 1),
         REFUSE,
         LOAD(nr),
 #endif
         /* openat(dirfd, path, flags, mode): the third */
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 0, 3),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, openat_nr, 0, 3),
         LOAD(args[2]),
         BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, O_WRONLY | O_RDWR, 0, 1),
         REFUSE,

@@ -627,6 +627,29 @@ fn a_sandbox_that_refuses_the_affinity_mask_is_passed_through_silently() {
     }
 }
 
+/// A sandbox that allows the process no thread (`clone` with CLONE_THREAD
+/// refused, EPERM): a process that watches a budget file wants a steward
+/// thread and cannot have one. It keeps its share and says nothing (before:
+/// "cannot start the ledger's steward thread" on stderr); its output is its
+/// own.
+#[test]
+fn a_sandbox_that_refuses_threads_gets_no_word_about_the_steward() {
+    let sandboxed = c_program("sandboxed");
+    let cpus = c_program("cpus");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("host_safety");
+    std::fs::create_dir_all(&dir).unwrap();
+    let budget = dir.join("no_threads_budget.conf");
+    std::fs::write(&budget, "threads = 2\n").unwrap();
+    let args = ["--no-threads", "--writable", cpus.to_str().unwrap()];
+    same_as_without(
+        &sandboxed,
+        &args,
+        &[],
+        &[],
+        &[("THROTTLE_BUDGET_FILE", budget.to_str().unwrap())],
+    );
+}
+
 /// The real sandbox: `man` (man-db, installed by scripts/setup.sh) formats
 /// a page through groff under its own system-call filter.
 #[test]

@@ -20,15 +20,18 @@ pub type CreateFn = unsafe extern "C" fn(
 pub static NEXT_CREATE: Next = Next::new(c"pthread_create");
 
 /// Starts a detached thread of libthrottle's own (the ledger's steward) with
-/// libc's `pthread_create`: not admitted, not counted, not the host's.
+/// libc's `pthread_create`: not admitted, not counted, not the host's. The
+/// error is `pthread_create`'s (`EAGAIN` at a limit on processes, `EPERM` or
+/// `ENOSYS` from a sandbox that refuses threads), or 0 where there is no
+/// `pthread_create` to call.
 pub fn create_untracked(
     routine: extern "C" fn(*mut c_void) -> *mut c_void,
     name: &std::ffi::CStr,
-) -> bool {
+) -> Result<(), c_int> {
     // Found already (the constructor resolves it); else looked up now, as
     // the next definition after this library, which cannot be its own.
     let Some(addr) = NEXT_CREATE.cached().or_else(|| NEXT_CREATE.get(0)) else {
-        return false;
+        return Err(0);
     };
     // SAFETY: `addr` is the next definition of `pthread_create`, whose
     // prototype `CreateFn` mirrors.
@@ -38,8 +41,9 @@ pub fn create_untracked(
     unsafe {
         let mut attr: pthread_attr_t = std::mem::zeroed();
         let mut thread: pthread_t = 0;
-        if libc::pthread_attr_init(&mut attr) != 0 {
-            return false;
+        let rc = libc::pthread_attr_init(&mut attr);
+        if rc != 0 {
+            return Err(rc);
         }
         libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
         // `extern "C"` and `extern "C-unwind"` share the calling convention.
@@ -51,6 +55,10 @@ pub fn create_untracked(
             // Named, so that `ps -L`, top and tests can tell it apart.
             libc::pthread_setname_np(thread, name.as_ptr());
         }
-        rc == 0
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(rc)
+        }
     }
 }

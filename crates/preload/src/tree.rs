@@ -862,12 +862,24 @@ pub fn seed() -> usize {
 
 /// Starts the steward unless one has been started already.
 fn ensure_steward() {
-    if !STATE.steward.swap(true, AcqRel) && !start_steward() {
-        warn!("cannot start the ledger's steward thread; this process keeps its current share");
+    if STATE.steward.swap(true, AcqRel) {
+        return;
+    }
+    match start_steward() {
+        Ok(()) => {}
+        // A sandbox that allows the process no thread (a system-call filter
+        // refusing `clone`): the host's choice, as with a refused ledger; the
+        // process keeps its share, and its output is its own (docs/limits.md).
+        Err(rc) if sys::refused_by_filter(rc) => info!(
+            "the steward thread is refused (a sandbox, error {rc}); this process keeps its current share"
+        ),
+        Err(_) => warn!(
+            "cannot start the ledger's steward thread; this process keeps its current share"
+        ),
     }
 }
 
-fn start_steward() -> bool {
+fn start_steward() -> Result<(), libc::c_int> {
     // SAFETY: sigfillset/pthread_sigmask on local sets; the steward inherits
     // the all-blocked mask, the caller gets its own back.
     unsafe {
