@@ -650,6 +650,57 @@ fn a_sandbox_that_refuses_threads_gets_no_word_about_the_steward() {
     );
 }
 
+/// A Landlock sandbox in which /proc and /sys cannot be opened (EACCES), as
+/// under bubblewrap without `--proc`: the library can read neither its
+/// cgroup nor its own start time, which a member of a tree needs to take
+/// its slot. Its processes run as without the library and leave no file:
+/// before, each printed "/proc/self/cgroup cannot be read (Permission
+/// denied); ignoring cgroup quotas" and "ledger ... is full", and the
+/// tree's first process left its ledger behind, a file no member held.
+#[test]
+fn a_sandbox_that_hides_proc_runs_as_without_the_library_and_leaves_no_file() {
+    let sandboxed = c_program("sandboxed");
+    let cpus = c_program("cpus");
+    let probe = Command::new(&sandboxed)
+        .args(["--writable", "--hide-proc", "/bin/true"])
+        .status()
+        .unwrap();
+    if probe.code() == Some(77) {
+        eprintln!("skipped: this kernel has no Landlock");
+        return;
+    }
+    assert!(probe.success(), "sandboxed --hide-proc /bin/true: {probe}");
+    let runtime = Path::new(env!("CARGO_TARGET_TMPDIR")).join("host_safety_hide_proc");
+    let _ = std::fs::remove_dir_all(&runtime);
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let runtime_var = ("XDG_RUNTIME_DIR", runtime.to_str().unwrap());
+    // bash, preloaded, makes its tree's ledger as it forks; each child
+    // would join it.
+    let script = format!("{0}; {0}", cpus.display());
+    let args = ["--writable", "--hide-proc", "/bin/bash", "-c", &script];
+    same_as_without(&sandboxed, &args, &[], &[], &[runtime_var]);
+    // Capped, each process still is, on its own cap, without a word.
+    let out = Run::new(&sandboxed)
+        .args(args)
+        .preload(true)
+        .envs(&[runtime_var, ("THROTTLE_THREADS", "1")])
+        .run();
+    out.assert_success();
+    assert_eq!(out.num("nprocs_onln"), 1, "{out}");
+    assert!(out.throttle_lines().is_empty(), "{out}");
+    let left: Vec<_> = std::fs::read_dir(&runtime)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "files left in XDG_RUNTIME_DIR: {left:?}");
+}
+
 /// The real sandbox: `man` (man-db, installed by scripts/setup.sh) formats
 /// a page through groff under its own system-call filter.
 #[test]

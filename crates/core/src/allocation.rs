@@ -390,6 +390,8 @@ pub enum Reading {
     CpuSet(usize),
     /// Malformed or unreadable: why.
     Invalid(String),
+    /// Refused to this process (a sandbox): why. Says nothing.
+    Refused(String),
 }
 
 /// One cgroup file that was read: its path, its content as shown, and what
@@ -405,11 +407,20 @@ pub struct Finding {
 type Read<'a> = &'a dyn Fn(&str) -> ReadResult;
 type ReadResult = Result<Vec<u8>, FileError>;
 
-fn read_optional(read: Read, path: &str) -> Result<Option<Vec<u8>>, String> {
+fn read_optional(read: Read, path: &str) -> Result<Option<Vec<u8>>, FileError> {
     match read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(FileError::Missing) => Ok(None),
-        Err(e) => Err(e.describe()),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a file that could not be read says: nothing, where the process was
+/// refused it (a sandbox: the host's choice, not an error of the system's).
+fn unread(e: FileError) -> Reading {
+    match e {
+        FileError::Refused(_) => Reading::Refused(e.describe()),
+        _ => Reading::Invalid(e.describe()),
     }
 }
 
@@ -434,8 +445,19 @@ pub fn cgroup_findings(
     root: &str,
     cpuset: bool,
 ) -> Result<Vec<Finding>, String> {
-    let Some(bytes) = read_optional(read, self_cgroup)? else {
-        return Ok(Vec::new());
+    let bytes = match read_optional(read, self_cgroup) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(Vec::new()),
+        // A sandbox that hides /proc (Landlock): no cgroup is known, and
+        // nothing is wrong.
+        Err(e @ FileError::Refused(_)) => {
+            return Ok(vec![Finding {
+                path: self_cgroup.to_string(),
+                value: String::new(),
+                reading: unread(e),
+            }])
+        }
+        Err(e) => return Err(e.describe()),
     };
     let m = parse_self_cgroup(&bytes).map_err(|why| format!("'{}' {why}", content(&bytes)))?;
     // The v1 mount is found by reading the root's quota, which the walk up
@@ -504,10 +526,10 @@ fn finding(
             reading: parse(&bytes).unwrap_or_else(Reading::Invalid),
             path,
         }),
-        Err(why) => Some(Finding {
+        Err(e) => Some(Finding {
             path,
             value: String::new(),
-            reading: Reading::Invalid(why),
+            reading: unread(e),
         }),
     }
 }
@@ -532,20 +554,26 @@ fn v1_quota(read: Read, dir: &str) -> Option<Finding> {
     let path = format!("{dir}/cpu.cfs_quota_us");
     let (value, reading) = match read_optional(read, &path) {
         Ok(None) => return None,
-        Err(why) => (String::new(), Reading::Invalid(why)),
+        Err(e) => (String::new(), unread(e)),
         Ok(Some(quota)) => match parse_cfs_quota(&quota) {
             Ok(None) => (content(&quota), Reading::NoLimit),
             Err(why) => (content(&quota), Reading::Invalid(why)),
             Ok(Some(quota_us)) => {
                 let period = read_optional(read, &format!("{dir}/cpu.cfs_period_us"));
                 let (shown_period, cpus) = match period {
-                    Ok(Some(p)) => (content(&p), parse_cfs_period(&p)),
-                    Ok(None) => (String::new(), Err("is missing".to_string())),
-                    Err(why) => (String::new(), Err(why)),
+                    Ok(Some(p)) => (content(&p), parse_cfs_period(&p).map_err(Reading::Invalid)),
+                    Ok(None) => (
+                        String::new(),
+                        Err(Reading::Invalid("is missing".to_string())),
+                    ),
+                    Err(e) => (String::new(), Err(unread(e))),
                 };
                 let reading = match cpus {
                     Ok(p) => cfs_cpus(quota_us, p).map_or(Reading::NoLimit, Reading::Quota),
-                    Err(why) => Reading::Invalid(format!("with a cpu.cfs_period_us that {why}")),
+                    Err(Reading::Invalid(why)) => {
+                        Reading::Invalid(format!("with a cpu.cfs_period_us that {why}"))
+                    }
+                    Err(refused) => refused,
                 };
                 (format!("{}/{shown_period}", content(&quota)), reading)
             }

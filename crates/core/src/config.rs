@@ -419,6 +419,11 @@ impl<I: Inputs> Resolver<'_, I> {
                         format!("information: {n} CPUs in the set"),
                     );
                 }
+                // The host's sandbox: told at debug level only, as the
+                // library's other refusals (docs/limits.md).
+                Reading::Refused(why) => {
+                    self.note(&f.path, f.value, format!("refused: {why}; no quota known"));
+                }
                 Reading::Invalid(why) => {
                     let holds = match f.value.as_str() {
                         "" => String::new(),
@@ -841,6 +846,7 @@ mod tests {
                 None => Err(FileError::Missing),
                 Some(Ok(b)) => Ok(b.clone()),
                 Some(Err("dir")) => Err(FileError::NotAFile),
+                Some(Err("refused")) => Err(FileError::Refused("Permission denied".into())),
                 Some(Err(why)) => Err(FileError::Unreadable(why.to_string())),
             }
         }
@@ -1591,6 +1597,48 @@ mod tests {
             assert_eq!(r.warnings.len(), 1, "{tree}: {:?}", r.warnings);
             assert!(r.warnings[0].contains(named), "{tree}: {:?}", r.warnings);
         }
+    }
+
+    /// Cgroup files the process is refused (a sandbox hiding /proc or /sys:
+    /// `EACCES`) say nothing, and without a warning: the sandbox is the
+    /// host's choice. A file that cannot be read for another reason is
+    /// still warned about.
+    #[test]
+    fn refused_cgroup_files_are_noted_without_a_warning() {
+        let quota = "/sys/fs/cgroup/cpu/cpu.cfs_quota_us";
+        let v1 = b"4:cpu,cpuacct:/\n".to_vec();
+        for (files, noted) in [
+            (
+                vec![(allocation::SELF_CGROUP, Err("refused"))],
+                allocation::SELF_CGROUP,
+            ),
+            (
+                vec![
+                    (allocation::SELF_CGROUP, Ok(v1.clone())),
+                    (quota, Err("refused")),
+                ],
+                quota,
+            ),
+        ] {
+            let mut f = fake(&[]);
+            f.files = files.into_iter().map(|(p, r)| (p.to_string(), r)).collect();
+            let r = resolve(&f);
+            assert_eq!((r.cap, r.source), (8, Source::Affinity), "{noted}");
+            assert!(r.warnings.is_empty(), "{noted}: {:?}", r.warnings);
+            let note = r.consulted.iter().find(|c| c.name == noted).unwrap();
+            assert!(
+                note.verdict.starts_with("refused"),
+                "{noted}: {}",
+                note.verdict
+            );
+        }
+        let mut f = fake(&[]);
+        f.files = [(
+            allocation::SELF_CGROUP.to_string(),
+            Err("Input/output error"),
+        )]
+        .into();
+        assert_eq!(resolve(&f).warnings.len(), 1);
     }
 
     /// A `max_threads` ceiling that lowers the cap is the winner shown.

@@ -66,6 +66,9 @@ impl Source {
 pub enum FileError {
     Missing,
     Unreadable(String),
+    /// Refused by access control (`EACCES`, `EPERM`) or by a sandbox's
+    /// system-call filter (`ENOSYS`): why.
+    Refused(String),
     NotAFile,
     TooLarge(u64),
 }
@@ -75,7 +78,9 @@ impl FileError {
     pub fn describe(&self) -> String {
         match self {
             FileError::Missing => "does not exist".to_string(),
-            FileError::Unreadable(why) => format!("cannot be read ({why})"),
+            FileError::Unreadable(why) | FileError::Refused(why) => {
+                format!("cannot be read ({why})")
+            }
             FileError::NotAFile => "is not a regular file".to_string(),
             FileError::TooLarge(n) => {
                 format!("is {n} bytes, over the {MAX_BUDGET_FILE_BYTES}-byte limit")

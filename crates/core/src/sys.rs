@@ -41,6 +41,13 @@ pub fn refused_by_filter(errno: i32) -> bool {
     matches!(errno, libc::ENOSYS | libc::EPERM)
 }
 
+/// Whether `errno`, from opening a file, says the process may not (a
+/// sandbox such as Landlock, a file's mode: `EACCES`; a system-call filter:
+/// `EPERM`, `ENOSYS`) rather than that something is wrong with the file.
+pub fn refused_access(errno: i32) -> bool {
+    errno == libc::EACCES || refused_by_filter(errno)
+}
+
 /// Secure-execution mode: a setuid/setgid program or a capability gain.
 pub fn secure_execution() -> bool {
     // SAFETY: getauxval only reads the auxiliary vector.
@@ -270,6 +277,7 @@ pub fn read_budget_file(path: &str) -> Result<Vec<u8>, FileError> {
         .open(path)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => FileError::Missing,
+            _ if e.raw_os_error().is_some_and(refused_access) => FileError::Refused(e.to_string()),
             _ => FileError::Unreadable(e.to_string()),
         })?;
     let meta = file

@@ -346,6 +346,14 @@ fn ensure_ledger() {
 
 fn create_ledger(path: String) {
     let own = STATE.own_cap.load(Relaxed);
+    // A member is known by its pid and start time; a process that cannot
+    // read its own (a sandbox hiding /proc) could not take its slot, and
+    // would leave a file no member holds.
+    let pid = STATE.pid.load(Relaxed);
+    let Some(start) = sys::start_time(pid) else {
+        no_start_time(&path, own);
+        return;
+    };
     let budget = own.min(u32::MAX as usize) as u32;
     let namespace = sys::pid_namespace();
     sweep_stale(namespace);
@@ -367,9 +375,18 @@ fn create_ledger(path: String) {
         }
     };
     STATE.creator.store(true, Relaxed);
-    let pid = STATE.pid.load(Relaxed);
-    let start = sys::start_time(pid);
-    let _ = join_ledger(ledger, path, pid, start, status::launcher());
+    let _ = join_ledger(ledger, path, pid, Some(start), status::launcher());
+}
+
+/// Says, at info level, that this process runs outside the tree at `path`
+/// because /proc does not give it its own start time: a sandbox (Landlock,
+/// bubblewrap without /proc) is the host's choice, and its output must not
+/// change (docs/limits.md).
+fn no_start_time(path: &str, own: usize) {
+    info!(
+        "ledger '{path}': this process cannot read its start time in /proc (a sandbox); \
+         using a per-process cap of {own}"
+    );
 }
 
 /// Takes this process's slot in `ledger` at `path` and makes it the
@@ -402,7 +419,12 @@ fn join_ledger(
         publish(ledger, pid, path);
         return own;
     }
-    let Some(slot) = start.and_then(|start| ledger.join(pid, parent(), start)) else {
+    let Some(start) = start else {
+        ledger.close();
+        no_start_time(&path, own);
+        return own;
+    };
+    let Some(slot) = ledger.join(pid, parent(), start) else {
         warn_once_per_tree(
             &path,
             false,
