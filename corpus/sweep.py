@@ -20,10 +20,15 @@ Programs that could change the machine even when given `--help` (reboot,
 mkfs, kill, ...), interactive ones and daemons are left out (DENY), and so
 are setuid and setgid files (the loader ignores the preload there).
 
-    python3 corpus/sweep.py [--lib PATH] [--cap N] [--jobs N] [--timeout S] [--only SUBSTR]
+    python3 corpus/sweep.py [--lib PATH] [--cap N] [--tree] [--jobs N] [--timeout S] [--only SUBSTR]
 
 `--cap N` runs the library's side with THROTTLE_THREADS=N (the plain side
 as before: what `--version` and `--help` print does not depend on it).
+`--tree` runs it inside a tree, as under a preloaded shell or a Slurm
+TaskProlog: a preloaded holder process makes a ledger and keeps it alive,
+and every program is started with THROTTLE_LEDGER naming it, so that each
+joins the tree at start and leaves it at exit (and what it starts joins
+too).
 
 Python 3.11 standard library only, as run.py.
 """
@@ -111,7 +116,7 @@ def programs(only):
             yield path
 
 
-def run_once(path, arg, lib, timeout, cap=None):
+def run_once(path, arg, lib, timeout, cap=None, ledger=None):
     """(status, stdout, stderr) of one run; status 'timeout' when it hung."""
     work = tempfile.mkdtemp(prefix="sweep-")
     env = clean_env(work)
@@ -119,6 +124,8 @@ def run_once(path, arg, lib, timeout, cap=None):
         env["LD_PRELOAD"] = lib
         if cap:
             env["THROTTLE_THREADS"] = str(cap)
+        if ledger:
+            env["THROTTLE_LEDGER"] = ledger
     try:
         p = subprocess.Popen(
             [path, arg],
@@ -154,10 +161,39 @@ def has_throttle_line(err):
     return any(line.startswith(b"libthrottle:") for line in err.splitlines())
 
 
-def check(path, arg, lib, timeout, cap):
+class Holder:
+    """A preloaded process that makes a tree's ledger (its first claim, a
+    CPU count, creates it) and keeps it alive until closed: the tree that
+    `--tree` runs every program in."""
+
+    CODE = (
+        "import os, sys; os.cpu_count(); "
+        "print(os.environ.get('THROTTLE_LEDGER', ''), flush=True); sys.stdin.read()"
+    )
+
+    def __init__(self, lib):
+        env = clean_env(tempfile.gettempdir())
+        env["LD_PRELOAD"] = lib
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.CODE],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self.ledger = self.proc.stdout.readline().decode().strip()
+        if not self.ledger or not os.path.exists(self.ledger):
+            self.close()
+            sys.exit(f"sweep: the preloaded holder made no ledger (it printed '{self.ledger}')")
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def check(path, arg, lib, timeout, cap, ledger=None):
     """A verdict: ('same'|'varies'|'hangs-plain'|'differs', detail)."""
     plain = run_once(path, arg, None, timeout)
-    with_lib = run_once(path, arg, lib, timeout, cap)
+    with_lib = run_once(path, arg, lib, timeout, cap, ledger)
     if has_throttle_line(with_lib[2]):
         line = next(l for l in with_lib[2].splitlines() if l.startswith(b"libthrottle:"))
         return ("differs", line.decode(errors="replace"))
@@ -171,7 +207,7 @@ def check(path, arg, lib, timeout, cap):
     # Again, twice: only a difference that holds counts.
     for _ in range(2):
         p = run_once(path, arg, None, timeout)
-        l = run_once(path, arg, lib, timeout, cap)
+        l = run_once(path, arg, lib, timeout, cap, ledger)
         if p != plain or l == p:
             # The plain side changed, or the difference did not hold.
             return ("varies", "")
@@ -189,6 +225,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lib", default=os.path.join(ROOT, "target/release/libthrottle.so"))
     ap.add_argument("--cap", type=int, default=None)
+    ap.add_argument("--tree", action="store_true")
     ap.add_argument("--jobs", type=int, default=4)
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--only", default="")
@@ -203,8 +240,12 @@ def main():
     start = time.monotonic()
     counts = {"same": 0, "varies": 0, "hangs-plain": 0, "differs": 0}
     failures = []
+    holder = Holder(lib) if a.tree else None
+    ledger = holder.ledger if holder else None
     with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
-        futures = {pool.submit(check, p, arg, lib, a.timeout, a.cap): (p, arg) for p, arg in jobs}
+        futures = {
+            pool.submit(check, p, arg, lib, a.timeout, a.cap, ledger): (p, arg) for p, arg in jobs
+        }
         for f in concurrent.futures.as_completed(futures):
             p, arg = futures[f]
             verdict, detail = f.result()
@@ -213,7 +254,12 @@ def main():
                 failures.append(f"{p} {arg}: {detail}")
                 print(f"sweep: DIFFERS {p} {arg}: {detail}", file=sys.stderr, flush=True)
     took = time.monotonic() - start
+    if holder:
+        holder.close()
     at = f" at THROTTLE_THREADS={a.cap}" if a.cap else ""
+    if holder:
+        at += " in a tree"
+
     print(
         f"sweep{at}: {len(progs)} programs, {len(jobs)} runs ({' and '.join(ARGS)}), {took:.0f} s: "
         f"{counts['same']} identical, {counts['varies']} vary by themselves, "

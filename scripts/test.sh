@@ -40,5 +40,9 @@ log "real-software corpus, default mode (scripts/corpus.sh runs every mode)"
 
 log "the start-up sweep: every installed program's --version and --help, with and without the library (docs/corpus.md)"
 python3 "$ROOT/corpus/sweep.py"
+# Again with every program a member of a tree (it joins a live ledger at
+# start and leaves at exit), as under a preloaded shell: the other path.
+log "the start-up sweep in a tree"
+python3 "$ROOT/corpus/sweep.py" --tree
 
 log "all checks passed"
