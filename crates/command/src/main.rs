@@ -220,7 +220,9 @@ fn sized_environment(settings: &[(&str, String)], cmd: &mut Command) {
     let own = resolved.cap.min(mask.count()).max(1);
     let var =
         |name: &str| config::Inputs::var(&inputs, name).and_then(|v| String::from_utf8(v).ok());
-    let plan = envsize::plan(var, own, own, mask.count(), || sys::cores(&mask));
+    let plan = envsize::plan(var, own, own, mask.count(), |bound| {
+        sys::cores_up_to(&mask, bound)
+    });
     for (name, value) in plan.changes {
         match value {
             Some(v) => cmd.env(name, v),
@@ -351,7 +353,11 @@ fn info(program: Option<&OsStr>) -> ExitCode {
     // What the library does at load (envsize::plan): the program starts
     // alone in its tree, so its share is its own cap.
     let own = r.cap.min(real).max(1);
-    let cores = || sys::affinity(0).as_ref().map_or(real, sys::cores);
+    let cores = |bound| {
+        sys::affinity(0)
+            .as_ref()
+            .map_or(real, |mask| sys::cores_up_to(mask, bound))
+    };
     let var = |name: &str| std::env::var(name).ok();
     let plan = envsize::plan(var, own, own, real, cores);
     for var in runtimes::sizing_vars() {

@@ -82,9 +82,10 @@ pub fn lowered(
 /// get (its own cap): runtimes whose teams are sized at each region
 /// (`Runtime::per_region`, OpenMP) are sized to the ceiling, their default
 /// included, and the hooks lower each team to the share in force. `cpus`
-/// is the count of the process's mask; `cores` counts its physical cores
-/// (reading a topology file per CPU: asked only where a runtime sized by
-/// cores could exceed its limit, which needs a limit below the CPUs).
+/// is the count of the process's mask; `cores(bound)` counts its physical
+/// cores up to `bound` (reading a topology file per core: asked only where a
+/// runtime sized by cores could exceed its limit, which needs a limit below
+/// the CPUs, and only far enough to tell whether they exceed it).
 pub struct Plan {
     /// Every variable whose value changes: its name and new value.
     pub changes: Vec<(&'static str, Option<String>)>,
@@ -99,10 +100,9 @@ pub fn plan(
     share: usize,
     ceiling: usize,
     cpus: usize,
-    cores: impl FnOnce() -> usize,
+    mut cores: impl FnMut(usize) -> usize,
 ) -> Plan {
-    let mut cores = Some(cores);
-    let mut counted = None;
+    let mut counted: Option<(usize, usize)> = None;
     let mut user_sized_teams = false;
     let mut changes = Vec::new();
     let mut saved = parse_saved(var("THROTTLE_SAVED_ENV").as_deref().unwrap_or(""));
@@ -130,8 +130,17 @@ pub fn plan(
             // Physical cores never exceed the CPUs: below a limit at least
             // the CPUs, the count cannot matter.
             Unset::Cores if limit >= cpus => Some(cpus),
+            // Counted one past the limit and no further: what matters is
+            // whether they exceed it. A count cut at a lower bound is
+            // counted again for a higher one.
             Unset::Cores => {
-                Some(*counted.get_or_insert_with(|| cores.take().map_or(cpus, |f| f())))
+                let bound = limit.saturating_add(1);
+                let (count, upto) = match counted {
+                    Some((count, upto)) if count < upto || upto >= bound => (count, upto),
+                    _ => (cores(bound), bound),
+                };
+                counted = Some((count, upto));
+                Some(count)
             }
             Unset::One => Some(1),
             Unset::Never => None,
@@ -266,13 +275,17 @@ mod tests {
     fn the_cores_are_counted_only_where_they_can_matter() {
         let none = |_: &str| None;
         // A limit at least the CPUs: nothing to set, nothing counted.
-        let plan = plan(none, 8, 8, 8, || panic!("cores counted for nothing"));
+        let plan = plan(none, 8, 8, 8, |_| panic!("cores counted for nothing"));
         assert!(plan.changes.is_empty(), "{:?}", plan.changes);
         // Below the CPUs: MKL's default (the cores) is compared with it.
-        let plan = super::plan(none, 2, 2, 8, || 4);
+        // Counted only one past the limit (2 here): enough to tell.
+        let plan = super::plan(none, 2, 2, 8, |bound| {
+            assert_eq!(bound, 3);
+            4
+        });
         let mkl = plan.changes.iter().find(|(n, _)| *n == "MKL_NUM_THREADS");
         assert_eq!(mkl, Some(&("MKL_NUM_THREADS", Some("2".to_string()))));
-        let plan = super::plan(none, 6, 6, 8, || 4);
+        let plan = super::plan(none, 6, 6, 8, |_| 4);
         assert!(
             !plan.changes.iter().any(|(n, _)| *n == "MKL_NUM_THREADS"),
             "4 cores fit a limit of 6: {:?}",

@@ -182,7 +182,14 @@ pub const STAT_BYTES: usize = 1024;
 /// Reads the start of a /proc `stat` file, named by `path` (formatted with
 /// its NUL), into `buf`: no allocation, async-signal-safe calls only.
 pub fn read_stat<'b>(path: std::fmt::Arguments, buf: &'b mut [u8; STAT_BYTES]) -> Option<&'b [u8]> {
-    let mut name = [0u8; 64];
+    read_small(path, buf)
+}
+
+/// Reads the start of a small file of /proc or /sys (one that the kernel
+/// hands over in one read), named by `path` (formatted with its NUL, at most
+/// 255 bytes), into `buf`: no allocation, async-signal-safe calls only.
+pub fn read_small<'b>(path: std::fmt::Arguments, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let mut name = [0u8; 256];
     let mut cursor = std::io::Cursor::new(&mut name[..]);
     std::io::Write::write_fmt(&mut cursor, path).ok()?;
     // SAFETY: `name` holds a NUL-terminated string written just above.
@@ -191,7 +198,7 @@ pub fn read_stat<'b>(path: std::fmt::Arguments, buf: &'b mut [u8; STAT_BYTES]) -
         return None;
     }
     // SAFETY: `buf` is valid for writes of its length; `fd` is closed once.
-    // /proc hands a stat file over in one read.
+    // /proc and /sys hand such a file over in one read.
     let n = unsafe {
         let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
         libc::close(fd);
@@ -247,25 +254,64 @@ pub fn boot_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// The physical cores among the CPUs of `mask`: a CPU counts when it is the
-/// first of its SMT siblings (sysfs `thread_siblings_list`); a CPU whose
-/// topology cannot be read counts as a core of its own.
-pub fn cores(mask: &CpuMask) -> usize {
-    mask.cpus()
-        .filter(|&cpu| {
-            let path = format!("/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list");
-            let Ok(text) = std::fs::read_to_string(path) else {
-                return true;
-            };
-            let first = text
-                .trim()
-                .split([',', '-'])
-                .next()
-                .and_then(|f| f.parse::<usize>().ok());
-            first.is_none_or(|f| f == cpu)
-        })
-        .count()
-        .max(1)
+/// The physical cores among the CPUs of `mask`, counted up to `bound` (the
+/// count is `bound` when there are at least that many): CPUs are on one
+/// core when sysfs gives them the same SMT siblings (the first CPU of
+/// `thread_siblings_list` names the core); a CPU whose topology cannot be
+/// read counts as a core of its own. Where SMT is off (`smt/active` says
+/// 0), every CPU is a core, and nothing more is read.
+///
+/// A topology file per CPU costs 7-10 µs: read for every CPU of a 256-CPU
+/// node, at every start of every process whose share is below its CPUs
+/// (every member of a tree), that was milliseconds. Callers need only know
+/// whether the cores exceed a limit, so the count stops there: with SMT, it
+/// reads files until `bound` cores are seen (about `bound` files where CPUs
+/// are numbered core by core first, twice that where siblings are
+/// adjacent); without, none.
+pub fn cores_up_to(mask: &CpuMask, bound: usize) -> usize {
+    cores_under("/sys", mask, bound)
+}
+
+/// [`cores_up_to`] with sysfs at `sys` (a fixture in the tests).
+fn cores_under(sys: &str, mask: &CpuMask, bound: usize) -> usize {
+    let bound = bound.max(1);
+    let mut buf = [0u8; 64];
+    let smt_off = read_small(
+        format_args!("{sys}/devices/system/cpu/smt/active\0"),
+        &mut buf,
+    )
+    .is_some_and(|b| b.trim_ascii() == b"0");
+    if smt_off {
+        return mask.count().clamp(1, bound);
+    }
+    let mut seen = CpuMask::empty();
+    let mut cores = 0;
+    for cpu in mask.cpus() {
+        if cores >= bound {
+            break;
+        }
+        let mut buf = [0u8; 256];
+        let path =
+            format_args!("{sys}/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list\0");
+        let core = read_small(path, &mut buf)
+            .and_then(|text| {
+                let end = text
+                    .iter()
+                    .position(|b| !b.is_ascii_digit())
+                    .unwrap_or(text.len());
+                std::str::from_utf8(&text[..end])
+                    .ok()?
+                    .parse::<usize>()
+                    .ok()
+            })
+            .filter(|&c| c < CpuMask::BYTES * 8)
+            .unwrap_or(cpu);
+        if !seen.cpus().any(|c| c == core) {
+            seen.set(core);
+            cores += 1;
+        }
+    }
+    cores.clamp(1, bound)
 }
 
 /// Reads a budget file defensively: regular files only, never blocking on a
@@ -368,6 +414,44 @@ pub fn getenv(name: &CStr) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Cores counted up to a bound, on a made-up topology: 8 CPUs, SMT
+    /// siblings n and n+4 (as on most x86 nodes), and one without SMT.
+    #[test]
+    fn cores_are_counted_up_to_a_bound() {
+        let sys = std::env::temp_dir().join(format!("throttle-cores-{}", std::process::id()));
+        let cpu = sys.join("devices/system/cpu");
+        for n in 0..8 {
+            let topology = cpu.join(format!("cpu{n}/topology"));
+            std::fs::create_dir_all(&topology).unwrap();
+            let (a, b) = (n % 4, n % 4 + 4);
+            std::fs::write(topology.join("thread_siblings_list"), format!("{a},{b}\n")).unwrap();
+        }
+        std::fs::create_dir_all(cpu.join("smt")).unwrap();
+        std::fs::write(cpu.join("smt/active"), "1\n").unwrap();
+        let root = sys.to_str().unwrap();
+        let all = CpuMask::of(&[0, 1, 2, 3, 4, 5, 6, 7]);
+        for bound in 1..=6 {
+            assert_eq!(
+                cores_under(root, &all, bound),
+                bound.min(4),
+                "bound {bound}"
+            );
+        }
+        // The second siblings alone are cores too; two siblings are one.
+        assert_eq!(cores_under(root, &CpuMask::of(&[4, 5]), 8), 2);
+        assert_eq!(cores_under(root, &CpuMask::of(&[1, 5]), 8), 1);
+        // A CPU with no topology file is a core of its own.
+        assert_eq!(cores_under(root, &CpuMask::of(&[0, 4, 9]), 8), 2);
+        // SMT off: every CPU, nothing else read.
+        std::fs::write(cpu.join("smt/active"), "0\n").unwrap();
+        assert_eq!(cores_under(root, &all, 8), 8);
+        assert_eq!(cores_under(root, &all, 3), 3);
+        std::fs::remove_dir_all(&sys).unwrap();
+        // This machine: between 1 and its CPUs.
+        let mask = affinity(0).unwrap();
+        assert!((1..=mask.count()).contains(&cores_up_to(&mask, usize::MAX)));
+    }
 
     /// Files of every size read whole, whichever buffer they go through:
     /// under, at and over the 4 KiB read on the stack, one that says its

@@ -161,7 +161,9 @@ fn right_size_environment(share: usize, ceiling: usize, mask: &crate::cpumask::C
         let name = CString::new(name).ok()?;
         sys::getenv(&name).and_then(|v| String::from_utf8(v).ok())
     };
-    let plan = envsize::plan(var, share, ceiling, mask.count(), || sys::cores(mask));
+    let plan = envsize::plan(var, share, ceiling, mask.count(), |bound| {
+        sys::cores_up_to(mask, bound)
+    });
     for (name, value) in &plan.changes {
         let Ok(cname) = CString::new(*name) else {
             continue;
