@@ -54,6 +54,10 @@ Environment:
   LIB=PATH      the library to measure (default target/release/libthrottle.so,
                 built with cargo build --release unless SKIP_BUILD=1)
   SKIP_BUILD=1  do not run cargo build
+  BEFORE=PATH   another build of the library (an earlier commit's), measured
+                in the same rounds: its rows are the "before" ones. Its tree
+                run joins the same ledger as LIB's: both must share the
+                ledger's format
   N, R, SHELL_N as the options
 USAGE
 }
@@ -82,6 +86,11 @@ fi
 LIB="${LIB:-$ROOT/target/release/libthrottle.so}"
 [ -f "$LIB" ] || die "$LIB not found (build it, or set LIB=...)"
 LIB="$(cd "$(dirname "$LIB")" && pwd)/$(basename "$LIB")"
+BEFORE="${BEFORE:-}"
+if [ -n "$BEFORE" ]; then
+    [ -f "$BEFORE" ] || die "BEFORE=$BEFORE not found"
+    BEFORE="$(cd "$(dirname "$BEFORE")" && pwd)/$(basename "$BEFORE")"
+fi
 
 BENCH="$ROOT/target/bench"
 DRIVER="$BENCH/spawn_true"
@@ -156,9 +165,11 @@ one() {
         rust) out="$("${CLEAN_ENV[@]}" CHILD_PRELOAD="$FLOOR" "$DRIVER" "$N" "$TRUE_BIN")" ;;
         library) out="$("${CLEAN_ENV[@]}" CHILD_PRELOAD="$LIB" "$DRIVER" "$N" "$TRUE_BIN")" ;;
         tree) out="$("${CLEAN_ENV[@]}" THROTTLE_LEDGER="$TREE_LEDGER" CHILD_PRELOAD="$LIB" "$DRIVER" "$N" "$TRUE_BIN")" ;;
-        sh_none | sh_empty | sh_library)
+        before) out="$("${CLEAN_ENV[@]}" CHILD_PRELOAD="$BEFORE" "$DRIVER" "$N" "$TRUE_BIN")" ;;
+        tree_before) out="$("${CLEAN_ENV[@]}" THROTTLE_LEDGER="$TREE_LEDGER" CHILD_PRELOAD="$BEFORE" "$DRIVER" "$N" "$TRUE_BIN")" ;;
+        sh_none | sh_empty | sh_library | sh_before)
             local preload=""
-            case "$1" in sh_empty) preload="$EMPTY" ;; sh_library) preload="$LIB" ;; esac
+            case "$1" in sh_empty) preload="$EMPTY" ;; sh_library) preload="$LIB" ;; sh_before) preload="$BEFORE" ;; esac
             per="$SHELL_N"
             # shellcheck disable=SC2016 # expanded by the measured bash
             out="$("${CLEAN_ENV[@]}" CHILD_PRELOAD="$preload" LOOP_N="$SHELL_N" LOOP_TRUE="$TRUE_BIN" \
@@ -174,9 +185,10 @@ one() {
 }
 
 CONFIGS=(none empty rust library tree sh_none sh_empty sh_library)
+[ -z "$BEFORE" ] || CONFIGS+=(before tree_before sh_before)
 declare -A runs=() cpus=() faults=()
 log "$(nproc) CPUs; $R rounds of: $N starts of $TRUE_BIN in each of 5 configurations, and a bash loop of $SHELL_N in 3"
-log "library: $LIB; tree ledger: $TREE_LEDGER"
+log "library: $LIB; tree ledger: $TREE_LEDGER${BEFORE:+; before: $BEFORE}"
 for ((rep = 1; rep <= R; rep++)); do
     line=""
     for cfg in $(rotate "$((rep - 1))" "${CONFIGS[@]}"); do
@@ -216,11 +228,15 @@ row "empty shared object preloaded" "${med[empty]}" "$(diff_us "${med[empty]}" "
 row "Rust object: std, reads a variable (the floor)" "${med[rust]}" "$(diff_us "${med[rust]}" "${med[none]}")" "${runs[rust]}"
 row "libthrottle (defaults)" "${med[library]}" "$(diff_us "${med[library]}" "${med[none]}")" "${runs[library]}"
 row "libthrottle, in a tree (joins and leaves a live ledger)" "${med[tree]}" "$(diff_us "${med[tree]}" "${med[none]}")" "${runs[tree]}"
+if [ -n "$BEFORE" ]; then
+    row "before: libthrottle (defaults)" "${med[before]}" "$(diff_us "${med[before]}" "${med[none]}")" "${runs[before]}"
+    row "before: libthrottle, in a tree" "${med[tree_before]}" "$(diff_us "${med[tree_before]}" "${med[none]}")" "${runs[tree_before]}"
+fi
 echo "  libthrottle over the empty object: $(diff_us "${med[library]}" "${med[empty]}") us, over the Rust floor: $(diff_us "${med[library]}" "${med[rust]}") us; the tree over libthrottle alone: $(diff_us "${med[tree]}" "${med[library]}") us"
 echo
 echo "the same processes' own CPU time (user + system) and minor page faults, per process, medians (getrusage of the children)"
 row "configuration" "CPU us" "faults" "page faults vs none"
-for cfg in none empty rust library tree; do
+for cfg in none empty rust library tree ${BEFORE:+before tree_before}; do
     row "$cfg" "${med_cpu[$cfg]}" "${med_flt[$cfg]}" "$(diff_us "${med_flt[$cfg]}" "${med_flt[none]}")"
 done
 echo "  page faults are the steady measure (the same from run to run); here each costs a few microseconds"
@@ -230,6 +246,7 @@ row "configuration" "us/process" "vs bash" "us/process of each round"
 row "bash, no LD_PRELOAD" "${med[sh_none]}" "+0.0" "${runs[sh_none]}"
 row "bash, empty shared object preloaded" "${med[sh_empty]}" "$(diff_us "${med[sh_empty]}" "${med[sh_none]}")" "${runs[sh_empty]}"
 row "bash, libthrottle preloaded" "${med[sh_library]}" "$(diff_us "${med[sh_library]}" "${med[sh_none]}")" "${runs[sh_library]}"
+[ -z "$BEFORE" ] || row "before: bash, libthrottle preloaded" "${med[sh_before]}" "$(diff_us "${med[sh_before]}" "${med[sh_none]}")" "${runs[sh_before]}"
 echo "  per /bin/true: its start plus bash's fork and wait; preloaded, bash (whose fork the library hooks) and every /bin/true carry it"
 # Whether that bash gave its tree a ledger: the library names the tree's
 # ledger in THROTTLE_LEDGER at start and creates it before the first process
@@ -290,3 +307,6 @@ echo "ledger of the tree configuration: $tree_state after its holder ended;" \
     "new throttle files in /dev/shm whose creator is gone:${orphans:- none};" \
     "whose creator still runs (other programs):${others:- none}"
 echo "bench/startup: $(nproc) CPUs, N=$N, R=$R; us/process over none: empty $(diff_us "${med[empty]}" "${med[none]}"), library $(diff_us "${med[library]}" "${med[none]}"), tree $(diff_us "${med[tree]}" "${med[none]}"); bash loop, per /bin/true: library $(diff_us "${med[sh_library]}" "${med[sh_none]}")"
+if [ -n "$BEFORE" ]; then
+    echo "bench/startup, before ($BEFORE): library $(diff_us "${med[before]}" "${med[none]}"), tree $(diff_us "${med[tree_before]}" "${med[none]}"); bash loop $(diff_us "${med[sh_before]}" "${med[sh_none]}")"
+fi
