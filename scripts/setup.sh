@@ -49,7 +49,7 @@ APT_PACKAGES=(gcc make parallel libc6-dev python3 python3-venv python3-pip
     libopenblas-dev libopenblas0-pthread procps
     libopenblas0-openmp libblis4-pthread libblis4-openmp g++ clang libomp-dev libtbb-dev
     libjemalloc2 golang-go r-base-core nodejs default-jdk-headless util-linux hwloc
-    man-db)
+    man-db bubblewrap)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")

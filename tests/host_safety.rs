@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{c_program, lib_path, Run};
+use common::{c_program, lib_path, python, Run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -699,6 +699,53 @@ fn a_sandbox_that_hides_proc_runs_as_without_the_library_and_leaves_no_file() {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "files left in XDG_RUNTIME_DIR: {left:?}");
+}
+
+/// Real sandboxes: bubblewrap (installed by scripts/setup.sh), as flatpak
+/// and build tools use it, with its own PID namespace and /proc, with the
+/// host's /proc (pids that name other processes there), with /dev/shm
+/// read-only (no ledger can be made) or a fresh tmpfs. A tree inside (bash
+/// starting two members, one of them a Python that counts its CPUs) runs
+/// as without the library.
+#[test]
+fn bubblewrap_sandboxes_run_as_without_the_library() {
+    let bwrap = Path::new("/usr/bin/bwrap");
+    assert!(
+        bwrap.exists(),
+        "bubblewrap is not installed (scripts/setup.sh)"
+    );
+    let cpus = c_program("cpus");
+    let script = format!(
+        "{0}; {0} > /dev/null & {1} -c 'import os; print(os.cpu_count())'; wait",
+        cpus.display(),
+        python().display()
+    );
+    for sandbox in [
+        &[
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--unshare-pid",
+        ][..],
+        &["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid"][..],
+        &[
+            "--bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/dev/shm",
+            "--unshare-all",
+        ][..],
+    ] {
+        let args = [sandbox, &["/bin/bash", "-c", &script][..]].concat();
+        same_as_without(bwrap, &args, &[], &[], &[]);
+    }
 }
 
 /// The real sandbox: `man` (man-db, installed by scripts/setup.sh) formats
