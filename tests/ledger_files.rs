@@ -442,6 +442,59 @@ fn own_pid_namespace() -> Option<Vec<&'static str>> {
     })
 }
 
+/// A PID namespace that sees another's /proc (`unshare --pid --fork`
+/// without `--mount-proc`; bubblewrap's `--unshare-pid` with the host's
+/// /proc): `/proc/PID` names a process of the host, not the one `PID` names
+/// inside, so that the members of a tree could not be told apart by it.
+/// Processes there run outside any tree, each at its cap, and say nothing:
+/// no ledger is made inside. Before, the shell inside made one, its members
+/// recorded the start times of unrelated host processes (a member whose pid
+/// has no host process printed "ledger ... is full"), and a tree killed
+/// there left a ledger that no sweep removes (its creator's pid, 1, is
+/// always alive on the host).
+#[test]
+fn a_pid_namespace_that_sees_another_proc_makes_no_tree() {
+    let prefixes: [&[&str]; 2] = [
+        &["unshare", "--pid", "--fork"],
+        &["unshare", "--map-current-user", "--pid", "--fork"],
+    ];
+    let Some(prefix) = prefixes.into_iter().find(|prefix| {
+        std::process::Command::new(prefix[0])
+            .args(&prefix[1..])
+            .arg("true")
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }) else {
+        eprintln!("skipped: `unshare --pid --fork` is not allowed here");
+        return;
+    };
+    let dir = TempDir::new("ledger-foreign-proc");
+    let runtime = common::runtime_dir(&dir.0);
+    // The shell forks (which makes a tree's ledger), a member runs beside
+    // it, and the shell lists the runtime directory meanwhile.
+    let script = format!(
+        "{0} | head -n 1; {1} -c 'import os, time; os.cpu_count(); time.sleep(0.5)' & \
+         sleep 0.2; echo \"ledgers=$(ls \"$XDG_RUNTIME_DIR\" | tr '\\n' ' ')\"; wait",
+        common::c_program("cpus").display(),
+        common::python().display()
+    );
+    // Only what runs inside carries the library: `unshare` itself, in the
+    // host's namespace, would make a ledger of its own there.
+    let preload = format!("LD_PRELOAD={}", common::lib_path().display());
+    let out = Run::new(prefix[0])
+        .args(&prefix[1..])
+        .args(["env", &preload, "/bin/bash", "-c", &script])
+        .env("THROTTLE_THREADS", "1")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .run_ok();
+    assert_eq!(out.num("nprocs_onln"), 1, "each process at its cap\n{out}");
+    assert_eq!(out.get("ledgers").trim(), "", "no ledger inside\n{out}");
+    assert!(out.throttle_lines().is_empty(), "no warning\n{out}");
+    let left = common::dir_entries(&runtime);
+    assert!(left.is_empty(), "ledgers stayed: {left:?}\n{out}");
+}
+
 /// A working process's ledger, seen from a PID namespace of its own that
 /// shares the filesystem (`apptainer exec --pid`, `unshare --pid`): the
 /// members' pids name other processes there (or none), so a process there

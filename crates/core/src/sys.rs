@@ -120,6 +120,26 @@ pub fn pid_namespace() -> u64 {
     }
 }
 
+/// This process's own start time (see [`start_time`]), from
+/// `/proc/self/stat`, and only where /proc is of this process's PID
+/// namespace: where it is another's (`unshare --pid --fork` without
+/// `--mount-proc`, bubblewrap's `--unshare-pid` with the host's /proc),
+/// `/proc/PID` names another process than `PID` here does, so that no
+/// member of a tree could be judged by it; `None` then, as when /proc
+/// cannot be read. Told apart by the pid `/proc/self/stat` gives (the
+/// calling process as that /proc numbers it) against `getpid`, at no cost
+/// over reading the start time. Allocates nothing and takes no lock.
+pub fn own_start_time() -> Option<u64> {
+    let mut buf = [0u8; STAT_BYTES];
+    let stat = read_stat(format_args!("/proc/self/stat\0"), &mut buf)?;
+    let end = stat.iter().position(|&b| b == b' ')?;
+    let pid: libc::pid_t = std::str::from_utf8(&stat[..end]).ok()?.parse().ok()?;
+    if pid != getpid() {
+        return None;
+    }
+    parse_stat_start(stat)
+}
+
 /// A process's start time, in clock ticks after boot (/proc/PID/stat field
 /// 22): with the pid, it names one process for its whole life. Allocates
 /// nothing and takes no lock: an `_exit` called from a signal handler reaches
@@ -628,6 +648,7 @@ mod tests {
     fn start_time_names_this_process() {
         let me = start_time(getpid()).unwrap();
         assert_eq!(start_time(getpid()), Some(me));
+        assert_eq!(own_start_time(), Some(me));
         assert_eq!(start_time(i32::MAX), None);
         assert!(!ended(getpid(), me), "this process lives");
         assert!(

@@ -253,7 +253,7 @@ pub fn init(settings: &Resolution) -> usize {
         }
         here
     });
-    let start = named.as_ref().and_then(|_| sys::start_time(pid));
+    let start = named.as_ref().and_then(|_| sys::own_start_time());
     let opened = match named {
         Some(_) if sys::secure_execution() => return settings.cap,
         Some(path) => {
@@ -350,7 +350,7 @@ fn create_ledger(path: String) {
     // read its own (a sandbox hiding /proc) could not take its slot, and
     // would leave a file no member holds.
     let pid = STATE.pid.load(Relaxed);
-    let Some(start) = sys::start_time(pid) else {
+    let Some(start) = sys::own_start_time() else {
         no_start_time(&path, own);
         return;
     };
@@ -379,13 +379,14 @@ fn create_ledger(path: String) {
 }
 
 /// Says, at info level, that this process runs outside the tree at `path`
-/// because /proc does not give it its own start time: a sandbox (Landlock,
-/// bubblewrap without /proc) is the host's choice, and its output must not
+/// because /proc does not give it its own start time: a sandbox that hides
+/// /proc (Landlock), or a PID namespace that sees another's /proc (see
+/// `sys::own_start_time`), is the host's choice, and its output must not
 /// change (docs/limits.md).
 fn no_start_time(path: &str, own: usize) {
     info!(
-        "ledger '{path}': this process cannot read its start time in /proc (a sandbox); \
-         using a per-process cap of {own}"
+        "ledger '{path}': this process cannot read its own start time in /proc (a sandbox, \
+         or a PID namespace whose /proc is another's); using a per-process cap of {own}"
     );
 }
 
@@ -1171,7 +1172,7 @@ pub fn reset_after_fork() {
         STATE.ledger.store(0, Release);
         return;
     }
-    let Some(slot) = sys::start_time(pid).and_then(|start| ledger.join(pid, parent(), start))
+    let Some(slot) = sys::own_start_time().and_then(|start| ledger.join(pid, parent(), start))
     else {
         return;
     };
