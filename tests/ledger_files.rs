@@ -422,24 +422,23 @@ env XDG_RUNTIME_DIR="$MNT" LD_PRELOAD="$LIB" THROTTLE_THREADS=2 THROTTLE_REPORT=
 /// its own /proc (`unshare --pid --fork --mount-proc`, in a user namespace
 /// of the same uid where that is what is allowed), or None.
 fn own_pid_namespace() -> Option<Vec<&'static str>> {
-    let prefixes: [&[&str]; 2] = [
-        &["unshare", "--pid", "--fork", "--mount-proc"],
-        &[
-            "unshare",
-            "--map-current-user",
-            "--pid",
-            "--fork",
-            "--mount-proc",
-        ],
-    ];
-    prefixes.into_iter().map(<[&str]>::to_vec).find(|prefix| {
-        std::process::Command::new(prefix[0])
-            .args(&prefix[1..])
-            .arg("true")
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+    pid_namespace_prefix(&["--mount-proc"])
+}
+
+/// `unshare --pid --fork` with `more` options, as root or in a user
+/// namespace of the same uid, whichever is allowed here; None if neither.
+fn pid_namespace_prefix(more: &[&'static str]) -> Option<Vec<&'static str>> {
+    let user: [&[&str]; 2] = [&[], &["--map-current-user"]];
+    user.into_iter()
+        .map(|user| [&["unshare"][..], user, &["--pid", "--fork"], more].concat())
+        .find(|prefix| {
+            std::process::Command::new(prefix[0])
+                .args(&prefix[1..])
+                .arg("true")
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
 }
 
 /// A PID namespace that sees another's /proc (`unshare --pid --fork`
@@ -454,18 +453,7 @@ fn own_pid_namespace() -> Option<Vec<&'static str>> {
 /// always alive on the host).
 #[test]
 fn a_pid_namespace_that_sees_another_proc_makes_no_tree() {
-    let prefixes: [&[&str]; 2] = [
-        &["unshare", "--pid", "--fork"],
-        &["unshare", "--map-current-user", "--pid", "--fork"],
-    ];
-    let Some(prefix) = prefixes.into_iter().find(|prefix| {
-        std::process::Command::new(prefix[0])
-            .args(&prefix[1..])
-            .arg("true")
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }) else {
+    let Some(prefix) = pid_namespace_prefix(&[]) else {
         eprintln!("skipped: `unshare --pid --fork` is not allowed here");
         return;
     };
