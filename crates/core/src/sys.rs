@@ -446,9 +446,12 @@ pub struct Live;
 impl Inputs for Live {
     fn var(&self, name: &str) -> Option<Vec<u8>> {
         // Named on the stack: resolution asks for some thirty variables at
-        // every process start.
+        // every process start. A longer name is named on the heap.
         let mut buf = [0u8; 128];
-        getenv(nul_terminated(name, &mut buf)?)
+        match nul_terminated(name, &mut buf) {
+            Some(name) => getenv(name),
+            None => getenv(&std::ffi::CString::new(name).ok()?),
+        }
     }
 
     fn read_file(&self, path: &str) -> Result<Vec<u8>, FileError> {
@@ -522,6 +525,11 @@ mod tests {
         );
         assert_eq!(Live.var("THROTTLE_NO_SUCH_VARIABLE"), None);
         assert_eq!(Live.var("A\0B"), None);
+        // A name too long for the stack buffer goes to the heap's CString
+        // (the environment is not changed here: other tests read it).
+        let long = format!("THROTTLE_TEST_{}", "X".repeat(200));
+        assert!(nul_terminated(&long, &mut [0u8; 128]).is_none());
+        assert_eq!(Live.var(&long), None);
     }
 
     /// Cores counted up to a bound, on a made-up topology: 8 CPUs, SMT
