@@ -212,13 +212,28 @@ pub fn read_small<'b>(path: std::fmt::Arguments, buf: &'b mut [u8]) -> Option<&'
     let mut name = [0u8; 256];
     let mut cursor = std::io::Cursor::new(&mut name[..]);
     std::io::Write::write_fmt(&mut cursor, path).ok()?;
-    // SAFETY: `name` holds a NUL-terminated string written just above.
-    let fd = unsafe { libc::open(name.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let name = CStr::from_bytes_until_nul(&name).ok()?;
+    read_and_close(open_read_only(name).ok()?, buf)
+}
+
+/// Opens `name` for reading as every file the library reads at start: never
+/// blocking (a FIFO), never becoming a controlling terminal, closed on
+/// `exec`. The errno when it cannot. Async-signal-safe.
+fn open_read_only(name: &CStr) -> Result<libc::c_int, i32> {
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: a NUL-terminated path; the caller closes the descriptor.
+    let fd = unsafe { libc::open(name.as_ptr(), flags) };
     if fd < 0 {
-        return None;
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(fd)
     }
+}
+
+/// One `read` of `fd` into `buf`, then `fd` closed: what a file of /proc or
+/// /sys holds, which the kernel hands over in one read. Async-signal-safe.
+fn read_and_close(fd: libc::c_int, buf: &mut [u8]) -> Option<&[u8]> {
     // SAFETY: `buf` is valid for writes of its length; `fd` is closed once.
-    // /proc and /sys hand such a file over in one read.
     let n = unsafe {
         let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
         libc::close(fd);
@@ -350,42 +365,33 @@ fn nul_terminated<'b>(text: &str, buf: &'b mut [u8]) -> Option<&'b CStr> {
 /// a buffer on the stack: a file that is not there (the system file, on
 /// most machines), one the process is refused, and the small files of
 /// /proc and /sys (a cgroup, a quota). `None` for the rest, which
-/// [`read_budget_file`] reads with its checks.
+/// [`read_budget_file`] reads with its checks (a file that is there but is
+/// not the kernel's: the system file, a budget file, which may be a FIFO).
 ///
-/// Through `std::fs` the same reads took 14 µs for a file that is not
-/// there and 31 µs for /proc/self/cgroup at start (cold code, a `statx`
-/// and a heap buffer each), against 1.5 and 10 µs for the system calls
-/// themselves (docs/benchmarks.md, start-up).
+/// Through `std::fs` each such file also cost a `statx`, a second `read`
+/// and a heap buffer: 4 system calls and about 2 page faults of every
+/// preloaded `/bin/true` (docs/benchmarks.md, start-up).
 fn read_lean(path: &str) -> Option<Result<Vec<u8>, FileError>> {
     let mut name = [0u8; 256];
     let name = nul_terminated(path, &mut name)?;
-    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-    // SAFETY: a NUL-terminated path; the descriptor is closed below.
-    let fd = unsafe { libc::open(name.as_ptr(), flags) };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return match e.raw_os_error().unwrap_or(0) {
-            libc::ENOENT | libc::ENOTDIR => Some(Err(FileError::Missing)),
-            errno if refused_access(errno) => Some(Err(FileError::Refused(e.to_string()))),
-            _ => None,
-        };
-    }
-    let kernel = path.starts_with("/proc/") || path.starts_with("/sys/");
-    let mut buf = [0u8; 4096];
-    // SAFETY: `buf` is valid for writes of its length; `fd` is closed once.
-    // The kernel hands such a file over in one read; one that fills the
-    // buffer is read again the careful way.
-    let n = unsafe {
-        let n = if kernel {
-            libc::read(fd, buf.as_mut_ptr().cast(), buf.len())
-        } else {
-            -1
-        };
-        libc::close(fd);
-        n
+    let fd = match open_read_only(name) {
+        Ok(fd) => fd,
+        Err(libc::ENOENT | libc::ENOTDIR) => return Some(Err(FileError::Missing)),
+        Err(errno) if refused_access(errno) => {
+            let why = std::io::Error::from_raw_os_error(errno).to_string();
+            return Some(Err(FileError::Refused(why)));
+        }
+        Err(_) => return None,
     };
-    let n = usize::try_from(n).ok().filter(|&n| n < buf.len())?;
-    Some(Ok(buf[..n].to_vec()))
+    if !(path.starts_with("/proc/") || path.starts_with("/sys/")) {
+        // SAFETY: the descriptor just opened, closed once.
+        unsafe { libc::close(fd) };
+        return None;
+    }
+    // One that fills the buffer is read again the careful way.
+    let mut buf = [0u8; 4096];
+    let bytes = read_and_close(fd, &mut buf).filter(|b| b.len() < 4096)?;
+    Some(Ok(bytes.to_vec()))
 }
 
 /// Reads a budget file defensively: regular files only, never blocking on a
