@@ -254,10 +254,9 @@ def main():
                 failures.append(f"{p} {arg}: {detail}")
                 print(f"sweep: DIFFERS {p} {arg}: {detail}", file=sys.stderr, flush=True)
     took = time.monotonic() - start
-    if holder:
-        holder.close()
     at = f" at THROTTLE_THREADS={a.cap}" if a.cap else ""
     if holder:
+        holder.close()
         at += " in a tree"
 
     print(
