@@ -14,7 +14,7 @@ say() { echo "setup-system: $*" >&2; }
 # ---- Debian packages -------------------------------------------------------
 pkgs=(
   libjemalloc2 libgoogle-perftools4 libmimalloc2.0
-  default-jdk-headless nodejs golang-go chromium
+  default-jdk-headless nodejs golang-go chromium postgresql-15
   r-base-core r-cran-data.table
   openmpi-bin libopenmpi-dev
   pigz zstd xz-utils git make gcc libc6-dev zlib1g-dev perl coreutils
