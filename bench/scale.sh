@@ -345,7 +345,7 @@ for n in "${NS[@]}"; do
 done
 echo
 echo "checks, per member (medians): threads (main, sleeper, and the library's steward), resident KiB; the launcher's CPU"
-echo "during the idle second; the member processes and working ones \`throttle info\` counted (expected: N + the launcher, N)"
+echo "during the idle second; the member processes and claimed ones (working or resting) \`throttle info\` counted (expected: N + the launcher, N)"
 printf '%-5s|%9s%9s |%9s%9s |%9s%9s |%14s\n' "" "threads" "" "RSS KiB" "" "launcher" "us/s" "info counted"
 printf '%-5s|%9s%9s |%9s%9s |%9s%9s |%14s\n' "N" "lib" "none" "lib" "none" "lib" "none" "members/work."
 for n in "${NS[@]}"; do

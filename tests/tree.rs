@@ -1046,6 +1046,101 @@ if __name__ == "__main__":
     );
 }
 
+/// A member that has claimed and then waits (a notebook server beside its
+/// kernel, a browser beside its renderer, a parent waiting for its pool)
+/// rests after a second without using its share, and the members that work
+/// split the budget without it; when it works again, they split it with it
+/// again. Here a numpy parent starts a numpy child and waits for it: the
+/// child's pool starts at its share (1 of 2), grows to the whole budget
+/// once the parent rests, and drops back to 1 once the parent computes
+/// again (told by a file the child writes). The child also runs three
+/// sleeping threads, so at a share of 1 its threads are confined to one
+/// CPU (the default policy); when the share grows, the confinement must
+/// follow before the pool grows (a pool of 2 on one CPU spins: a notebook's
+/// kernel took 6.5x its time).
+#[test]
+fn a_member_that_waits_rests_and_the_others_share_without_it() {
+    const SCRIPT: &str = r#"
+import os, subprocess, sys, tempfile, time
+import numpy
+CHILD = """
+import os, sys, threading, time
+import numpy
+def allowed():
+    for line in open("/proc/thread-self/status"):
+        if line.startswith("Cpus_allowed_list:"):
+            n = 0
+            for part in line.split()[1].split(","):
+                lo, _, hi = part.partition("-")
+                n += int(hi or lo) - int(lo) + 1
+            return n
+stop = threading.Event()
+sleepers = [threading.Thread(target=stop.wait) for _ in range(3)]
+for t in sleepers:
+    t.start()
+a = numpy.ones((128, 128))
+def wait_for(want, limit):
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        a @ a
+        if pools() == want:
+            return want
+    return pools()
+a @ a
+print("child_first=%s" % pools(), flush=True)
+print("child_first_cpus=%d" % allowed(), flush=True)
+print("child_grown=%s" % wait_for("2", 20), flush=True)
+print("child_grown_cpus=%d" % allowed(), flush=True)
+open(sys.argv[1], "w").close()
+print("child_shrunk=%s" % wait_for("1", 20), flush=True)
+stop.set()
+"""
+a = numpy.ones((128, 128))
+a @ a
+go = os.path.join(tempfile.mkdtemp(), "go")
+child = subprocess.Popen([sys.executable, "-c", POOLS_PY + CHILD, go])
+while not os.path.exists(go) and child.poll() is None:
+    time.sleep(0.05)
+while child.poll() is None:
+    a @ a
+child.wait()
+print("parent_status=%d" % child.returncode, flush=True)
+"#;
+    let _serial = serial();
+    if cpus() < 2 {
+        eprintln!("skipped: one CPU, a pool of 2 cannot be seen");
+        return;
+    }
+    let script = format!("POOLS_PY = {POOLS_PY:?}\n{SCRIPT}");
+    let out = python_at_budget_2(&script);
+    assert_eq!(out.get("parent_status"), "0", "{out}");
+    assert_eq!(
+        out.get("child_first"),
+        "1",
+        "beside its working parent, the child starts at its share\n{out}"
+    );
+    assert_eq!(
+        out.get("child_first_cpus"),
+        "1",
+        "at a share of 1, four threads: confined to one CPU\n{out}"
+    );
+    assert_eq!(
+        out.get("child_grown"),
+        "2",
+        "once the parent rests, the child's pool is the whole budget\n{out}"
+    );
+    assert_eq!(
+        out.get("child_grown_cpus"),
+        "2",
+        "and its threads may run on both CPUs again\n{out}"
+    );
+    assert_eq!(
+        out.get("child_shrunk"),
+        "1",
+        "once the parent works again, the child's pool is its share again\n{out}"
+    );
+}
+
 /// A process that started working alone holds the whole budget; a second
 /// one started a while later (not counted as about to work: the first has
 /// long claimed) makes both shrink to their shares. The first has pools

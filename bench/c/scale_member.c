@@ -50,7 +50,7 @@
  *              info_ms=       median wall time of one run (it reads the
  *                             ledger, checks every member in /proc)
  *              info_members=  member processes it counted (N + the launcher)
- *              info_working=  working members it counted
+ *              info_working=  members it counted as claimed (working or resting)
  *   reclaim  member N/2 killed (SIGKILL: no leave) and reaped; with
  *            --info, `THROTTLE info` run back to back until it shows no
  *            member gone without leaving (a surviving member's steward
@@ -269,7 +269,8 @@ static int64_t run_info(const char *throttle, char **env, char *out, size_t outl
 }
 
 /* From `throttle info`'s "budget B shared by W working and A about to work,
- * of M member processes (and D gone ...)" line. */
+ * of M member processes (R resting: ...) (and D gone ...)" line; `working`
+ * is the members that claimed, W + R (idle members rest after a second). */
 static void parse_info(const char *out, long *working, long *members, long *gone) {
     *working = *members = -1;
     *gone = 0;
@@ -279,6 +280,12 @@ static void parse_info(const char *out, long *working, long *members, long *gone
     if (sscanf(p, " shared by %ld working and %ld about to work, of %ld member", working, &about, members) != 3)
         *working = *members = -1;
     const char *eol = strchr(p, '\n');
+    const char *r = strstr(p, " resting: ");
+    if (r && (!eol || r < eol) && *working >= 0) {
+        const char *open = r;
+        while (open > p && *open != '(') open--;
+        *working += atol(open + 1);
+    }
     const char *g = strstr(p, "(and ");
     if (g && (!eol || g < eol)) *gone = atol(g + 5);
 }

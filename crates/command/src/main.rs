@@ -436,16 +436,22 @@ fn print_ledger(r: &config::Resolution) {
             .filter(|m| m.role == role && !gone(m))
             .count()
     };
-    let (working, about) = (
+    let (working, about, resting) = (
         count(ledger::Role::Working),
         count(ledger::Role::AboutToWork),
+        count(ledger::Role::Resting),
     );
     let dead = members.iter().filter(|m| gone(m)).count();
     println!("ledger:    {path}");
     println!(
-        "           budget {} shared by {working} working and {about} about to work, of {} member processes{}",
+        "           budget {} shared by {working} working and {about} about to work, of {} member processes{}{}",
         ledger.budget(),
         members.len() - dead,
+        if resting > 0 {
+            format!(" ({resting} resting: claimed, not using their share)")
+        } else {
+            String::new()
+        },
         if dead > 0 {
             format!(" (and {dead} gone without leaving, not yet reclaimed)")
         } else {
@@ -458,6 +464,7 @@ fn print_ledger(r: &config::Resolution) {
         let (state, share) = match m.role {
             _ if gone(m) => ("gone", "-".to_string()),
             ledger::Role::Working => ("working", m.applied.max(1).to_string()),
+            ledger::Role::Resting => ("resting", m.applied.max(1).to_string()),
             ledger::Role::AboutToWork => ("about to work", "-".to_string()),
             ledger::Role::Launcher => ("launcher", "-".to_string()),
             ledger::Role::Idle => ("idle", "-".to_string()),

@@ -397,7 +397,16 @@ fn ledger_case(rng: &mut Rng, ledger: &Ledger, path: &str) {
                     assert!(slot < SLOTS);
                 }
             }
-            1 => ledger.claim(any_slot(rng)),
+            1 => match rng.below(3) {
+                0 => ledger.claim(any_slot(rng)),
+                1 => ledger.wake(any_slot(rng)),
+                _ => {
+                    let (now, coin) = (rng.next(), rng.next());
+                    ledger.note_activity(now, |p| {
+                        (p as u64 & 1 == 0).then_some(coin.rotate_left(p as u32))
+                    });
+                }
+            },
             2 => ledger.unclaim(any_slot(rng)),
             3 => ledger.leave(any_slot(rng), pid),
             4 => {

@@ -14,7 +14,7 @@ use std::ffi::CString;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::*};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"THRTLDG1");
-const VERSION: u32 = 4;
+const VERSION: u32 = 5;
 
 /// The shortest time between two wakes of every sleeping member
 /// ([`Ledger::tell_due`]).
@@ -39,11 +39,28 @@ const CLAIMED: u32 = 3;
 /// even after the tree's creator has ended), but holds no share and never
 /// counts in the census.
 const LAUNCHER: u32 = 4;
+/// Claimed, but resting: it has used less than a tenth of a CPU for a
+/// second or more (`Ledger::note_activity`), so it does not split the
+/// budget with the others until it works again (docs/design.md, section 5).
+const RESTING: u32 = 5;
 
 /// Whether a slot in `state` belongs to a process of the tree.
 fn taken(state: u32) -> bool {
-    matches!(state, MEMBER | CLAIMED | LAUNCHER)
+    matches!(state, MEMBER | CLAIMED | LAUNCHER | RESTING)
 }
+
+/// Whether the member in a slot in `state` has claimed a share, resting or
+/// not.
+fn has_claimed(state: u32) -> bool {
+    matches!(state, CLAIMED | RESTING)
+}
+
+/// A claimed member rests after this long below [`BUSY_PART`] of a CPU.
+pub const REST_AFTER_MS: u32 = 1000;
+/// A resting member works again as soon as a round sees it use this part of
+/// a CPU (1/10) over at least [`WAKE_AFTER_MS`].
+const BUSY_PART: u64 = 10;
+const WAKE_AFTER_MS: u32 = 100;
 
 #[repr(C)]
 struct Header {
@@ -94,7 +111,11 @@ struct Slot {
     /// Its parent's pid when it joined: a member that is another's parent is
     /// a launcher (a shell, `parallel`, `make`), never about to work.
     ppid: AtomicI32,
-    _pad: [u32; 2],
+    /// Its CPU time (ms, low 32 bits) when a round last began a look at it,
+    /// and when that was (monotonic ms, low 32 bits; 0: not looked at since
+    /// it claimed): see `Ledger::note_activity`.
+    seen_cpu_ms: AtomicU32,
+    seen_ms: AtomicU32,
 }
 
 /// A slot's state and pid as one word (see `Slot::ident`).
@@ -147,8 +168,12 @@ pub struct Census {
     /// the launcher programs (`srun`, `mpirun`: LAUNCHER slots).
     pub members: u32,
     /// The asked member's rank among the claimed; a member that has not
-    /// claimed ranks as the first after them.
+    /// claimed (or rests) ranks as the first after them.
     pub rank: Option<u32>,
+    /// Claimed members that rest, not counted in `claimed` (unless the asked
+    /// member rests itself: then every resting one counts as claimed, and
+    /// this is 0): a round must look at them, to see them work again.
+    pub resting: u32,
 }
 
 impl Census {
@@ -180,6 +205,9 @@ pub struct Member {
 pub enum Role {
     /// Holds a share.
     Working,
+    /// Holds a share but has not used it for a while: the others split the
+    /// budget without it until it works again.
+    Resting,
     /// Holds none yet, but counts: young and busy (`about_to_work`).
     AboutToWork,
     /// A launcher program (`srun`, `mpirun`), or the parent of another
@@ -648,7 +676,7 @@ impl Ledger {
         if let Some(i) = self.slot_of(pid, start) {
             if self.switch(i, CLAIMED, LAUNCHER) {
                 self.changed();
-            } else {
+            } else if !self.switch(i, RESTING, LAUNCHER) {
                 self.switch(i, MEMBER, LAUNCHER);
             }
             return Some(i);
@@ -670,6 +698,7 @@ impl Ledger {
                 s.ppid.store(ppid, Release);
                 s.start.store(start, Release);
                 s.applied.store(0, Release);
+                s.seen_ms.store(0, Release);
                 // A CAS, not a store: were this process judged gone meanwhile
                 // (it cannot be, alive), the slot would be another's now.
                 if !s.change((RESERVING, pid), (state, pid)) {
@@ -687,7 +716,24 @@ impl Ledger {
 
     /// The member in `slot` starts working: it now holds a share.
     pub fn claim(&self, slot: usize) {
+        // Looked at afresh: a second at least before it can rest.
+        self.slot(slot).seen_ms.store(0, Release);
         if self.switch(slot, MEMBER, CLAIMED) {
+            self.changed();
+        }
+    }
+
+    /// Whether the member in `slot` rests (see [`Ledger::note_activity`]).
+    pub fn resting(&self, slot: usize) -> bool {
+        self.slot(slot).state() == RESTING
+    }
+
+    /// The member in `slot`, which has claimed, works now (one of its hooks
+    /// ran: it starts a thread, asks the CPU count): if it was resting, it
+    /// counts again at once. One load when it was not.
+    pub fn wake(&self, slot: usize) {
+        if self.slot(slot).state() == RESTING && self.switch(slot, RESTING, CLAIMED) {
+            self.slot(slot).seen_ms.store(0, Release);
             self.changed();
         }
     }
@@ -696,6 +742,66 @@ impl Ledger {
     /// program, which claims on its own).
     pub fn unclaim(&self, slot: usize) {
         if self.switch(slot, CLAIMED, MEMBER) {
+            self.changed();
+        } else {
+            // Resting, it counted for nobody: nothing to tell.
+            self.switch(slot, RESTING, MEMBER);
+        }
+    }
+
+    /// Puts claimed members to rest, and back to work, by the CPU time they
+    /// used since a round last looked (`cpu_ms(pid)`, their CPU time in ms;
+    /// `now_ms` monotonic): a claimed member that used less than a tenth of
+    /// a CPU over [`REST_AFTER_MS`] or more rests (the others split the
+    /// budget without it: a parent waiting for its workers, a notebook
+    /// server beside its kernel, a browser's idle helpers); a resting one
+    /// that used a tenth or more over the last [`WAKE_AFTER_MS`] or more
+    /// works again. Every change is told to the tree. Called by the round
+    /// (one member per tree every 200 ms), so a member that wakes by
+    /// computing alone (its pools already started: no hook runs) counts
+    /// again within a round; one that wakes through a hook, at once
+    /// ([`Ledger::wake`]).
+    pub fn note_activity(&self, now_ms: u64, cpu_ms: impl Fn(i32) -> Option<u64>) {
+        let now = (now_ms as u32).max(1);
+        let mut changed = false;
+        for i in 0..self.high() {
+            let s = self.slot(i);
+            let (state, pid) = s.ident();
+            if !has_claimed(state) || pid <= 0 {
+                continue;
+            }
+            let Some(cpu) = cpu_ms(pid) else {
+                continue;
+            };
+            let cpu = cpu as u32;
+            let seen = s.seen_ms.load(Acquire);
+            let restart = |s: &Slot| {
+                s.seen_cpu_ms.store(cpu, Release);
+                s.seen_ms.store(now, Release);
+            };
+            if seen == 0 {
+                restart(s);
+                continue;
+            }
+            let elapsed = now.wrapping_sub(seen);
+            let used = u64::from(cpu.wrapping_sub(s.seen_cpu_ms.load(Acquire)));
+            let busy = used * BUSY_PART >= u64::from(elapsed);
+            match state {
+                RESTING if elapsed >= WAKE_AFTER_MS && busy => {
+                    changed |= s.change((RESTING, pid), (CLAIMED, pid));
+                    restart(s);
+                }
+                RESTING if elapsed >= REST_AFTER_MS => restart(s),
+                CLAIMED if elapsed >= REST_AFTER_MS => {
+                    if !busy {
+                        changed |= s.change((CLAIMED, pid), (RESTING, pid));
+                    }
+                    restart(s);
+                }
+                _ => {}
+            }
+        }
+        if changed {
             self.changed();
         }
     }
@@ -757,21 +863,29 @@ impl Ledger {
             pending: 0,
             members: 0,
             rank: None,
+            resting: 0,
         };
+        // A member that rests is left out of the split of those that work;
+        // asked its own share, it counts every resting member as working,
+        // itself included, so that a share never grows while it rests (else
+        // every member of an idle tree, resting, would raise its pools to
+        // the whole budget, and run them all at once when they work again).
+        let asked_rests = asked.is_some_and(|i| self.slot(i).state() == RESTING);
         for i in 0..self.high() {
             if without == Some(i) {
                 continue;
             }
             let s = self.slot(i);
             let (state, pid) = s.ident();
-            c.members += u32::from(state == MEMBER || state == CLAIMED);
+            c.members += u32::from(matches!(state, MEMBER | CLAIMED | RESTING));
             match state {
-                CLAIMED => {
+                CLAIMED | RESTING if state == CLAIMED || asked_rests => {
                     if asked == Some(i) {
                         c.rank = Some(c.claimed);
                     }
                     c.claimed += 1;
                 }
+                RESTING => c.resting += 1,
                 MEMBER if asked == Some(i) => c.pending += 1,
                 // The judge first: it looks at the member's age before
                 // anything else, and most members are not young.
@@ -814,7 +928,7 @@ impl Ledger {
                 let (state, pid) = self.slot(i).ident();
                 taken(state) && pid == ppid && i != slot
             })?;
-            if self.slot(parent).state() == CLAIMED {
+            if has_claimed(self.slot(parent).state()) {
                 return Some(parent);
             }
             ppid = self.slot(parent).ppid.load(Acquire);
@@ -884,6 +998,7 @@ impl Ledger {
                 let (state, pid) = s.ident();
                 let role = match state {
                     CLAIMED => Role::Working,
+                    RESTING => Role::Resting,
                     LAUNCHER => Role::Launcher,
                     MEMBER if self.is_parent(pid) => Role::Launcher,
                     MEMBER if about_to_work(now, pid, s.start.load(Acquire)) => Role::AboutToWork,
@@ -1099,6 +1214,99 @@ mod tests {
         assert_eq!(ledger.slot_of(400, 7), Some(slot));
         ledger.leave(slot, 400);
         assert!(!ledger.any_member());
+    }
+
+    /// A claimed member that uses less than a tenth of a CPU for a second
+    /// rests: the others split the budget without it, its own share does not
+    /// grow; it works again when a round sees it busy or a hook wakes it.
+    #[test]
+    fn a_claimed_member_rests_after_a_second_idle_and_works_again() {
+        use std::cell::Cell;
+        let (ledger, _file) = test_ledger("resting", 4, 0);
+        let parent = ledger.join(10, 1, 1).unwrap();
+        let child = ledger.join(11, 10, 2).unwrap();
+        ledger.claim(parent);
+        ledger.claim(child);
+        // CPU time in ms by pid: the parent idle, the child busy.
+        let parent_cpu = Cell::new(500u64);
+        let child_cpu = Cell::new(500u64);
+        // The child is busy all along: at every look, all the time since.
+        let cpu = |pid: i32| {
+            child_cpu.set(child_cpu.get() + 1_000);
+            Some(if pid == 10 {
+                parent_cpu.get()
+            } else {
+                child_cpu.get()
+            })
+        };
+        let census = || ledger.census(Some(child), |_, _| false);
+        ledger.note_activity(10_000, cpu);
+        assert_eq!(census().claimed, 2, "a first look only notes the CPU time");
+        ledger.note_activity(10_900, cpu);
+        assert_eq!(census().claimed, 2, "900 ms is not yet a second");
+        let g = ledger.generation().load(Acquire);
+        parent_cpu.set(560); // 60 ms in 1,100: under a tenth
+        ledger.note_activity(11_100, cpu);
+        let c = census();
+        assert_eq!(
+            (c.claimed, c.resting, c.rank),
+            (1, 1, Some(0)),
+            "the parent rests"
+        );
+        assert_eq!(c.share(4), Some(4), "the child alone splits the budget");
+        assert_ne!(ledger.generation().load(Acquire), g, "the tree is told");
+        let p = ledger.census(Some(parent), |_, _| false);
+        assert_eq!(
+            (p.claimed, p.pending, p.resting, p.rank),
+            (2, 0, 0, Some(0)),
+            "asked, a resting member counts every resting one as working"
+        );
+        assert_eq!(
+            p.share(4),
+            Some(2),
+            "its share does not grow while it rests"
+        );
+        assert_eq!(
+            ledger.working_ancestor(child),
+            Some(parent),
+            "still the ancestor that works"
+        );
+        assert!(ledger
+            .members()
+            .iter()
+            .any(|m| m.pid == 10 && m.role == Role::Resting));
+        // Busy again: 30 ms in 200 is over a tenth.
+        parent_cpu.set(590);
+        ledger.note_activity(11_300, cpu);
+        assert_eq!(census().claimed, 2, "the parent works again");
+        // Idle again, then woken by one of its hooks rather than a round.
+        ledger.note_activity(12_400, cpu);
+        assert_eq!(census().resting, 1);
+        let g = ledger.generation().load(Acquire);
+        ledger.wake(parent);
+        assert_eq!(
+            (census().claimed, census().resting),
+            (2, 0),
+            "woken by a hook"
+        );
+        assert_ne!(ledger.generation().load(Acquire), g);
+        ledger.wake(parent);
+        // Woken, it is looked at afresh: a second before it can rest again.
+        ledger.note_activity(13_500, cpu);
+        assert_eq!(census().resting, 0);
+        ledger.note_activity(14_600, cpu);
+        assert_eq!(census().resting, 1);
+        // Resting members unclaim and leave like the others.
+        ledger.unclaim(parent);
+        assert_eq!(ledger.slot(parent).state(), MEMBER);
+        ledger.claim(parent);
+        ledger.note_activity(14_700, cpu);
+        ledger.note_activity(15_800, cpu);
+        assert_eq!(ledger.slot(parent).state(), RESTING);
+        ledger.leave(parent, 10);
+        assert_eq!(ledger.slot(parent).state(), FREE);
+        let c = census();
+        assert_eq!((c.claimed, c.resting, c.members), (1, 0, 1));
     }
 
     /// Members that have not claimed count when they look about to work,

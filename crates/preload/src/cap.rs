@@ -492,6 +492,38 @@ fn confine(cap: usize, seed: fn() -> usize) {
     STATE.confined.store(true, Release);
 }
 
+/// The cap changed while the process's threads are confined: their mask
+/// follows it (`cap` CPUs of the mask, or the whole mask once the live
+/// threads fit or the cap covers it). Called by the steward after a new
+/// share and before it resizes pools: a pool raised to the new cap must get
+/// the CPUs for it. Not doing so cost a notebook's kernel (five Python
+/// threads, confined to one CPU at a share of 1) 6.5x its time when its
+/// share grew to 2: OpenBLAS's two threads on one CPU, one spinning while
+/// it waits for the other (docs/design.md, section 13).
+pub fn follow_confinement(seed: fn() -> usize) {
+    if !STATE.confined.load(Acquire) {
+        return;
+    }
+    let _guard = STATE.confinement.lock();
+    if !STATE.confined.load(Acquire) {
+        return;
+    }
+    let whole = original_mask();
+    let cap = cap();
+    let fits = STATE.stats.live.load(Acquire) <= cap || cap >= whole.count();
+    let mask = if fits {
+        whole
+    } else {
+        whole.spread_subset(cap, seed())
+    };
+    sys::for_each_task_settled(|tid| {
+        sys::set_affinity(tid, &mask);
+    });
+    if fits {
+        STATE.confined.store(false, Release);
+    }
+}
+
 /// Back under the cap: every thread gets the process's original mask back.
 /// Skipped if another thread is confining or unconfining: it will settle.
 fn unconfine() {

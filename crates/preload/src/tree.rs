@@ -573,6 +573,7 @@ fn target() -> usize {
 /// that, until a steward runs, a change in the ledger is applied here (and
 /// whether a steward is needed decided again: see `decide`).
 pub fn claim() {
+    wake_if_resting();
     if STATE.deferred.load(Relaxed) {
         run_deferred();
     }
@@ -589,6 +590,7 @@ pub fn claim() {
 /// (deciding on a steward) is done only where the thread blocks no signal,
 /// else left to the next hooked call (see [`May::Defer`]).
 pub fn claim_signal_safe() {
+    wake_if_resting();
     if STATE.deferred.load(Relaxed) && !sys::any_signal_blocked() {
         run_deferred();
     }
@@ -596,6 +598,22 @@ pub fn claim_signal_safe() {
         return;
     }
     let _ = std::panic::catch_unwind(|| claim_now(May::Defer));
+}
+
+/// A hook that claims ran in a member that has claimed already: it works,
+/// so if it was resting it counts again at once, rather than at the next
+/// round (docs/design.md, section 5). Atomics and, only when it rests, the
+/// pid check (a `vfork` child must not wake its parent's slot) and one
+/// futex wake: a hook inside a signal handler may run it.
+fn wake_if_resting() {
+    if !STATE.claimed.load(Acquire) {
+        return;
+    }
+    if let Some((ledger, slot)) = member() {
+        if ledger.resting(slot) && crate::status::in_own_process() {
+            ledger.wake(slot);
+        }
+    }
 }
 
 /// Whether a path may start the steward (and allocate), or must defer it.
@@ -976,6 +994,10 @@ fn round(ledger: &Ledger, n: u32) {
     // Members turn about to work, and stop, as time passes: no event says
     // so; the round tells every member when the count changes.
     ledger.note_pending(ledger.census_now(None).pending);
+    // Nor when a claimed member stops using its share, or starts again.
+    ledger.note_activity(sys::monotonic_ms(), |pid| {
+        sys::process_cpu_ns(pid).map(|ns| ns / 1_000_000)
+    });
 }
 
 fn steward_loop() {
@@ -1011,6 +1033,7 @@ fn steward_loop() {
         let applied = STATE.applied.load(Acquire);
         if cap != applied {
             cap::set_cap(cap);
+            cap::follow_confinement(seed);
             // Pools busy elsewhere (lowering loaded pools, a fork): next round.
             if pools::set_pools(cap) {
                 ledger.record_applied(slot, cap as u32);
@@ -1029,7 +1052,7 @@ fn steward_loop() {
         // to count), so no wake-ups at all until another member claims.
         let alone = budget_file.is_none()
             && cap == applied
-            && census.is_some_and(|(_, c)| c.claimed <= 1 && c.pending == 0);
+            && census.is_some_and(|(_, c)| c.claimed <= 1 && c.pending == 0 && c.resting == 0);
         // Asleep until the tree changes. The steward doing the rounds wakes
         // for the next; the others only as a backstop: an idle tree costs
         // one round per ROUND_MS, not one per member. A budget file is
