@@ -17,6 +17,8 @@ cd "$ROOT"
 # `tbb` wheel. The gradient-boosting libraries: lightgbm's wheel bundles its
 # own libgomp; xgboost-cpu is xgboost without the CUDA parts (the full wheel
 # is several hundred MB). hypothesis: numpy's test suite imports it in its conftest.
+# nbclient, nbformat, ipykernel: a notebook executed as papermill and
+# `jupyter nbconvert --execute` do (the jupyter-notebook case).
 PINS=(
     numpy==2.4.6
     scipy==1.17.1
@@ -33,6 +35,9 @@ PINS=(
     hypothesis==6.170.17
     onnxruntime==1.32.0
     onnx==1.23.2
+    nbclient==0.11.0
+    nbformat==5.11.1
+    ipykernel==7.4.0
 )
 
 VENV="$ROOT/target/corpus/venv"
