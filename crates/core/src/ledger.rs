@@ -56,7 +56,10 @@ fn has_claimed(state: u32) -> bool {
 }
 
 /// A claimed member rests after this long below [`BUSY_PART`] of a CPU.
-pub const REST_AFTER_MS: u32 = 1000;
+const REST_AFTER_MS: u32 = 1000;
+/// A member rests only while rounds look at it: one began this recently,
+/// by a process still there (see `Ledger::census_without`).
+const REST_WATCHED_MS: u32 = 1000;
 /// A resting member works again as soon as a round sees it use this part of
 /// a CPU (1/10) over at least [`WAKE_AFTER_MS`].
 const BUSY_PART: u64 = 10;
@@ -168,7 +171,8 @@ pub struct Census {
     /// the launcher programs (`srun`, `mpirun`: LAUNCHER slots).
     pub members: u32,
     /// The asked member's rank among the claimed; a member that has not
-    /// claimed (or rests) ranks as the first after them.
+    /// claimed ranks as the first after them (a resting one ranks among
+    /// them, every resting member counted).
     pub rank: Option<u32>,
     /// Claimed members that rest, not counted in `claimed` (unless the asked
     /// member rests itself: then every resting one counts as claimed, and
@@ -871,12 +875,25 @@ impl Ledger {
         // every member of an idle tree, resting, would raise its pools to
         // the whole budget, and run them all at once when they work again).
         let asked_rests = asked.is_some_and(|i| self.slot(i).state() == RESTING);
+        // Rests only while rounds look at it: they are what sees it compute
+        // again. Where none runs any more (the members that ran them have
+        // ended), it counts as working, rather than rest for ever beside
+        // pools sized without it. Asked once, at the first resting member.
+        let mut watched = None;
         for i in 0..self.high() {
             if without == Some(i) {
                 continue;
             }
             let s = self.slot(i);
-            let (state, pid) = s.ident();
+            let (mut state, pid) = s.ident();
+            if state == RESTING
+                && !asked_rests
+                && !*watched.get_or_insert_with(|| {
+                    self.round_recent(crate::sys::monotonic_ms(), REST_WATCHED_MS)
+                })
+            {
+                state = CLAIMED;
+            }
             c.members += u32::from(matches!(state, MEMBER | CLAIMED | RESTING));
             match state {
                 CLAIMED | RESTING if state == CLAIMED || asked_rests => {
@@ -1239,7 +1256,14 @@ mod tests {
                 child_cpu.get()
             })
         };
-        let census = || ledger.census(Some(child), |_, _| false);
+        // A round began just now, by this process: the resting are watched
+        // (however slowly this test runs).
+        let round_now = || assert!(ledger.take_round(crate::sys::monotonic_ms(), 0));
+        let unwatched = || ledger.census(Some(child), |_, _| false);
+        let census = || {
+            round_now();
+            unwatched()
+        };
         ledger.note_activity(10_000, cpu);
         assert_eq!(census().claimed, 2, "a first look only notes the CPU time");
         ledger.note_activity(10_900, cpu);
@@ -1270,6 +1294,17 @@ mod tests {
             ledger.working_ancestor(child),
             Some(parent),
             "still the ancestor that works"
+        );
+        // No round for a while (its taker gone, say): the resting member
+        // counts as working again, until rounds look at it once more.
+        let stale = crate::sys::monotonic_ms().saturating_sub(5_000);
+        assert!(ledger.take_round(stale, 0));
+        let c = unwatched();
+        assert_eq!((c.claimed, c.resting), (2, 0), "unwatched, it counts");
+        assert_eq!(
+            (census().claimed, census().resting),
+            (1, 1),
+            "watched again"
         );
         assert!(ledger
             .members()
